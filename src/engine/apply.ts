@@ -1,0 +1,94 @@
+/**
+ * Applying a plan and undoing it. Every change is recorded in the journal
+ * the moment it has happened (a file's backup before it is written), so an
+ * interruption at any point leaves a record of exactly what to undo.
+ */
+import { serviceArgv, inverseServiceAction, type Change } from './change.ts';
+import type { AppliedChange, Journal } from './journal.ts';
+import { runChecked, type Exec } from '../system/exec.ts';
+import type { BackupStore, Files } from '../system/files.ts';
+
+export interface ApplyEnv {
+  exec: Exec;
+  files: Files;
+  backups: BackupStore;
+  journal: Journal;
+  onLine: (line: string) => void;
+  onChange?: (index: number, change: Change, phase: 'started' | 'finished') => void;
+}
+
+export async function applyChanges(stepId: string, backupSet: string, changes: readonly Change[], env: ApplyEnv): Promise<void> {
+  for (const [index, change] of changes.entries()) {
+    env.onChange?.(index, change, 'started');
+    switch (change.kind) {
+      case 'file': {
+        // The first backup in this apply is the original; keep it across a resumed apply.
+        const already = env.journal.step(stepId)?.applied.some((a) => a.kind === 'file' && a.path === change.path);
+        if (!already) {
+          const backup = await env.backups.backup(backupSet, change.path);
+          env.journal.recordApplied(stepId, { kind: 'file', path: change.path, backup });
+        }
+        if (change.after === null) await env.files.remove(change.path);
+        else {
+          await env.files.write(change.path, change.after, {
+            ...(change.mode !== undefined ? { mode: change.mode } : {}),
+            ...(change.owner ? { uid: change.owner.uid, gid: change.owner.gid } : {}),
+          });
+        }
+        break;
+      }
+      case 'command':
+        env.onLine(`$ ${change.argv.join(' ')}`);
+        await runChecked(env.exec, change.argv, { onLine: env.onLine, ...(change.input ? { input: change.input } : {}) });
+        env.journal.recordApplied(stepId, { kind: 'command', argv: change.argv, ...(change.undo ? { undo: change.undo } : {}) });
+        break;
+      case 'service':
+        await runChecked(env.exec, serviceArgv(change), { onLine: env.onLine });
+        env.journal.recordApplied(stepId, { kind: 'service', unit: change.unit, action: change.action });
+        break;
+    }
+    env.onChange?.(index, change, 'finished');
+  }
+}
+
+/**
+ * Undo what was applied, newest first: restore files byte for byte, run each
+ * command's undo, invert service start/stop/enable/disable. Reloads and
+ * restarts are repeated last, so services pick up the restored files.
+ * Returns the problems met; an empty list means the node is as it was.
+ */
+export async function rollbackApplied(applied: readonly AppliedChange[], env: Omit<ApplyEnv, 'journal' | 'files'>): Promise<string[]> {
+  const problems: string[] = [];
+  const reloads: AppliedChange[] = [];
+  for (const record of [...applied].reverse()) {
+    try {
+      switch (record.kind) {
+        case 'file':
+          await env.backups.restore(record.backup);
+          env.onLine(`restored ${record.path}`);
+          break;
+        case 'command':
+          if (record.undo) {
+            env.onLine(`$ ${record.undo.join(' ')}`);
+            await runChecked(env.exec, record.undo, { onLine: env.onLine });
+          }
+          break;
+        case 'service':
+          if (record.action === 'reload' || record.action === 'restart') reloads.push(record);
+          else await runChecked(env.exec, ['systemctl', inverseServiceAction(record.action), record.unit], { onLine: env.onLine });
+          break;
+      }
+    } catch (error) {
+      problems.push((error as Error).message);
+    }
+  }
+  for (const record of reloads) {
+    if (record.kind !== 'service') continue;
+    try {
+      await runChecked(env.exec, ['systemctl', record.action, record.unit], { onLine: env.onLine });
+    } catch (error) {
+      problems.push((error as Error).message);
+    }
+  }
+  return problems;
+}

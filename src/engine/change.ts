@@ -1,0 +1,133 @@
+/**
+ * The Change model: what a step intends to do, as plain data. The plan
+ * preview, the dry run, headless mode, the journal and the document are all
+ * rendered from these objects, so a change must say everything the operator
+ * needs to judge it: the file before and after, the exact argv, and why.
+ */
+import { createTwoFilesPatch } from 'diff';
+import type { Secret } from './secret.ts';
+
+export interface FileOwner {
+  uid: number;
+  gid: number;
+}
+
+/** Write (or delete, when `after` is null) one file. */
+export interface FileChange {
+  kind: 'file';
+  path: string;
+  /** Content before the change; null when the file does not exist. */
+  before: string | null;
+  /** Content after the change; null deletes the file. */
+  after: string | null;
+  /** Mode for a new file (an existing file keeps its own). */
+  mode?: number;
+  /** Owner for a new file (an existing file keeps its own). */
+  owner?: FileOwner;
+  reason: string;
+}
+
+/** Run one program with an argument array; never a shell. */
+export interface CommandChange {
+  kind: 'command';
+  argv: string[];
+  /** Standard input, e.g. `chpasswd`'s "name:password" line. Never journaled. */
+  input?: Secret;
+  /** The argv that undoes it, run on rollback (in reverse order). */
+  undo?: string[];
+  reason: string;
+}
+
+export type ServiceAction = 'reload' | 'restart' | 'start' | 'stop' | 'enable' | 'disable';
+
+export interface ServiceChange {
+  kind: 'service';
+  unit: string;
+  action: ServiceAction;
+  reason: string;
+}
+
+export type Change = FileChange | CommandChange | ServiceChange;
+
+/** The service action that undoes another, when there is one. */
+export function inverseServiceAction(action: ServiceAction): ServiceAction {
+  switch (action) {
+    case 'start':
+      return 'stop';
+    case 'stop':
+      return 'start';
+    case 'enable':
+      return 'disable';
+    case 'disable':
+      return 'enable';
+    default:
+      return action; // reload/restart after a restore re-applies the old config
+  }
+}
+
+/** The argv a service change runs. */
+export function serviceArgv(change: ServiceChange): string[] {
+  return ['systemctl', change.action, change.unit];
+}
+
+/** One short line, the way the step list and headless mode show a change. */
+export function describeChange(change: Change): string {
+  switch (change.kind) {
+    case 'file':
+      if (change.before === null) return `create ${change.path}`;
+      if (change.after === null) return `delete ${change.path}`;
+      return `edit ${change.path}`;
+    case 'command':
+      return `run ${formatArgv(change.argv)}${change.input ? ' (with input on stdin)' : ''}`;
+    case 'service':
+      return `${change.action} ${change.unit}`;
+  }
+}
+
+/** Terraform-style action symbol: + create, ~ change, - delete, > run. */
+export function changeSymbol(change: Change): '+' | '~' | '-' | '>' {
+  if (change.kind === 'file') {
+    if (change.before === null) return '+';
+    if (change.after === null) return '-';
+    return '~';
+  }
+  return change.kind === 'service' ? '~' : '>';
+}
+
+/** Quote an argv for display the way a POSIX shell user would read it. Display only. */
+export function formatArgv(argv: readonly string[]): string {
+  return argv.map(quoteArg).join(' ');
+}
+
+function quoteArg(arg: string): string {
+  if (arg !== '' && /^[A-Za-z0-9_@%+=:,./-]+$/.test(arg)) return arg;
+  return `'${arg.replace(/'/g, `'\\''`)}'`;
+}
+
+/** Unified diff of a file change (jsdiff), with /dev/null for a missing side. */
+export function unifiedDiff(change: FileChange, context = 3): string {
+  const oldName = change.before === null ? '/dev/null' : `a${change.path}`;
+  const newName = change.after === null ? '/dev/null' : `b${change.path}`;
+  const patch = createTwoFilesPatch(oldName, newName, change.before ?? '', change.after ?? '', undefined, undefined, {
+    context,
+  });
+  // Drop jsdiff's "Index:"/"====" preamble: operators know the git/diff -u form.
+  return patch
+    .split('\n')
+    .filter((line) => !line.startsWith('Index: ') && !/^={10,}$/.test(line))
+    .join('\n')
+    .trimEnd();
+}
+
+/** Counts for a Terraform-like summary line. */
+export function summarize(changes: readonly Change[]): { create: number; change: number; remove: number; run: number } {
+  const counts = { create: 0, change: 0, remove: 0, run: 0 };
+  for (const c of changes) {
+    const s = changeSymbol(c);
+    if (s === '+') counts.create++;
+    else if (s === '-') counts.remove++;
+    else if (s === '~') counts.change++;
+    else counts.run++;
+  }
+  return counts;
+}

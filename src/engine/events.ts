@@ -1,0 +1,70 @@
+/**
+ * What the runner tells its front-end (the Ink wizard or headless mode), and
+ * what it asks of the operator. The runner never waits on a keyboard itself:
+ * it awaits an Operator, which the wizard implements with prompts and
+ * headless mode with an answers file and --yes.
+ */
+import type { Change } from './change.ts';
+import type { AnswerValue, Check, Question, Risk, Scope } from './step.ts';
+import type { StepStatus } from './journal.ts';
+
+export interface StepInfo {
+  id: string;
+  title: string;
+  summary: string;
+  risk: Risk;
+  scope: Scope;
+  /** The status the journal holds from an earlier run (pending when none). */
+  journaled: StepStatus;
+}
+
+export interface Plan {
+  stepId: string;
+  title: string;
+  risk: Risk;
+  changes: Change[];
+}
+
+export type StepOutcome = 'compliant' | 'verified' | 'failed' | 'skipped' | 'not-applicable' | 'planned';
+
+export type RunnerEvent =
+  | { type: 'run-started'; steps: StepInfo[]; resumeAt?: { stepId: string; index: number } }
+  | { type: 'step-started'; stepId: string; index: number; previously?: StepStatus }
+  | { type: 'step-planned'; plan: Plan }
+  | { type: 'step-applying'; stepId: string }
+  | { type: 'change-started'; stepId: string; index: number; change: Change }
+  | { type: 'output'; stepId: string; line: string }
+  | { type: 'change-finished'; stepId: string; index: number }
+  | { type: 'step-verifying'; stepId: string }
+  | { type: 'step-finished'; stepId: string; outcome: StepOutcome; checks?: Check[]; reason?: string; rolledBack?: boolean }
+  | { type: 'stop-requested' }
+  | { type: 'run-finished'; results: StepResult[]; stopped: boolean };
+
+export interface StepResult {
+  stepId: string;
+  title: string;
+  outcome: StepOutcome;
+  changes: number;
+  reason?: string;
+  checks?: Check[];
+  /** Set when the step failed after changing something: whether the undo succeeded. */
+  rolledBack?: boolean;
+}
+
+export type Review = 'apply' | 'skip' | 'stop';
+
+export interface AnswerRequest {
+  stepId: string;
+  stepTitle: string;
+  question: Question<any>;
+  defaultValue?: AnswerValue;
+  /** Set when an earlier answer to the same question was refused. */
+  error?: string;
+}
+
+export interface Operator {
+  /** One answer; the runner validates it and asks again with `error` set when it is refused. */
+  answer(request: AnswerRequest): Promise<unknown>;
+  /** Look at a plan and decide. For a lockout-risk plan the front-end must demand typed confirmation. */
+  review(plan: Plan): Promise<Review>;
+}

@@ -1,0 +1,280 @@
+/**
+ * The runner drives steps in order: probe, ask, plan, review, apply, verify,
+ * and rolls a step back when it fails. It is a plain async loop: the front-end
+ * (wizard or headless) supplies an Operator and listens to events; nothing
+ * here knows about terminals.
+ */
+import { randomBytes } from 'node:crypto';
+import { applyChanges, rollbackApplied } from './apply.ts';
+import type { Journal, StepStatus } from './journal.ts';
+import { orderSteps } from './order.ts';
+import { applicableQuestions, detectedDefault, validateAnswer } from './questions.ts';
+import { persistableAnswers, type AnyStep, type Answers, type Check, type StepContext } from './step.ts';
+import type { Operator, Plan, RunnerEvent, StepInfo, StepOutcome, StepResult } from './events.ts';
+import type { BackupStore } from '../system/files.ts';
+
+export interface RunnerOptions {
+  steps: readonly AnyStep[];
+  journal: Journal;
+  ctx: Omit<StepContext, 'log'>;
+  backups: BackupStore;
+  operator: Operator;
+  onEvent?: (event: RunnerEvent) => void;
+  /** Run only these step ids (their dependencies must already be verified). */
+  only?: readonly string[];
+  /** Probe and plan, show, change nothing. */
+  dryRun?: boolean;
+  /** Answers given up front (answers file); validated before they are used. */
+  presetAnswers?: Record<string, Answers>;
+}
+
+/** The operator could not be asked (headless, no answer in the file). */
+export class MissingAnswerError extends Error {
+  constructor(readonly field: string) {
+    super(`no answer for ${field}`);
+    this.name = 'MissingAnswerError';
+  }
+}
+
+/** An answer given up front was refused; names the field. */
+export class AnswerError extends Error {
+  constructor(
+    readonly field: string,
+    readonly reason: string,
+  ) {
+    super(`${field}: ${reason}`);
+    this.name = 'AnswerError';
+  }
+}
+
+export class Runner {
+  readonly #opts: RunnerOptions;
+  readonly #steps: AnyStep[];
+  #stopRequested = false;
+  #current: string | undefined;
+
+  constructor(options: RunnerOptions) {
+    this.#opts = options;
+    const ordered = orderSteps(options.steps);
+    const only = options.only;
+    if (only) {
+      const unknown = only.filter((id) => !ordered.some((s) => s.id === id));
+      if (unknown.length) throw new Error(`unknown step: ${unknown.join(', ')} (known: ${ordered.map((s) => s.id).join(', ')})`);
+    }
+    this.#steps = only ? ordered.filter((s) => only.includes(s.id)) : ordered;
+  }
+
+  /** The step being worked on, if any (for a hangup handler's journal note). */
+  get currentStep(): string | undefined {
+    return this.#current;
+  }
+
+  get stopRequested(): boolean {
+    return this.#stopRequested;
+  }
+
+  /** Stop at the next step boundary; the step in progress finishes (or rolls back) first. */
+  requestStop(): void {
+    if (this.#stopRequested) return;
+    this.#stopRequested = true;
+    this.#emit({ type: 'stop-requested' });
+  }
+
+  /** The steps this run covers, with what the journal says of them. */
+  stepInfos(): StepInfo[] {
+    return this.#steps.map((s) => ({
+      id: s.id,
+      title: s.title,
+      summary: s.summary,
+      risk: s.risk,
+      scope: s.scope,
+      journaled: this.#opts.journal.status(s.id),
+    }));
+  }
+
+  /** Where a resumed run picks up: the first step the journal does not hold as verified. */
+  resumePoint(): { stepId: string; index: number } | undefined {
+    if (this.#opts.journal.isEmpty) return undefined;
+    const index = this.#steps.findIndex((s) => this.#opts.journal.status(s.id) !== 'verified');
+    return index < 0 ? undefined : { stepId: this.#steps[index]!.id, index };
+  }
+
+  async run(): Promise<StepResult[]> {
+    const resumeAt = this.resumePoint();
+    this.#emit({ type: 'run-started', steps: this.stepInfos(), ...(resumeAt ? { resumeAt } : {}) });
+    const results: StepResult[] = [];
+    const passed = new Set<string>();
+    for (const [index, step] of this.#steps.entries()) {
+      if (this.#stopRequested) break;
+      this.#current = step.id;
+      const previously = this.#opts.journal.status(step.id);
+      this.#emit({ type: 'step-started', stepId: step.id, index, ...(previously !== 'pending' ? { previously } : {}) });
+      const result = await this.#runStep(step, passed);
+      if (result.outcome === 'compliant' || result.outcome === 'verified') passed.add(step.id);
+      results.push(result);
+      this.#emit({
+        type: 'step-finished',
+        stepId: step.id,
+        outcome: result.outcome,
+        ...(result.checks ? { checks: result.checks } : {}),
+        ...(result.reason ? { reason: result.reason } : {}),
+        ...(result.rolledBack !== undefined ? { rolledBack: result.rolledBack } : {}),
+      });
+    }
+    this.#current = undefined;
+    this.#emit({ type: 'run-finished', results, stopped: this.#stopRequested });
+    return results;
+  }
+
+  async #runStep(step: AnyStep, passed: Set<string>): Promise<StepResult> {
+    const { journal } = this.#opts;
+    const base = { stepId: step.id, title: step.title, changes: 0 };
+    const missing = (step.dependsOn ?? []).filter((d) => !passed.has(d) && journal.status(d) !== 'verified');
+    if (missing.length) {
+      const titles = missing.map((d) => this.#opts.steps.find((s) => s.id === d)?.title ?? d);
+      return { ...base, outcome: 'skipped', reason: `needs ${titles.join(', ')} first` };
+    }
+    const ctx: StepContext = { ...this.#opts.ctx, log: (line) => this.#emit({ type: 'output', stepId: step.id, line }) };
+
+    let plan: Plan;
+    let answers: Answers;
+    try {
+      const facts = await step.probe(ctx);
+      const na = step.notApplicable?.(facts, ctx.node);
+      if (na) return { ...base, outcome: 'not-applicable', reason: na };
+      answers = await this.#collectAnswers(step, facts);
+      plan = { stepId: step.id, title: step.title, risk: step.risk, changes: step.plan(facts, answers, ctx.node) };
+    } catch (error) {
+      if (error instanceof MissingAnswerError) return { ...base, outcome: 'skipped', reason: `needs an answer for ${error.field}` };
+      if (error instanceof AnswerError) throw error;
+      return { ...base, outcome: 'failed', reason: `could not probe or plan: ${(error as Error).message}` };
+    }
+
+    if (plan.changes.length === 0) {
+      const checks = await this.#verify(step, ctx, answers);
+      if (!checks.every((c) => c.ok)) return { ...base, outcome: 'failed', checks, reason: failedChecks(checks) };
+      if (!this.#opts.dryRun && journal.status(step.id) !== 'verified') journal.setStatus(step.id, 'verified', { note: 'compliant' });
+      return { ...base, outcome: 'compliant', checks };
+    }
+
+    this.#emit({ type: 'step-planned', plan });
+    const count = { ...base, changes: plan.changes.length };
+    if (this.#opts.dryRun) return { ...count, outcome: 'planned' };
+
+    const decision = await this.#opts.operator.review(plan);
+    if (decision === 'stop') {
+      this.requestStop();
+      return { ...count, outcome: 'skipped', reason: 'stopped before applying' };
+    }
+    if (decision === 'skip') return { ...count, outcome: 'skipped', reason: 'skipped by the operator' };
+
+    return this.#apply(step, ctx, plan, answers, count);
+  }
+
+  async #apply(step: AnyStep, ctx: StepContext, plan: Plan, answers: Answers, base: Omit<StepResult, 'outcome'>): Promise<StepResult> {
+    const { journal, backups } = this.#opts;
+    const record = journal.step(step.id);
+    // An interrupted apply continues under its own id, keeping its original backups.
+    const resuming = record && (record.status === 'applying' || record.status === 'applied') && record.applyId;
+    const applyId = resuming ? record.applyId! : `${new Date().toISOString().replace(/[:.]/g, '-')}-${step.id}-${randomBytes(2).toString('hex')}`;
+    journal.setStatus(step.id, 'applying', { applyId, ...(resuming ? { note: 'resumed after an interruption' } : {}) });
+    this.#emit({ type: 'step-applying', stepId: step.id });
+    const env = {
+      exec: ctx.exec,
+      files: ctx.files,
+      backups,
+      journal,
+      onLine: ctx.log,
+      onChange: (index: number, change: Plan['changes'][number], phase: 'started' | 'finished') =>
+        this.#emit(phase === 'started' ? { type: 'change-started', stepId: step.id, index, change } : { type: 'change-finished', stepId: step.id, index }),
+    };
+    try {
+      await applyChanges(step.id, applyId, plan.changes, env);
+    } catch (error) {
+      return this.#fail(step, ctx, base, `apply failed: ${(error as Error).message}`);
+    }
+    journal.setStatus(step.id, 'applied');
+    const checks = await this.#verify(step, ctx, answers);
+    if (!checks.every((c) => c.ok)) return this.#fail(step, ctx, base, `verification failed: ${failedChecks(checks)}`, checks);
+    journal.setStatus(step.id, 'verified');
+    return { ...base, outcome: 'verified', checks };
+  }
+
+  async #verify(step: AnyStep, ctx: StepContext, answers: Answers): Promise<Check[]> {
+    this.#emit({ type: 'step-verifying', stepId: step.id });
+    try {
+      return await step.verify(ctx, answers);
+    } catch (error) {
+      return [{ label: 'verification ran', ok: false, detail: (error as Error).message }];
+    }
+  }
+
+  /** A failed step is rolled back at once; the journal says what failed and whether the undo worked. */
+  async #fail(step: AnyStep, ctx: StepContext, base: Omit<StepResult, 'outcome'>, reason: string, checks?: Check[]): Promise<StepResult> {
+    const { journal, backups } = this.#opts;
+    const applied = journal.step(step.id)?.applied ?? [];
+    const problems = await rollbackApplied(applied, { exec: ctx.exec, backups, onLine: ctx.log });
+    const rolledBack = problems.length === 0;
+    if (rolledBack) journal.clearApplied(step.id);
+    const error = rolledBack ? `${reason} (rolled back)` : `${reason}; rollback incomplete: ${problems.join('; ')}`;
+    journal.setStatus(step.id, 'failed', { error });
+    return { ...base, outcome: 'failed', reason: error, rolledBack, ...(checks ? { checks } : {}) };
+  }
+
+  async #collectAnswers(step: AnyStep, facts: unknown): Promise<Answers> {
+    const { journal, operator, presetAnswers } = this.#opts;
+    const preset = presetAnswers?.[step.id] ?? {};
+    const remembered = journal.step(step.id)?.answers ?? {};
+    const answers: Answers = {};
+    // Questions may depend on earlier answers (`when`), so walk them in order.
+    for (const question of step.questions ?? []) {
+      if (!applicableQuestions([question], answers, facts).length) continue;
+      const field = `${step.id}.${question.id}`;
+      if (question.id in preset) {
+        const v = validateAnswer(question, preset[question.id], answers);
+        if (!v.ok) throw new AnswerError(field, v.message);
+        answers[question.id] = v.value;
+        continue;
+      }
+      if (question.kind !== 'password' && question.id in remembered) {
+        const v = validateAnswer(question, remembered[question.id], answers);
+        if (v.ok) {
+          answers[question.id] = v.value;
+          continue;
+        }
+      }
+      const defaultValue = detectedDefault(question, facts);
+      let error: string | undefined;
+      for (;;) {
+        const raw = await operator.answer({
+          stepId: step.id,
+          stepTitle: step.title,
+          question,
+          ...(defaultValue !== undefined ? { defaultValue } : {}),
+          ...(error ? { error } : {}),
+        });
+        const v = validateAnswer(question, raw, answers);
+        if (v.ok) {
+          answers[question.id] = v.value;
+          break;
+        }
+        error = v.message;
+      }
+    }
+    if (!this.#opts.dryRun) journal.setAnswers(step.id, persistableAnswers(step, answers));
+    return answers;
+  }
+
+  #emit(event: RunnerEvent): void {
+    this.#opts.onEvent?.(event);
+  }
+}
+
+function failedChecks(checks: readonly Check[]): string {
+  return checks
+    .filter((c) => !c.ok)
+    .map((c) => (c.detail ? `${c.label} (${c.detail})` : c.label))
+    .join('; ');
+}
+
+export type { StepOutcome, StepStatus };

@@ -1,0 +1,123 @@
+/**
+ * The step contract. A step is one module in steps/, readable top to bottom:
+ * it probes the real state, asks what it needs, plans a list of Changes (pure,
+ * empty when compliant), lets the engine apply them, and proves the result.
+ *
+ *   probe(ctx)              read-only; the node is the source of truth
+ *   questions               what it needs, each validated, with a detected default
+ *   plan(facts, answers)    pure; [] means compliant
+ *   apply                   done by the engine from the plan (backups, atomic writes, argv)
+ *   verify(ctx, answers)    checks that prove the intended state
+ *   rollback                done by the engine from what apply recorded; a step may add to it
+ */
+import type { Change } from './change.ts';
+import type { Secret } from './secret.ts';
+import type { Exec } from '../system/exec.ts';
+import type { Files } from '../system/files.ts';
+import type { NodeInfo } from '../system/detect.ts';
+
+export type Risk = 'safe' | 'disruptive' | 'lockout' | 'reboot';
+export type Scope = 'node' | 'datacenter';
+
+export const RISK_EXPLAINED: Record<Risk, string> = {
+  safe: 'does not interrupt anything',
+  disruptive: 'restarts a service or changes behaviour users may notice',
+  lockout: 'can cut access to this node; applied under an automatic revert',
+  reboot: 'needs a reboot to take full effect',
+};
+
+/** An answer as it arrives from a prompt or an answers file. */
+export type AnswerValue = string | boolean | number | string[] | Secret;
+export type Answers = Record<string, AnswerValue>;
+
+export type Validation<T extends AnswerValue = AnswerValue> = { ok: true; value: T } | { ok: false; message: string };
+
+export interface Choice {
+  value: string;
+  label: string;
+  hint?: string;
+}
+
+interface QuestionBase<F> {
+  /** Key in the answers file, under the step id: `<step>.<id>`. */
+  id: string;
+  /** The question, as the wizard asks it. */
+  prompt: string;
+  /** One or two sentences of why, shown under the prompt. */
+  help?: string;
+  /** Ask only when this returns true (e.g. a follow-up question). */
+  when?: (answers: Answers, facts: F) => boolean;
+}
+
+export interface TextQuestion<F = unknown> extends QuestionBase<F> {
+  kind: 'text';
+  detect?: (facts: F) => string | undefined;
+  validate?: (value: string, answers: Answers) => string | undefined;
+}
+
+/** Typed masked, twice; never journaled; reaches the step as a Secret. */
+export interface PasswordQuestion<F = unknown> extends QuestionBase<F> {
+  kind: 'password';
+  minLength: number;
+  validate?: (value: string) => string | undefined;
+}
+
+export interface SelectQuestion<F = unknown> extends QuestionBase<F> {
+  kind: 'select';
+  choices: Choice[];
+  detect?: (facts: F) => string | undefined;
+}
+
+export interface ConfirmQuestion<F = unknown> extends QuestionBase<F> {
+  kind: 'confirm';
+  detect?: (facts: F) => boolean | undefined;
+}
+
+export type Question<F = unknown> = TextQuestion<F> | PasswordQuestion<F> | SelectQuestion<F> | ConfirmQuestion<F>;
+
+/** One verification result. `detail` says what was seen, in the operator's terms. */
+export interface Check {
+  label: string;
+  ok: boolean;
+  detail?: string;
+}
+
+/** What probe, verify and a step's own rollback get: side effects behind small interfaces. */
+export interface StepContext {
+  exec: Exec;
+  files: Files;
+  node: NodeInfo;
+  /** A line for the progress tail (not persisted). */
+  log: (line: string) => void;
+}
+
+export interface Step<F = unknown> {
+  id: string;
+  title: string;
+  /** One sentence: what the step achieves and why it matters. */
+  summary: string;
+  scope: Scope;
+  risk: Risk;
+  /** Steps that must be verified before this one may run. */
+  dependsOn?: string[];
+  questions?: Question<F>[];
+  /** Says why the step does not apply to this node (e.g. not a cluster); undefined when it applies. */
+  notApplicable?: (facts: F, node: NodeInfo) => string | undefined;
+  probe(ctx: StepContext): Promise<F>;
+  plan(facts: F, answers: Answers, node: NodeInfo): Change[];
+  verify(ctx: StepContext, answers: Answers): Promise<Check[]>;
+}
+
+/** Erase the facts type for the catalogue and the runner. */
+export type AnyStep = Step<any>;
+
+/** The answers a step may persist: everything except secrets and password questions. */
+export function persistableAnswers(step: AnyStep, answers: Answers): Record<string, Exclude<AnswerValue, Secret>> {
+  const secretIds = new Set((step.questions ?? []).filter((q) => q.kind === 'password').map((q) => q.id));
+  const out: Record<string, Exclude<AnswerValue, Secret>> = {};
+  for (const [key, value] of Object.entries(answers)) {
+    if (secretIds.has(key) || typeof value === 'object' && !Array.isArray(value)) continue;
+    out[key] = value as Exclude<AnswerValue, Secret>;
+  }
+  return out;
+}
