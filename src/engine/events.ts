@@ -68,3 +68,11 @@ export interface Operator {
   /** Look at a plan and decide. For a lockout-risk plan the front-end must demand typed confirmation. */
   review(plan: Plan): Promise<Review>;
 }
+
+/** Thrown by an Operator when the person asked to stop right now (Ctrl+C at a prompt). */
+export class OperatorStop extends Error {
+  constructor() {
+    super('stopped by the operator');
+    this.name = 'OperatorStop';
+  }
+}

@@ -8,7 +8,7 @@
  * node and uses the journal only for answers already given, for what can be
  * rolled back, and to say where it is resuming.
  */
-import { mkdirSync, chmodSync } from 'node:fs';
+import { mkdirSync, chmodSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import Conf from 'conf';
 import type { BackupRecord } from '../system/files.ts';
@@ -57,12 +57,35 @@ export function stateDir(env: NodeJS.ProcessEnv = process.env): string {
   return env.PVE_BASELINE_STATE_DIR || DEFAULT_STATE_DIR;
 }
 
+/** Where the journal's data lives: conf on disk, or a read-only snapshot for check and dry runs. */
+interface JournalStore {
+  get(key: 'steps'): Record<string, StepRecord>;
+  set(key: 'steps', value: Record<string, StepRecord>): void;
+  readonly path: string;
+}
+
+class SnapshotStore implements JournalStore {
+  #steps: Record<string, StepRecord>;
+  constructor(
+    readonly path: string,
+    steps: Record<string, StepRecord>,
+  ) {
+    this.#steps = steps;
+  }
+  get(): Record<string, StepRecord> {
+    return this.#steps;
+  }
+  set(): void {
+    throw new Error('journal: this is a read-only view (check or dry run); nothing may be recorded');
+  }
+}
+
 export class Journal {
-  readonly #store: Conf<JournalData>;
+  readonly #store: JournalStore;
   readonly #bootId: string;
   readonly #now: () => Date;
 
-  private constructor(store: Conf<JournalData>, bootId: string, now: () => Date) {
+  private constructor(store: JournalStore, bootId: string, now: () => Date) {
     this.#store = store;
     this.#bootId = bootId;
     this.#now = now;
@@ -82,6 +105,22 @@ export class Journal {
       defaults: { schemaVersion: 1, createdAt: now().toISOString(), steps: {} },
     });
     return new Journal(store, bootId, now);
+  }
+
+  /**
+   * A read-only view for commands that must change nothing (check, dry run):
+   * the journal's content if there is one and it is readable, else empty.
+   * Never creates the directory or the file.
+   */
+  static snapshot(dir: string, bootId: string): Journal {
+    const file = path.join(dir, 'journal.json');
+    let steps: Record<string, StepRecord> = {};
+    try {
+      steps = (JSON.parse(readFileSync(file, 'utf8')) as JournalData).steps ?? {};
+    } catch {
+      // No journal yet, or not readable by this user: nothing remembered.
+    }
+    return new Journal(new SnapshotStore(file, steps), bootId, () => new Date());
   }
 
   get path(): string {
@@ -121,7 +160,9 @@ export class Journal {
       bootId: this.#bootId,
       history: history.slice(-HISTORY_LIMIT),
     };
-    if (extra.applyId) {
+    // A new apply id starts a new record of what was applied; the same id (a
+    // resumed apply) keeps it, so the original backups stay the ones restored.
+    if (extra.applyId && extra.applyId !== current.applyId) {
       next.applyId = extra.applyId;
       next.applied = [];
     }

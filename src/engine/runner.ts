@@ -10,7 +10,7 @@ import type { Journal, StepStatus } from './journal.ts';
 import { orderSteps } from './order.ts';
 import { applicableQuestions, detectedDefault, validateAnswer } from './questions.ts';
 import { persistableAnswers, type AnyStep, type Answers, type Check, type StepContext } from './step.ts';
-import type { Operator, Plan, RunnerEvent, StepInfo, StepOutcome, StepResult } from './events.ts';
+import { OperatorStop, type Operator, type Plan, type RunnerEvent, type StepInfo, type StepOutcome, type StepResult } from './events.ts';
 import type { BackupStore } from '../system/files.ts';
 
 export interface RunnerOptions {
@@ -146,7 +146,7 @@ export class Runner {
       plan = { stepId: step.id, title: step.title, risk: step.risk, changes: step.plan(facts, answers, ctx.node) };
     } catch (error) {
       if (error instanceof MissingAnswerError) return { ...base, outcome: 'skipped', reason: `needs an answer for ${error.field}` };
-      if (error instanceof AnswerError) throw error;
+      if (error instanceof AnswerError || error instanceof OperatorStop) throw error;
       return { ...base, outcome: 'failed', reason: `could not probe or plan: ${(error as Error).message}` };
     }
 

@@ -73,7 +73,8 @@ export class LocalExec implements Exec {
       argv: [...argv],
       exitCode: result.exitCode ?? (notFound ? 127 : 1),
       stdout: String(result.stdout ?? ''),
-      stderr: String(result.stderr ?? (notFound ? `${file}: command not found` : '')),
+      // execa gives '' (not undefined) for a program that could not be started.
+      stderr: String(result.stderr ?? '') || (notFound ? `${file}: command not found` : ''),
       ...(notFound ? { notFound } : {}),
     };
   }

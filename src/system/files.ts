@@ -27,6 +27,8 @@ export interface Files {
   meta(file: string): Promise<FileMeta | null>;
   write(file: string, content: string, options?: WriteOptions): Promise<void>;
   remove(file: string): Promise<void>;
+  /** True when this process may write the file (false on a read-only mount, e.g. /proc/sys in a container). */
+  writable(file: string): Promise<boolean>;
 }
 
 function isNotFound(error: unknown): boolean {
@@ -70,10 +72,11 @@ export async function atomicWrite(file: string, content: string | Buffer, option
   try {
     await handle.writeFile(content);
     // Mode and owner before the rename, so the file never appears with the wrong ones.
-    await handle.chmod(mode);
+    // Owner first: chown clears setuid/setgid bits, so chmod must come after it.
     const uid = existing?.uid ?? options.uid;
     const gid = existing?.gid ?? options.gid;
     if (uid !== undefined && gid !== undefined && process.getuid?.() === 0) await handle.chown(uid, gid);
+    await handle.chmod(mode);
     await handle.sync();
   } catch (error) {
     await handle.close();
@@ -133,6 +136,15 @@ export class LocalFiles implements Files {
   async remove(file: string): Promise<void> {
     await fs.rm(file, { force: true });
   }
+
+  async writable(file: string): Promise<boolean> {
+    try {
+      await fs.access(file, fsc.W_OK);
+      return true;
+    } catch {
+      return false;
+    }
+  }
 }
 
 /** What the journal keeps of a backup: enough to restore and to prove the restore. */
@@ -187,8 +199,9 @@ export class BackupStore {
     await fs.mkdir(path.dirname(target), { recursive: true });
     await atomicWrite(target, content);
     // atomicWrite keeps the current mode/owner; the backup's are the truth.
-    await fs.chmod(target, record.mode!);
+    // Owner first: chown clears setuid/setgid bits, so chmod must come after it.
     if (process.getuid?.() === 0) await fs.chown(target, record.uid!, record.gid!);
+    await fs.chmod(target, record.mode!);
   }
 
   /** True when the file on disk is byte-identical to the backup (or absent when it was). */

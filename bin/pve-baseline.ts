@@ -1,0 +1,113 @@
+#!/usr/bin/env node
+/**
+ * pve-baseline's entry: reads argv, checks the terminal and the user, and
+ * hands over to the wizard (Ink) or to a plain-text command.
+ */
+import { EXIT, HELP, parseCommand, UsageError, type Command } from '../src/cli/args.ts';
+import { applyCommand, checkCommand, NOT_ROOT, statusCommand, type Output } from '../src/cli/commands.ts';
+import { createRuntime, lock, openJournal, backupStore, type Runtime } from '../src/cli/runtime.ts';
+import { version } from '../src/cli/version.ts';
+import { Runner } from '../src/engine/runner.ts';
+import { CATALOGUE } from '../steps/index.ts';
+
+const io: Output = {
+  out: (line) => process.stdout.write(`${line}\n`),
+  err: (line) => process.stderr.write(`${line}\n`),
+};
+
+export const NO_TTY = `pve-baseline: the wizard needs a terminal, and this session has none (standard input or output is not a TTY).
+  Over SSH, ask for one:    ssh -t root@NODE pve-baseline
+  Unattended:               pve-baseline apply --answers FILE [--yes] [--dry-run]
+  Read-only audit:          pve-baseline check`;
+
+async function main(argv: string[]): Promise<number> {
+  let command: Command;
+  try {
+    command = parseCommand(argv);
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    io.err(`pve-baseline: ${error.message}\nTry 'pve-baseline --help'.`);
+    return EXIT.usage;
+  }
+  switch (command.name) {
+    case 'help':
+      process.stdout.write(HELP);
+      return EXIT.ok;
+    case 'version':
+      io.out(`pve-baseline ${version()}`);
+      return EXIT.ok;
+    case 'apply':
+      return applyCommand(await createRuntime(), CATALOGUE, command, io, version());
+    case 'check':
+      return checkCommand(await createRuntime(), CATALOGUE, command, io);
+    case 'status':
+      return statusCommand(await createRuntime(), CATALOGUE, command, io);
+    case 'wizard':
+      return wizard();
+  }
+}
+
+async function wizard(): Promise<number> {
+  if (!process.stdin.isTTY || !process.stdout.isTTY) {
+    io.err(NO_TTY);
+    return EXIT.usage;
+  }
+  const runtime = await createRuntime();
+  if (!runtime.node.isRoot) {
+    io.err(`pve-baseline: ${NOT_ROOT}`);
+    return EXIT.notRoot;
+  }
+  const held = lock(runtime, 'wizard');
+  if (!held.ok) {
+    io.err(`pve-baseline: ${held.message}`);
+    return EXIT.locked;
+  }
+  try {
+    return await runWizardOn(runtime, held.staleNote ? [held.staleNote] : []);
+  } finally {
+    held.release();
+  }
+}
+
+async function runWizardOn(runtime: Runtime, notes: string[]): Promise<number> {
+  const journal = openJournal(runtime);
+  let runner: Runner | undefined;
+  // A dropped SSH link: every journal write is already atomic and made as
+  // each change happens, so the record is consistent; say why we stopped.
+  const onHangup = (signal: NodeJS.Signals, code: number) => () => {
+    const step = runner?.currentStep;
+    if (step && journal.status(step) === 'applying') journal.setStatus(step, 'applying', { note: `interrupted by ${signal}` });
+    process.exit(code);
+  };
+  process.on('SIGHUP', onHangup('SIGHUP', EXIT.hangup));
+  process.on('SIGTERM', onHangup('SIGTERM', 143));
+  const { runWizard } = await import('../screens/wizard.tsx');
+  const result = await runWizard({
+    node: runtime.node,
+    version: version(),
+    notes,
+    journalPath: journal.path,
+    backupsPath: runtime.backupsDir,
+    createRunner: (operator, onEvent) =>
+      (runner = new Runner({
+        steps: CATALOGUE,
+        journal,
+        ctx: { exec: runtime.exec, files: runtime.files, node: runtime.node },
+        backups: backupStore(runtime),
+        operator,
+        onEvent,
+      })),
+    onForceQuit: () => onHangup('SIGINT', EXIT.interrupted)(),
+  });
+  return result.exitCode;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error: unknown) => {
+    io.err(`pve-baseline: unexpected error: ${(error as Error)?.stack ?? String(error)}`);
+    process.exitCode = 70;
+  },
+);

@@ -1,0 +1,88 @@
+import { Box, Text, useInput } from 'ink';
+import SelectInput from 'ink-select-input';
+import type { AnswerRequest } from '../../src/engine/events.ts';
+import { Secret } from '../../src/engine/secret.ts';
+import { PasswordPrompt } from './PasswordPrompt.tsx';
+import { TextPrompt } from './TextPrompt.tsx';
+import { useTheme } from '../theme.ts';
+
+export interface QuestionPromptProps {
+  request: AnswerRequest;
+  onAnswer: (value: unknown) => void;
+}
+
+/** One question of a step, in the form its kind wants; the runner validates what comes back. */
+export function QuestionPrompt({ request, onAnswer }: QuestionPromptProps) {
+  const theme = useTheme();
+  const { question, defaultValue, error } = request;
+  return (
+    <Box flexDirection="column">
+      {question.help ? (
+        <Text color={theme.color('muted')} wrap="wrap">
+          {question.help}
+        </Text>
+      ) : null}
+      <QuestionInput key={`${question.id}-${error ?? ''}`} request={request} onAnswer={onAnswer} />
+      {error && question.kind !== 'text' && question.kind !== 'password' ? (
+        <Text color={theme.color('fail')}>
+          {'  '}
+          {theme.glyphs.fail} {error}
+        </Text>
+      ) : null}
+    </Box>
+  );
+}
+
+function QuestionInput({ request, onAnswer }: QuestionPromptProps) {
+  const { question, defaultValue, error } = request;
+  switch (question.kind) {
+    case 'text':
+      return (
+        <TextPrompt
+          label={question.prompt}
+          {...(typeof defaultValue === 'string' ? { defaultValue } : {})}
+          {...(error ? { error } : {})}
+          onSubmit={onAnswer}
+        />
+      );
+    case 'password':
+      return (
+        <PasswordPrompt
+          label={question.prompt}
+          minLength={question.minLength}
+          {...(error ? { error } : {})}
+          onSubmit={(value) => onAnswer(new Secret(value))}
+        />
+      );
+    case 'select': {
+      const items = question.choices.map((c) => ({ key: c.value, value: c.value, label: c.hint ? `${c.label}  (${c.hint})` : c.label }));
+      const initialIndex = Math.max(0, items.findIndex((i) => i.value === defaultValue));
+      return (
+        <Box flexDirection="column">
+          <Text bold>? {question.prompt}</Text>
+          <SelectInput items={items} initialIndex={initialIndex} onSelect={(item) => onAnswer(item.value)} />
+        </Box>
+      );
+    }
+    case 'confirm':
+      return <ConfirmInput label={question.prompt} {...(typeof defaultValue === 'boolean' ? { defaultValue } : {})} onAnswer={onAnswer} />;
+  }
+}
+
+function ConfirmInput({ label, defaultValue, onAnswer }: { label: string; defaultValue?: boolean; onAnswer: (v: boolean) => void }) {
+  const theme = useTheme();
+  useInput((input, key) => {
+    if (key.return && defaultValue !== undefined) return onAnswer(defaultValue);
+    const c = input.toLowerCase();
+    if (c === 'y') onAnswer(true);
+    if (c === 'n') onAnswer(false);
+  });
+  const hint = defaultValue === undefined ? 'y/n' : defaultValue ? 'Y/n' : 'y/N';
+  return (
+    <Text>
+      <Text color={theme.color('accent')}>? </Text>
+      <Text bold>{label}</Text>
+      <Text color={theme.color('muted')}> ({hint})</Text>
+    </Text>
+  );
+}

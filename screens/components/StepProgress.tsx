@@ -1,0 +1,52 @@
+import { Box, Text } from 'ink';
+import type { Activity, Progress } from '../state/wizard-reducer.ts';
+import { Spinner } from './Spinner.tsx';
+import { useTheme } from '../theme.ts';
+
+const ACTIVITY: Record<Activity, string> = {
+  probing: 'Reading the current state',
+  asking: 'Waiting for an answer',
+  reviewing: 'Waiting for your decision',
+  applying: 'Applying',
+  verifying: 'Verifying',
+};
+
+export interface StepProgressProps {
+  activity: Activity;
+  progress?: Progress;
+  /** Recent command output; only the last `tailLines` are shown. */
+  tail: string[];
+  tailLines: number;
+}
+
+/**
+ * ```
+ *  ⠹ Applying 2/3  sysctl --system
+ *    │ * Applying /etc/sysctl.d/90-pve-baseline.conf ...
+ *    │ kernel.kptr_restrict = 2
+ * ```
+ */
+export function StepProgress({ activity, progress, tail, tailLines }: StepProgressProps) {
+  const theme = useTheme();
+  const shown = tailLines > 0 ? tail.slice(-tailLines) : [];
+  return (
+    <Box flexDirection="column">
+      <Text wrap="truncate-end">
+        <Spinner /> {ACTIVITY[activity]}
+        {progress && progress.total > 0 ? (
+          <Text color={theme.color('muted')}>
+            {' '}
+            {Math.min(progress.done + (progress.current ? 1 : 0), progress.total)}/{progress.total}
+          </Text>
+        ) : null}
+        {progress?.current ? <Text>  {progress.current}</Text> : null}
+      </Text>
+      {shown.map((line, i) => (
+        <Text key={i} color={theme.color('muted')} wrap="truncate-end">
+          {'  │ '}
+          {line || ' '}
+        </Text>
+      ))}
+    </Box>
+  );
+}

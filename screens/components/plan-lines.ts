@@ -1,0 +1,47 @@
+/**
+ * A plan flattened into display lines, so the preview can scroll through
+ * any number of changes and diffs inside a fixed-height region.
+ */
+import { changeSymbol, describeChange, formatArgv, summarize, unifiedDiff } from '../../src/engine/change.ts';
+import type { Plan } from '../../src/engine/events.ts';
+
+export type LineStyle = 'heading' | 'reason' | 'added' | 'removed' | 'hunk' | 'meta' | 'plain' | 'command';
+
+export interface PlanLine {
+  text: string;
+  style: LineStyle;
+}
+
+/** "Plan: 1 to create, 2 to change, 1 command." in Terraform's manner. */
+export function planSummary(plan: Plan): string {
+  const c = summarize(plan.changes);
+  const parts = [
+    c.create ? `${c.create} to create` : '',
+    c.change ? `${c.change} to change` : '',
+    c.remove ? `${c.remove} to delete` : '',
+    c.run ? `${c.run} command${c.run > 1 ? 's' : ''} to run` : '',
+  ].filter(Boolean);
+  return `Plan: ${parts.join(', ')}.`;
+}
+
+export function planLines(plan: Plan): PlanLine[] {
+  const lines: PlanLine[] = [];
+  plan.changes.forEach((change, i) => {
+    if (i > 0) lines.push({ text: '', style: 'plain' });
+    lines.push({ text: `${changeSymbol(change)} ${describeChange(change)}`, style: 'heading' });
+    lines.push({ text: `    why: ${change.reason}`, style: 'reason' });
+    if (change.kind === 'file') {
+      for (const line of unifiedDiff(change).split('\n')) {
+        const style: LineStyle = line.startsWith('+++') || line.startsWith('---') ? 'meta' : line.startsWith('@@') ? 'hunk' : line.startsWith('+') ? 'added' : line.startsWith('-') ? 'removed' : 'plain';
+        lines.push({ text: `    ${line}`, style });
+      }
+    } else if (change.kind === 'command') {
+      lines.push({ text: `    argv: ${formatArgv(change.argv)}`, style: 'command' });
+      if (change.input) lines.push({ text: '    stdin: (secret, not shown and not recorded)', style: 'reason' });
+      if (change.undo) lines.push({ text: `    undo: ${formatArgv(change.undo)}`, style: 'reason' });
+    } else {
+      lines.push({ text: `    argv: systemctl ${change.action} ${change.unit}`, style: 'command' });
+    }
+  });
+  return lines;
+}

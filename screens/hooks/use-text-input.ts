@@ -1,0 +1,41 @@
+/**
+ * Text entry as a reducer plus an input hook (the @inkjs/ui structure), so
+ * the editing rules are testable without a terminal. Append, Backspace (Ink 6
+ * reports the DEL byte most terminals send as `delete`), Ctrl+U to clear,
+ * Enter to submit. Control keys and arrows are left to other handlers.
+ */
+import { useReducer } from 'react';
+import { useInput } from 'ink';
+
+export type TextInputAction = { type: 'insert'; text: string } | { type: 'backspace' } | { type: 'clear' };
+
+export function textInputReducer(value: string, action: TextInputAction): string {
+  switch (action.type) {
+    case 'insert':
+      return value + action.text;
+    case 'backspace':
+      return Array.from(value).slice(0, -1).join('');
+    case 'clear':
+      return '';
+  }
+}
+
+export function useTextInput(onSubmit: (value: string) => void, isActive = true): { value: string; clear: () => void } {
+  const [value, dispatch] = useReducer(textInputReducer, '');
+  useInput(
+    (input, key) => {
+      if (key.return) {
+        onSubmit(value);
+        return;
+      }
+      if (key.backspace || key.delete) return dispatch({ type: 'backspace' });
+      if (key.ctrl && input === 'u') return dispatch({ type: 'clear' });
+      if (key.ctrl || key.meta || key.escape || key.tab || key.upArrow || key.downArrow || key.leftArrow || key.rightArrow || key.pageUp || key.pageDown) return;
+      // A paste arrives as one chunk; keep printable characters only.
+      const printable = input.replace(/[\u0000-\u001f\u007f]/g, '');
+      if (printable) dispatch({ type: 'insert', text: printable });
+    },
+    { isActive },
+  );
+  return { value, clear: () => dispatch({ type: 'clear' }) };
+}

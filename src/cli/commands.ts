@@ -1,0 +1,195 @@
+/**
+ * The non-interactive commands: apply (answers file), check (read-only
+ * audit) and status (the journal). Each returns an exit code and writes
+ * plain text (or JSON) through `out`.
+ */
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { Operator } from '../engine/events.ts';
+import { Journal } from '../engine/journal.ts';
+import { AnswerError, Runner } from '../engine/runner.ts';
+import type { AnyStep } from '../engine/step.ts';
+import { describeChange } from '../engine/change.ts';
+import { describeNode } from '../system/detect.ts';
+import { AnswersFileError, parseAnswersFile } from './answers.ts';
+import { EXIT } from './args.ts';
+import { HeadlessOperator } from './headless.ts';
+import { plainEventPrinter, resultsSummary } from './plain-output.ts';
+import { backupStore, lock, openJournal, type Runtime } from './runtime.ts';
+
+export interface Output {
+  out: (line: string) => void;
+  err: (line: string) => void;
+}
+
+export const NOT_ROOT =
+  'pve-baseline changes system files and must run as root; nothing was changed. Run it as root (on Proxmox VE you log in as root, or use sudo -i).';
+
+export async function applyCommand(
+  runtime: Runtime,
+  steps: readonly AnyStep[],
+  options: { answers: string; yes: boolean; dryRun: boolean; only?: string[] },
+  io: Output,
+  version: string,
+): Promise<number> {
+  let text: string;
+  try {
+    text = await readFile(options.answers, 'utf8');
+  } catch (error) {
+    io.err(`pve-baseline: cannot read the answers file ${options.answers}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+    return EXIT.usage;
+  }
+  let preset;
+  try {
+    preset = parseAnswersFile(text, path.basename(options.answers), steps);
+  } catch (error) {
+    if (!(error instanceof AnswersFileError)) throw error;
+    io.err(`pve-baseline: the answers file has ${error.problems.length === 1 ? 'a problem' : `${error.problems.length} problems`}; nothing was changed:`);
+    for (const p of error.problems) io.err(`  ${p}`);
+    return EXIT.usage;
+  }
+  const unknown = options.only?.filter((id) => !steps.some((s) => s.id === id));
+  if (unknown?.length) {
+    io.err(`pve-baseline: --only: unknown step ${unknown.join(', ')} (steps: ${steps.map((s) => s.id).join(', ')})`);
+    return EXIT.usage;
+  }
+  const dryRun = options.dryRun || !options.yes;
+  if (!runtime.node.isRoot && !dryRun) {
+    io.err(`pve-baseline: ${NOT_ROOT}`);
+    return EXIT.notRoot;
+  }
+  const held = dryRun ? null : lock(runtime, 'apply');
+  if (held && !held.ok) {
+    io.err(`pve-baseline: ${held.message}`);
+    return EXIT.locked;
+  }
+  if (held?.ok && held.staleNote) io.err(`pve-baseline: ${held.staleNote}`);
+  try {
+    const journal = dryRun ? readOnlyJournal(runtime) : openJournal(runtime);
+    const operator: Operator = new HeadlessOperator(options.yes);
+    let total = 0;
+    const runner = new Runner({
+      steps,
+      journal,
+      ctx: { exec: runtime.exec, files: runtime.files, node: runtime.node },
+      backups: backupStore(runtime),
+      operator,
+      presetAnswers: preset,
+      dryRun,
+      onEvent: plainEventPrinter(io.out, () => total),
+      ...(options.only ? { only: options.only } : {}),
+    });
+    total = runner.stepInfos().length;
+    io.out(`pve-baseline ${version} ${dryRun ? 'dry run' : 'apply'} on ${describeNode(runtime.node)}${runtime.node.rehearsal ? ' [REHEARSAL]' : ''}`);
+    let results;
+    try {
+      results = await runner.run();
+    } catch (error) {
+      if (error instanceof AnswerError) {
+        io.err(`pve-baseline: ${options.answers}: ${error.message}`);
+        return EXIT.usage;
+      }
+      throw error;
+    }
+    io.out(resultsSummary(results));
+    if (dryRun && results.some((r) => r.outcome === 'planned')) {
+      io.out(options.dryRun ? 'Dry run: nothing was changed.' : 'Nothing was changed. Run again with --yes to apply these plans.');
+    }
+    return results.some((r) => r.outcome === 'failed') ? EXIT.failedOrDrift : EXIT.ok;
+  } finally {
+    if (held?.ok) held.release();
+  }
+}
+
+/** What check and dry runs read: the journal as it is, never written. */
+function readOnlyJournal(runtime: Runtime): Journal {
+  return Journal.snapshot(runtime.stateDir, runtime.node.bootId);
+}
+
+export interface CheckReport {
+  node: { hostname: string; proxmox: string | null; debian: string | null };
+  compliant: boolean;
+  steps: {
+    id: string;
+    title: string;
+    status: 'compliant' | 'drift' | 'not-applicable' | 'error';
+    reason?: string;
+    changes: { kind: string; summary: string; reason: string }[];
+  }[];
+}
+
+/** Probe and plan every step with what the journal remembers (or detected defaults); change nothing. */
+export async function checkCommand(runtime: Runtime, steps: readonly AnyStep[], options: { json: boolean }, io: Output): Promise<number> {
+  const journal = readOnlyJournal(runtime);
+  const plans = new Map<string, { kind: string; summary: string; reason: string }[]>();
+  const runner = new Runner({
+    steps,
+    journal,
+    ctx: { exec: runtime.exec, files: runtime.files, node: runtime.node },
+    backups: backupStore(runtime),
+    operator: new HeadlessOperator(false),
+    dryRun: true,
+    onEvent: (event) => {
+      if (event.type === 'step-planned') {
+        plans.set(
+          event.plan.stepId,
+          event.plan.changes.map((c) => ({ kind: c.kind, summary: describeChange(c), reason: c.reason })),
+        );
+      }
+    },
+  });
+  const results = await runner.run();
+  const report: CheckReport = {
+    node: {
+      hostname: runtime.node.hostname,
+      proxmox: runtime.node.proxmox?.version ?? null,
+      debian: runtime.node.debian ? `${runtime.node.debian.version} (${runtime.node.debian.codename})` : null,
+    },
+    compliant: results.every((r) => r.outcome === 'compliant' || r.outcome === 'not-applicable'),
+    steps: results.map((r) => ({
+      id: r.stepId,
+      title: r.title,
+      status: r.outcome === 'compliant' ? 'compliant' : r.outcome === 'not-applicable' ? 'not-applicable' : r.outcome === 'failed' ? 'error' : 'drift',
+      ...(r.reason ? { reason: r.reason } : {}),
+      changes: plans.get(r.stepId) ?? [],
+    })),
+  };
+  if (options.json) io.out(JSON.stringify(report, null, 2));
+  else {
+    io.out(`pve-baseline check on ${describeNode(runtime.node)}`);
+    const width = Math.max(...report.steps.map((s) => s.id.length), 4);
+    for (const s of report.steps) {
+      io.out(`${s.id.padEnd(width)}  ${s.status.padEnd(14)}  ${s.title}${s.reason ? ` (${s.reason})` : ''}`);
+      for (const c of s.changes) io.out(`${' '.repeat(width + 18)}would ${c.summary}`);
+    }
+    io.out(report.compliant ? 'Compliant.' : `Drift in ${report.steps.filter((s) => s.status !== 'compliant' && s.status !== 'not-applicable').length} of ${report.steps.length} steps.`);
+  }
+  if (results.some((r) => r.outcome === 'failed')) return EXIT.usage;
+  return report.compliant ? EXIT.ok : EXIT.failedOrDrift;
+}
+
+export async function statusCommand(runtime: Runtime, steps: readonly AnyStep[], options: { json: boolean }, io: Output): Promise<number> {
+  const journal = readOnlyJournal(runtime);
+  const records = journal.all();
+  if (options.json) {
+    io.out(JSON.stringify({ journal: journal.path, bootId: runtime.node.bootId, steps: records }, null, 2));
+    return EXIT.ok;
+  }
+  io.out(`Journal ${journal.path}`);
+  if (journal.isEmpty) {
+    io.out('No step has run on this node yet.');
+    return EXIT.ok;
+  }
+  for (const step of steps) {
+    const r = records[step.id];
+    const status = r?.status ?? 'pending';
+    const when = r ? `${r.updatedAt}${r.bootId !== runtime.node.bootId ? ' (before the last reboot)' : ''}` : '';
+    io.out(`${step.id.padEnd(16)} ${status.padEnd(9)} ${when}`);
+    if (r?.error) io.out(`${' '.repeat(17)}${r.error}`);
+    const answers = Object.entries(r?.answers ?? {});
+    if (answers.length) io.out(`${' '.repeat(17)}answers: ${answers.map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(', ')}`);
+    const files = (r?.applied ?? []).filter((a) => a.kind === 'file');
+    for (const f of files) if (f.kind === 'file') io.out(`${' '.repeat(17)}backup of ${f.path}: ${f.backup.existed ? f.backup.copy : '(did not exist)'}`);
+  }
+  return EXIT.ok;
+}

@@ -1,0 +1,90 @@
+/**
+ * Plain-text rendering of runner events, for headless mode, dry runs and
+ * logs: no colours, no cursor movement, one line per fact, and the same plan
+ * model the wizard shows.
+ */
+import { changeSymbol, describeChange, formatArgv, summarize, unifiedDiff } from '../engine/change.ts';
+import type { Plan, RunnerEvent, StepResult } from '../engine/events.ts';
+import type { Check } from '../engine/step.ts';
+
+export function planSummaryLine(plan: Plan): string {
+  const c = summarize(plan.changes);
+  const parts = [
+    c.create && `${c.create} to create`,
+    c.change && `${c.change} to change`,
+    c.remove && `${c.remove} to delete`,
+    c.run && `${c.run} command${c.run > 1 ? 's' : ''} to run`,
+  ].filter(Boolean);
+  return `Plan: ${parts.join(', ')}.`;
+}
+
+export function planText(plan: Plan, indent = '  '): string[] {
+  const out = [`${indent}${planSummaryLine(plan)}`];
+  for (const change of plan.changes) {
+    out.push(`${indent}${changeSymbol(change)} ${describeChange(change)}`, `${indent}    why: ${change.reason}`);
+    if (change.kind === 'file') out.push(...unifiedDiff(change).split('\n').map((l) => `${indent}    ${l}`));
+    if (change.kind === 'command') {
+      out.push(`${indent}    argv: ${formatArgv(change.argv)}`);
+      if (change.undo) out.push(`${indent}    undo: ${formatArgv(change.undo)}`);
+    }
+  }
+  return out;
+}
+
+function checkLines(checks: Check[] | undefined, indent: string, onlyFailed: boolean): string[] {
+  return (checks ?? [])
+    .filter((c) => !onlyFailed || !c.ok)
+    .map((c) => `${indent}${c.ok ? 'ok  ' : 'FAIL'} ${c.label}${c.detail ? `: ${c.detail}` : ''}`);
+}
+
+/** A writer of events as lines; returns the function to hand the runner. */
+export function plainEventPrinter(write: (line: string) => void, total: () => number): (event: RunnerEvent) => void {
+  const titles = new Map<string, string>();
+  return (event) => {
+    switch (event.type) {
+      case 'run-started':
+        for (const s of event.steps) titles.set(s.id, s.title);
+        break;
+      case 'step-started':
+        write(`[${event.index + 1}/${total()}] ${titles.get(event.stepId) ?? event.stepId}${event.previously === 'applying' ? ' (resuming an interrupted apply)' : ''}`);
+        break;
+      case 'step-planned':
+        for (const line of planText(event.plan)) write(line);
+        break;
+      case 'step-applying':
+        write('  applying');
+        break;
+      case 'output':
+        write(`    | ${event.line}`);
+        break;
+      case 'step-finished': {
+        const word = { compliant: 'compliant', verified: 'verified', failed: 'FAILED', skipped: 'skipped', 'not-applicable': 'not applicable', planned: 'would change' }[event.outcome];
+        write(`  => ${word}${event.reason ? `: ${event.reason}` : ''}`);
+        for (const line of checkLines(event.checks, '     ', event.outcome !== 'failed' ? true : false)) write(line);
+        break;
+      }
+      case 'stop-requested':
+        write('stopping after the current step');
+        break;
+      default:
+        break;
+    }
+  };
+}
+
+export function resultsSummary(results: StepResult[]): string {
+  const count = (o: StepResult['outcome']) => results.filter((r) => r.outcome === o).length;
+  const parts = (
+    [
+      ['verified', count('verified')],
+      ['compliant', count('compliant')],
+      ['would change', count('planned')],
+      ['skipped', count('skipped')],
+      ['not applicable', count('not-applicable')],
+      ['failed', count('failed')],
+    ] as const
+  )
+    .filter(([, n]) => n > 0)
+    .map(([w, n]) => `${n} ${w}`);
+  return `Summary: ${parts.join(', ') || 'no steps'}.`;
+}
