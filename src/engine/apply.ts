@@ -37,11 +37,23 @@ export async function applyChanges(stepId: string, backupSet: string, changes: r
         }
         break;
       }
-      case 'command':
+      case 'command': {
+        // A program may echo what it was fed (chpasswd does on some errors):
+        // scrub the secret from its output and from the error before they travel on.
+        const secret = change.input?.reveal();
+        const scrub = (text: string) => (secret ? text.split(secret).join('[secret]') : text);
         env.onLine(`$ ${change.argv.join(' ')}`);
-        await runChecked(env.exec, change.argv, { onLine: env.onLine, ...(change.input ? { input: change.input } : {}) });
+        try {
+          await runChecked(env.exec, change.argv, {
+            onLine: (line) => env.onLine(scrub(line)),
+            ...(change.input ? { input: change.input } : {}),
+          });
+        } catch (error) {
+          throw new Error(scrub((error as Error).message));
+        }
         env.journal.recordApplied(stepId, { kind: 'command', argv: change.argv, ...(change.undo ? { undo: change.undo } : {}) });
         break;
+      }
       case 'service':
         await runChecked(env.exec, serviceArgv(change), { onLine: env.onLine });
         env.journal.recordApplied(stepId, { kind: 'service', unit: change.unit, action: change.action });

@@ -110,7 +110,8 @@ export class Runner {
       const previously = this.#opts.journal.status(step.id);
       this.#emit({ type: 'step-started', stepId: step.id, index, ...(previously !== 'pending' ? { previously } : {}) });
       const result = await this.#runStep(step, passed);
-      if (result.outcome === 'compliant' || result.outcome === 'verified') passed.add(step.id);
+      // A dependency that does not apply to this node (e.g. cluster-only) does not hold others back.
+      if (result.outcome === 'compliant' || result.outcome === 'verified' || result.outcome === 'not-applicable') passed.add(step.id);
       results.push(result);
       this.#emit({
         type: 'step-finished',
@@ -173,10 +174,21 @@ export class Runner {
 
   async #apply(step: AnyStep, ctx: StepContext, plan: Plan, answers: Answers, base: Omit<StepResult, 'outcome'>): Promise<StepResult> {
     const { journal, backups } = this.#opts;
-    const record = journal.step(step.id);
+    let record = journal.step(step.id);
+    // A failed apply whose rollback was incomplete still owns changes: undo them first,
+    // so their original backups are not lost under a new apply.
+    if (record?.status === 'failed' && record.applied.length) {
+      const problems = await rollbackApplied(record.applied, { exec: ctx.exec, backups, onLine: ctx.log });
+      if (problems.length) {
+        return { ...base, outcome: 'failed', reason: `an earlier rollback is still incomplete: ${problems.join('; ')}`, rolledBack: false };
+      }
+      journal.clearApplied(step.id);
+      record = journal.step(step.id);
+    }
     // An interrupted apply continues under its own id, keeping its original backups.
-    const resuming = record && (record.status === 'applying' || record.status === 'applied') && record.applyId;
-    const applyId = resuming ? record.applyId! : `${new Date().toISOString().replace(/[:.]/g, '-')}-${step.id}-${randomBytes(2).toString('hex')}`;
+    const resumedId = record && (record.status === 'applying' || record.status === 'applied') ? record.applyId : undefined;
+    const resuming = resumedId !== undefined;
+    const applyId = resumedId ?? `${new Date().toISOString().replace(/[:.]/g, '-')}-${step.id}-${randomBytes(2).toString('hex')}`;
     journal.setStatus(step.id, 'applying', { applyId, ...(resuming ? { note: 'resumed after an interruption' } : {}) });
     this.#emit({ type: 'step-applying', stepId: step.id });
     const env = {

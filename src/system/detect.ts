@@ -63,7 +63,7 @@ export function parseOsRelease(text: string): { codename: string; version: strin
   const fields = Object.fromEntries(
     text
       .split('\n')
-      .map((l) => l.match(/^([A-Z_]+)=("?)(.*)\2$/))
+      .map((l) => l.match(/^([A-Z_]+)=(["']?)(.*)\2$/))
       .filter((m): m is RegExpMatchArray => m !== null)
       .map((m) => [m[1], m[3]]),
   );
