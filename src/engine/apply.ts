@@ -3,7 +3,7 @@
  * the moment it has happened (a file's backup before it is written), so an
  * interruption at any point leaves a record of exactly what to undo.
  */
-import { serviceArgv, inverseServiceAction, type Change } from './change.ts';
+import { serviceArgv, inverseServiceAction, type Change, type CommandChange } from './change.ts';
 import type { AppliedChange, Journal } from './journal.ts';
 import { runChecked, type Exec } from '../system/exec.ts';
 import type { BackupStore, Files } from '../system/files.ts';
@@ -15,6 +15,17 @@ export interface ApplyEnv {
   journal: Journal;
   onLine: (line: string) => void;
   onChange?: (index: number, change: Change, phase: 'started' | 'finished') => void;
+}
+
+/** Replaces every line of a command's input, and every value it asks to hide, with [secret]. */
+function scrubber(change: CommandChange): (text: string) => string {
+  const values = [
+    ...(change.input?.reveal().split('\n') ?? []),
+    ...(change.hide ?? []).map((s) => s.reveal()),
+  ]
+    .filter((v) => v.trim().length > 0)
+    .sort((a, b) => b.length - a.length); // longest first, so a part never leaves the rest of a line behind
+  return (text) => values.reduce((out, value) => out.split(value).join('[secret]'), text);
 }
 
 export async function applyChanges(stepId: string, backupSet: string, changes: readonly Change[], env: ApplyEnv): Promise<void> {
@@ -40,8 +51,7 @@ export async function applyChanges(stepId: string, backupSet: string, changes: r
       case 'command': {
         // A program may echo what it was fed (chpasswd does on some errors):
         // scrub the secret from its output and from the error before they travel on.
-        const secret = change.input?.reveal();
-        const scrub = (text: string) => (secret ? text.split(secret).join('[secret]') : text);
+        const scrub = scrubber(change);
         env.onLine(`$ ${change.argv.join(' ')}`);
         try {
           await runChecked(env.exec, change.argv, {

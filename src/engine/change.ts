@@ -33,6 +33,11 @@ export interface CommandChange {
   argv: string[];
   /** Standard input, e.g. `chpasswd`'s "name:password" line. Never journaled. */
   input?: Secret;
+  /**
+   * Values to hide wherever the command's output goes, besides each line of
+   * `input` (e.g. the password alone, in case a program echoes just that).
+   */
+  hide?: Secret[];
   /** The argv that undoes it, run on rollback (in reverse order). */
   undo?: string[];
   reason: string;
