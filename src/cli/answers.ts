@@ -29,7 +29,7 @@ export function parseAnswersFile(text: string, fileName: string, steps: readonly
   };
   const problems: string[] = [];
   for (const error of doc.errors) {
-    const pos = error.linePos?.[0];
+    const pos = error.linePos?.[0] ?? lineCounter.linePos(error.pos[0]);
     problems.push(`${fileName}${pos ? `:${pos.line}:${pos.col}` : ''}: not valid YAML: ${error.message.split('\n')[0]}`);
   }
   if (problems.length) throw new AnswersFileError(problems);
