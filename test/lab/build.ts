@@ -1,0 +1,354 @@
+/**
+ * Building the lab node's images, cached by recipe hash:
+ *
+ * 1. base:  `debootstrap --variant=minbase` Debian 13 + recipe/base-packages.txt,
+ *           then recipe/base.sh (locale, offline apt repository of
+ *           recipe/offline-packages.txt). Slow (about a minute); rebuilt only
+ *           when those files change.
+ * 2. layer: an overlay upper dir on top of base holding the fresh-install state
+ *           of a Proxmox VE 9 node: hostname, network, sshd as the installer
+ *           leaves it, root's password and keys, /etc/pve, the Proxmox
+ *           stand-ins (bundled with esbuild). Seconds; rebuilt when the
+ *           stand-ins or the provisioning recipe change.
+ *
+ * The running node is a third overlay (lab.ts): lowerdir=layer:base, its own
+ * upper dir being the node's disk, which `reset` wipes.
+ */
+import { createHash } from 'node:crypto';
+import { chmodSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { build as esbuild } from 'esbuild';
+import {
+  ADMIN_EMAIL,
+  CACHE_DIR,
+  DOMAIN,
+  HOSTNAME,
+  MIRROR,
+  NODE_ADDRESS,
+  PREFIX_LEN,
+  RECIPE_DIR,
+  REPO_ROOT,
+  ROOT_PASSWORD,
+  STANDINS_DIR,
+  SUITE,
+} from './config.ts';
+import { run, runOk } from './sh.ts';
+
+/** Bump when build.ts changes what an image contains. */
+const BASE_VERSION = 1;
+const LAYER_VERSION = 1;
+
+/** The Proxmox tools the node gets, each bundled from test/lab/standins/<name>.ts */
+export const STANDINS = ['pveum', 'pvesh', 'pveversion', 'pvecm', 'pve-firewall', 'pveproxy'] as const;
+/** where the bundles live in the node; /usr/bin/<name> links to them */
+export const STANDIN_LIBDIR = '/usr/lib/pve-baseline-lab';
+
+export interface Images {
+  baseHash: string;
+  base: string; // rootfs dir
+  layerHash: string;
+  layer: string; // overlay upper dir
+  /** seconds spent building now (0 when cached) */
+  built: { base: number; layer: number };
+}
+
+type Log = (line: string) => void;
+
+function listFiles(dir: string): string[] {
+  if (!existsSync(dir)) return [];
+  const out: string[] = [];
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, entry.name);
+    if (entry.isDirectory()) out.push(...listFiles(p));
+    else out.push(p);
+  }
+  return out.sort();
+}
+
+function hashOf(files: string[], extra: string): string {
+  const h = createHash('sha256');
+  h.update(extra);
+  for (const f of files) {
+    h.update(`\0${relative(REPO_ROOT, f)}\0`);
+    h.update(readFileSync(f));
+  }
+  return h.digest('hex').slice(0, 16);
+}
+
+const readList = (file: string) =>
+  readFileSync(file, 'utf8')
+    .split('\n')
+    .map((l) => l.replace(/#.*/, '').trim())
+    .filter(Boolean);
+
+export function baseRecipe(): { hash: string; packages: string[]; offline: string[] } {
+  const files = ['base-packages.txt', 'offline-packages.txt', 'base.sh'].map((f) => join(RECIPE_DIR, f));
+  return {
+    hash: hashOf(files, `base v${BASE_VERSION} ${SUITE} ${MIRROR}`),
+    packages: readList(files[0]!),
+    offline: readList(files[1]!),
+  };
+}
+
+export function layerRecipe(baseHash: string): { hash: string } {
+  const files = [
+    ...listFiles(STANDINS_DIR).filter((f) => f.endsWith('.ts')),
+    ...listFiles(join(REPO_ROOT, 'src', 'pve')),
+    join(RECIPE_DIR, 'provision.sh'),
+    ...listFiles(join(RECIPE_DIR, 'files')),
+  ];
+  const extra = `layer v${LAYER_VERSION} base ${baseHash} ${HOSTNAME}.${DOMAIN} ${NODE_ADDRESS}/${PREFIX_LEN} ${ROOT_PASSWORD} ${ADMIN_EMAIL}`;
+  return { hash: hashOf(files, extra) };
+}
+
+export const baseDir = (hash: string) => join(CACHE_DIR, `base-${hash}`);
+export const layerDir = (hash: string) => join(CACHE_DIR, `layer-${hash}`);
+
+/** Mount points under `prefix` (deepest first), from /proc/mounts. */
+export function mountsUnder(prefix: string): string[] {
+  const lines = readFileSync('/proc/mounts', 'utf8').split('\n');
+  const points = lines
+    .map((l) => l.split(' ')[1])
+    .filter((p): p is string => !!p)
+    .map((p) => p.replace(/\\040/g, ' '))
+    .filter((p) => p === prefix || p.startsWith(`${prefix}/`));
+  return points.sort((a, b) => b.length - a.length);
+}
+
+async function unmountAll(prefix: string): Promise<void> {
+  for (const p of mountsUnder(prefix)) {
+    const r = await run('umount', [p]);
+    if (r.exitCode !== 0) await run('umount', ['-l', p]);
+  }
+}
+
+async function removeTree(dir: string): Promise<void> {
+  await unmountAll(dir);
+  rmSync(dir, { recursive: true, force: true });
+}
+
+/** systemd-nspawn for build steps (no boot, no registration, host's cgroup). */
+function nspawnArgs(root: string, extra: string[]): string[] {
+  return ['-D', root, '--register=no', '--keep-unit', '-q', '--pipe', '--resolv-conf=off', '--timezone=off', '--link-journal=no', ...extra];
+}
+
+// ---------------------------------------------------------------------------
+// base
+
+async function buildBase(hash: string, packages: string[], offline: string[], log: Log): Promise<void> {
+  const final = baseDir(hash);
+  const tmp = `${final}.tmp`;
+  await removeTree(tmp);
+  mkdirSync(tmp, { recursive: true });
+  const rootfs = join(tmp, 'rootfs');
+
+  log(`debootstrap ${SUITE} (minbase + ${packages.length} packages) from ${MIRROR}`);
+  await runOk('debootstrap', ['--variant=minbase', `--include=${packages.join(',')}`, SUITE, rootfs, MIRROR], { timeoutMs: 15 * 60_000 });
+
+  log(`offline apt repository: ${offline.join(' ')}`);
+  // base.sh needs Debian's archive: the build (only) shares the host's network
+  await runOk('systemd-nspawn', nspawnArgs(rootfs, [`--bind-ro=${RECIPE_DIR}:/run/pve-lab-recipe`, '/bin/sh', '/run/pve-lab-recipe/base.sh', offline.join(' ')]), {
+    timeoutMs: 15 * 60_000,
+  });
+  // debootstrap copied the host's resolver; the node gets its own in the layer
+  rmSync(join(rootfs, 'etc', 'resolv.conf'), { force: true });
+
+  const repo = join(rootfs, 'srv', 'pve-lab-repo');
+  const dist = join(repo, 'dists', SUITE);
+  mkdirSync(join(dist, 'main', 'binary-amd64'), { recursive: true });
+  const packagesIndex = await runOk('apt-ftparchive', ['packages', 'pool/main'], { cwd: repo });
+  writeFileSync(join(dist, 'main', 'binary-amd64', 'Packages'), packagesIndex.stdout);
+  // Debian's own Release fields, so origin patterns (unattended-upgrades) match as on a real node
+  const release = await runOk(
+    'apt-ftparchive',
+    [
+      '-o', 'APT::FTPArchive::Release::Origin=Debian',
+      '-o', 'APT::FTPArchive::Release::Label=Debian',
+      '-o', 'APT::FTPArchive::Release::Suite=stable',
+      '-o', `APT::FTPArchive::Release::Codename=${SUITE}`,
+      '-o', 'APT::FTPArchive::Release::Architectures=amd64',
+      '-o', 'APT::FTPArchive::Release::Components=main',
+      '-o', 'APT::FTPArchive::Release::Description=pve-baseline lab: offline copy of Debian packages',
+      'release', '.',
+    ],
+    { cwd: dist },
+  );
+  writeFileSync(join(dist, 'Release'), release.stdout);
+  const debs = readdirSync(join(repo, 'pool', 'main')).filter((f) => f.endsWith('.deb'));
+  log(`offline repository holds ${debs.length} packages`);
+
+  await removeTree(final);
+  renameSync(tmp, final);
+}
+
+// ---------------------------------------------------------------------------
+// key material of the fresh node (generated once per hostname, reused by layer builds)
+
+async function ensureKeys(log: Log): Promise<string> {
+  const dir = join(CACHE_DIR, `keys-${HOSTNAME}`);
+  if (existsSync(join(dir, 'complete'))) return dir;
+  log('generating the node\'s Proxmox keys and certificates (once)');
+  rmSync(dir, { recursive: true, force: true });
+  const p = (f: string) => join(dir, f);
+  mkdirSync(p('etc-pve/priv'), { recursive: true });
+  mkdirSync(p(`etc-pve/nodes/${HOSTNAME}`), { recursive: true });
+  mkdirSync(p('root-ssh'), { recursive: true });
+  const fqdn = `${HOSTNAME}.${DOMAIN}`;
+  await runOk('openssl', ['genrsa', '-out', p('etc-pve/priv/authkey.key'), '2048']);
+  await runOk('openssl', ['rsa', '-in', p('etc-pve/priv/authkey.key'), '-pubout', '-out', p('etc-pve/authkey.pub')]);
+  await runOk('openssl', ['genrsa', '-out', p('etc-pve/pve-www.key'), '2048']);
+  await runOk('openssl', ['genrsa', '-out', p('etc-pve/priv/pve-root-ca.key'), '4096']);
+  const uuid = crypto.randomUUID();
+  await runOk('openssl', [
+    'req', '-batch', '-days', '3650', '-new', '-x509', '-nodes', '-key', p('etc-pve/priv/pve-root-ca.key'),
+    '-out', p('etc-pve/pve-root-ca.pem'), '-subj', `/CN=Proxmox Virtual Environment/OU=${uuid}/O=PVE Cluster Manager CA/`,
+  ]);
+  await runOk('openssl', ['genrsa', '-out', p(`etc-pve/nodes/${HOSTNAME}/pve-ssl.key`), '2048']);
+  const csr = p('node.csr');
+  await runOk('openssl', [
+    'req', '-batch', '-new', '-key', p(`etc-pve/nodes/${HOSTNAME}/pve-ssl.key`), '-out', csr,
+    '-subj', `/OU=PVE Cluster Node/O=Proxmox Virtual Environment/CN=${fqdn}/`,
+  ]);
+  const ext = p('node.ext');
+  writeFileSync(ext, `basicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\nkeyUsage=nonRepudiation,digitalSignature,keyEncipherment\nsubjectAltName=IP:127.0.0.1,IP:0:0:0:0:0:0:0:1,DNS:localhost,IP:${NODE_ADDRESS},DNS:${HOSTNAME},DNS:${fqdn}\n`);
+  await runOk('openssl', [
+    'x509', '-req', '-days', '730', '-in', csr, '-CA', p('etc-pve/pve-root-ca.pem'), '-CAkey', p('etc-pve/priv/pve-root-ca.key'),
+    '-CAserial', p('etc-pve/priv/pve-root-ca.srl'), '-CAcreateserial', '-extfile', ext, '-out', p(`etc-pve/nodes/${HOSTNAME}/pve-ssl.pem`),
+  ]);
+  rmSync(csr);
+  rmSync(ext);
+  await runOk('ssh-keygen', ['-q', '-t', 'rsa', '-b', '4096', '-N', '', '-C', `root@${HOSTNAME}`, '-f', p('root-ssh/id_rsa')]);
+  writeFileSync(p('complete'), new Date().toISOString());
+  return dir;
+}
+
+// ---------------------------------------------------------------------------
+// layer
+
+async function bundleStandins(outdir: string): Promise<void> {
+  await esbuild({
+    entryPoints: STANDINS.map((name) => join(STANDINS_DIR, `${name}.ts`)),
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    target: 'node20',
+    outdir,
+    outExtension: { '.js': '.mjs' },
+    banner: { js: '#!/usr/bin/node' },
+    logLevel: 'error',
+  });
+  for (const name of STANDINS) chmodSync(join(outdir, `${name}.mjs`), 0o755);
+}
+
+async function buildLayer(hash: string, base: string, log: Log): Promise<void> {
+  const final = layerDir(hash);
+  const tmp = `${final}.tmp`;
+  await removeTree(tmp);
+  const upper = join(tmp, 'upper');
+  const work = join(tmp, 'work');
+  const merged = join(tmp, 'merged');
+  for (const d of [upper, work, merged]) mkdirSync(d, { recursive: true });
+  const keys = await ensureKeys(log);
+
+  log('provisioning the fresh-install layer');
+  await runOk('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${base},upperdir=${upper},workdir=${work}`, merged]);
+  try {
+    // the Proxmox stand-ins
+    const lib = join(merged, STANDIN_LIBDIR.slice(1));
+    mkdirSync(lib, { recursive: true });
+    await bundleStandins(lib);
+    for (const name of STANDINS) {
+      if (name === 'pveproxy') continue; // a service, not a command
+      const link = join(merged, 'usr', 'bin', name);
+      rmSync(link, { force: true });
+      symlinkSync(`${STANDIN_LIBDIR}/${name}.mjs`, link);
+    }
+    // static files (unit files ...)
+    cpSync(join(RECIPE_DIR, 'files'), merged, { recursive: true });
+    // key material the installer / first pveproxy start create
+    cpSync(join(keys, 'etc-pve'), join(merged, 'etc', 'pve'), { recursive: true });
+    mkdirSync(join(merged, 'root', '.ssh'), { recursive: true, mode: 0o700 });
+    cpSync(join(keys, 'root-ssh'), join(merged, 'root', '.ssh'), { recursive: true });
+
+    await runOk(
+      'systemd-nspawn',
+      nspawnArgs(merged, [
+        '--private-network',
+        `--bind-ro=${RECIPE_DIR}:/run/pve-lab-recipe`,
+        `--setenv=NODE_HOSTNAME=${HOSTNAME}`,
+        `--setenv=NODE_DOMAIN=${DOMAIN}`,
+        `--setenv=NODE_ADDRESS=${NODE_ADDRESS}`,
+        `--setenv=NODE_PREFIX=${PREFIX_LEN}`,
+        `--setenv=ROOT_PASSWORD=${ROOT_PASSWORD}`,
+        `--setenv=ADMIN_EMAIL=${ADMIN_EMAIL}`,
+        `--setenv=SUITE=${SUITE}`,
+        '/bin/sh',
+        '/run/pve-lab-recipe/provision.sh',
+      ]),
+      { timeoutMs: 5 * 60_000 },
+    );
+  } finally {
+    await unmountAll(merged);
+  }
+  rmSync(work, { recursive: true, force: true });
+  rmSync(merged, { recursive: true, force: true });
+  await removeTree(final);
+  renameSync(tmp, final);
+}
+
+/** Remove cached images other than the current ones, unless something has them mounted. */
+async function prune(keep: Set<string>, log: Log): Promise<void> {
+  if (!existsSync(CACHE_DIR)) return;
+  const mounts = readFileSync('/proc/mounts', 'utf8');
+  for (const name of readdirSync(CACHE_DIR)) {
+    if (!/^(base|layer)-[0-9a-f]{16}(\.tmp)?$/.test(name) || keep.has(name)) continue;
+    const dir = join(CACHE_DIR, name);
+    if (mounts.includes(dir)) continue;
+    log(`removing stale image ${name}`);
+    await removeTree(dir);
+  }
+}
+
+/** Build what is missing; return the images for the current recipe. */
+export async function ensureImages(log: Log = () => {}): Promise<Images> {
+  mkdirSync(CACHE_DIR, { recursive: true });
+  const built = { base: 0, layer: 0 };
+  const baseR = baseRecipe();
+  const base = baseDir(baseR.hash);
+  if (!existsSync(join(base, 'rootfs', 'etc', 'os-release')) || !existsSync(join(base, 'complete'))) {
+    const t0 = performance.now();
+    await buildBase(baseR.hash, baseR.packages, baseR.offline, log);
+    built.base = (performance.now() - t0) / 1000;
+    writeFileSync(join(base, 'complete'), JSON.stringify({ seconds: built.base, at: new Date().toISOString() }) + '\n');
+    log(`base image built in ${built.base.toFixed(1)} s`);
+  }
+  const layerR = layerRecipe(baseR.hash);
+  const layer = layerDir(layerR.hash);
+  if (!existsSync(join(layer, 'complete'))) {
+    const t0 = performance.now();
+    await buildLayer(layerR.hash, join(base, 'rootfs'), log);
+    built.layer = (performance.now() - t0) / 1000;
+    writeFileSync(join(layer, 'complete'), JSON.stringify({ seconds: built.layer, at: new Date().toISOString() }) + '\n');
+    log(`fresh-install layer built in ${built.layer.toFixed(1)} s`);
+  }
+  await prune(new Set([`base-${baseR.hash}`, `layer-${layerR.hash}`]), log);
+  return { baseHash: baseR.hash, base: join(base, 'rootfs'), layerHash: layerR.hash, layer: join(layer, 'upper'), built };
+}
+
+/** Build times recorded when the current images were built (for status / README). */
+export function recordedBuildSeconds(): { base?: number; layer?: number } {
+  const read = (f: string) => {
+    try {
+      return (JSON.parse(readFileSync(f, 'utf8')) as { seconds: number }).seconds;
+    } catch {
+      return undefined;
+    }
+  };
+  const b = baseRecipe();
+  const out: { base?: number; layer?: number } = {};
+  const base = read(join(baseDir(b.hash), 'complete'));
+  const layer = read(join(layerDir(layerRecipe(b.hash).hash), 'complete'));
+  if (base !== undefined) out.base = base;
+  if (layer !== undefined) out.layer = layer;
+  return out;
+}

@@ -1,0 +1,69 @@
+/**
+ * Every fixed fact of the lab in one place: names, addresses, paths.
+ *
+ * Network: a private /24 that exists only on the veth pair the lab creates.
+ * The node lives in its own network namespace and has no default route, so
+ * nothing it sends can leave the pair; the host side (the "workstation") only
+ * ever talks to the node's address.
+ */
+import { join, resolve } from 'node:path';
+
+const env = process.env;
+
+export const REPO_ROOT = resolve(import.meta.dirname, '..', '..');
+export const LAB_DIR = join(REPO_ROOT, 'test', 'lab');
+export const RECIPE_DIR = join(LAB_DIR, 'recipe');
+export const STANDINS_DIR = join(LAB_DIR, 'standins');
+
+/** Debian suite and mirror for the node (Debian's archive is the only network the build uses). */
+export const SUITE = 'trixie';
+export const MIRROR = env.PVE_LAB_MIRROR ?? 'http://deb.debian.org/debian';
+
+export const NETNS = 'pve-baseline-lab';
+/** host side of the veth pair: the operator's workstation */
+export const HOST_IF = 'pvelab0';
+/** node side, named like the bridge a Proxmox installer creates */
+export const NODE_IF = 'vmbr0';
+export const PREFIX_LEN = 24;
+export const WORKSTATION_ADDRESS = env.PVE_LAB_WORKSTATION_ADDRESS ?? '10.77.7.1';
+export const NODE_ADDRESS = env.PVE_LAB_NODE_ADDRESS ?? '10.77.7.2';
+
+export const HOSTNAME = 'pve1';
+export const DOMAIN = 'lab.internal';
+export const MACHINE_NAME = 'pve-baseline-lab';
+/** root's password on a fresh node (the installer asks for one; this is the lab's) */
+export const ROOT_PASSWORD = 'pve-lab-root';
+/** the e-mail address the installer wrote into user.cfg */
+export const ADMIN_EMAIL = 'admin@example.com';
+
+/** built images, keyed by recipe hash; survives across runs and clones */
+export const CACHE_DIR = env.PVE_LAB_CACHE ?? '/var/cache/pve-baseline-lab';
+/** the node's disk: overlay upper/work dirs (wiped by reset) */
+export const STATE_DIR = env.PVE_LAB_STATE ?? '/var/lib/pve-baseline-lab';
+/** runtime: pid files, the merged root mount, logs, the lock */
+export const RUN_DIR = env.PVE_LAB_RUN ?? '/run/pve-baseline-lab';
+
+export const paths = {
+  upper: join(STATE_DIR, 'node', 'upper'),
+  work: join(STATE_DIR, 'node', 'work'),
+  diskStamp: join(STATE_DIR, 'node', 'image'),
+  root: join(RUN_DIR, 'root'),
+  supervisorPid: join(RUN_DIR, 'supervisor.pid'),
+  nspawnPid: join(RUN_DIR, 'nspawn.pid'),
+  stopFlag: join(RUN_DIR, 'stop'),
+  consoleLog: join(RUN_DIR, 'console.log'),
+  supervisorLog: join(RUN_DIR, 'supervisor.log'),
+  knownHosts: join(RUN_DIR, 'known_hosts'),
+  lock: join(RUN_DIR, 'lock'),
+  state: join(RUN_DIR, 'state.json'),
+} as const;
+
+/** PATH and locale inside the node for `exec` (a root login shell's). */
+export const NODE_ENV = {
+  PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
+  HOME: '/root',
+  USER: 'root',
+  LOGNAME: 'root',
+  SHELL: '/bin/bash',
+  LANG: 'en_US.UTF-8',
+} as const;

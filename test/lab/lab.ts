@@ -1,0 +1,638 @@
+/**
+ * The lab: a booted Debian 13 node (real systemd, real sshd) in a network
+ * namespace of its own, reachable from the host side of a veth pair (the
+ * operator's workstation). Programmatic API for tests, benchmarks and the
+ * `npm run lab` command (cli.ts).
+ *
+ *   const lab = await ensureLab();            // build if needed, boot if needed (idempotent across processes)
+ *   await lab.exec(['systemctl', 'is-system-running']);   // as root in the node (nsenter: works even when sshd is broken)
+ *   await lab.ssh({ user: 'root', password: ROOT_PASSWORD }, 'id');   // a real SSH login from the workstation side
+ *   await lab.reboot();   await lab.reset();   await down();
+ *
+ * State: images in CACHE_DIR, the node's disk (overlay upper dir) in
+ * STATE_DIR, pids/mount/logs in RUN_DIR (config.ts).
+ */
+import { spawn } from 'node:child_process';
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
+import { join } from 'node:path';
+import { Client, type ConnectConfig } from 'ssh2';
+import {
+  CACHE_DIR,
+  HOST_IF,
+  HOSTNAME,
+  DOMAIN,
+  LAB_DIR,
+  MACHINE_NAME,
+  NETNS,
+  NODE_ADDRESS,
+  NODE_ENV,
+  NODE_IF,
+  PREFIX_LEN,
+  ROOT_PASSWORD,
+  RUN_DIR,
+  STATE_DIR,
+  WORKSTATION_ADDRESS,
+  paths,
+} from './config.ts';
+import { ensureImages, mountsUnder, type Images } from './build.ts';
+import { run, runOk, sleep, waitFor, type RunResult } from './sh.ts';
+
+export { NODE_ADDRESS, WORKSTATION_ADDRESS, HOSTNAME, ROOT_PASSWORD };
+export type { RunResult };
+
+type Log = (line: string) => void;
+const quiet: Log = () => {};
+
+export interface ExecOptions {
+  input?: string | Buffer;
+  timeoutMs?: number;
+  env?: Record<string, string>;
+}
+
+export interface SshOptions {
+  user: string;
+  password?: string;
+  privateKey?: string | Buffer;
+  passphrase?: string;
+  input?: string;
+  timeoutMs?: number;
+}
+
+export interface LabStatus {
+  running: boolean;
+  systemState?: string;
+  hostname: string;
+  nodeAddress: string;
+  workstationAddress: string;
+  netns: string;
+  hostInterface: string;
+  supervisorPid?: number;
+  nspawnPid?: number;
+  leaderPid?: number;
+  images: { base: string; layer: string; current: boolean } | undefined;
+  root: string;
+  disk: string;
+  buildSeconds?: { base?: number; layer?: number };
+}
+
+// ---------------------------------------------------------------------------
+// processes
+
+function readPid(file: string): number | undefined {
+  try {
+    const pid = Number(readFileSync(file, 'utf8').trim());
+    return pid > 0 ? pid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export function alive(pid: number | undefined): pid is number {
+  if (!pid) return false;
+  try {
+    process.kill(pid, 0);
+    // a zombie is not alive
+    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return false;
+  }
+}
+
+function procStat(pid: number): { comm: string; ppid: number } | undefined {
+  try {
+    const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const m = /^\d+ \((.*)\) \S+ (\d+)/s.exec(s);
+    return m ? { comm: m[1]!, ppid: Number(m[2]) } : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function allPids(): number[] {
+  return readdirSync('/proc')
+    .filter((d) => /^\d+$/.test(d))
+    .map(Number);
+}
+
+function cmdline(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ');
+  } catch {
+    return '';
+  }
+}
+
+/** pids from our pid files, only if they still are our processes (never signal a recycled pid) */
+function supervisorPid(): number | undefined {
+  const pid = readPid(paths.supervisorPid);
+  return alive(pid) && cmdline(pid).includes('supervisor.sh') ? pid : undefined;
+}
+
+function nspawnPid(): number | undefined {
+  const pid = readPid(paths.nspawnPid);
+  return alive(pid) && procStat(pid)?.comm === 'systemd-nspawn' && cmdline(pid).includes(paths.root) ? pid : undefined;
+}
+
+/** the node's PID 1: systemd, a child of the current systemd-nspawn */
+function leaderPid(): number | undefined {
+  const nspawn = nspawnPid();
+  if (!alive(nspawn)) return undefined;
+  for (const pid of allPids()) {
+    const st = procStat(pid);
+    if (st?.ppid !== nspawn || st.comm !== 'systemd') continue;
+    try {
+      const nspid = /^NSpid:\s+(.*)$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]?.trim().split(/\s+/);
+      if (nspid && nspid.length > 1 && nspid[nspid.length - 1] === '1') return pid;
+    } catch {
+      /* gone */
+    }
+  }
+  return undefined;
+}
+
+// ---------------------------------------------------------------------------
+// the cross-process lock (mkdir; the owner's pid inside; stale when the owner died)
+
+async function withLock<T>(fn: () => Promise<T>, log: Log): Promise<T> {
+  mkdirSync(RUN_DIR, { recursive: true });
+  const owner = join(paths.lock, 'pid');
+  let waited = false;
+  for (;;) {
+    try {
+      mkdirSync(paths.lock);
+      writeFileSync(owner, String(process.pid));
+      break;
+    } catch {
+      const pid = readPid(owner);
+      if (pid === process.pid) return fn(); // re-entrant
+      if (!alive(pid)) {
+        // stale (or its owner is between mkdir and writing its pid: give it a moment)
+        await sleep(200);
+        if (!alive(readPid(owner))) rmSync(paths.lock, { recursive: true, force: true });
+        continue;
+      }
+      if (!waited) log(`waiting for another lab command (pid ${pid})`);
+      waited = true;
+      await sleep(250);
+    }
+  }
+  try {
+    return await fn();
+  } finally {
+    rmSync(paths.lock, { recursive: true, force: true });
+  }
+}
+
+// ---------------------------------------------------------------------------
+// network: one namespace, one veth pair, IPv6 off on both ends, no routes beyond the /24
+
+function netnsExists(): boolean {
+  return existsSync(`/run/netns/${NETNS}`);
+}
+
+function linkExists(name: string): boolean {
+  return existsSync(`/sys/class/net/${name}`);
+}
+
+async function createNetwork(): Promise<void> {
+  if (netnsExists() && linkExists(HOST_IF)) return;
+  await destroyNetwork();
+  const inNs = (...args: string[]) => runOk('ip', ['netns', 'exec', NETNS, ...args]);
+  await runOk('ip', ['netns', 'add', NETNS]);
+  await runOk('ip', ['link', 'add', HOST_IF, 'type', 'veth', 'peer', 'name', NODE_IF, 'netns', NETNS]);
+  // no IPv6 on the pair: not even link-local chatter leaves the two ends
+  await runOk('sysctl', ['-q', '-w', `net.ipv6.conf.${HOST_IF}.disable_ipv6=1`]);
+  await inNs('sysctl', '-q', '-w', `net.ipv6.conf.${NODE_IF}.disable_ipv6=1`);
+  await runOk('ip', ['addr', 'add', `${WORKSTATION_ADDRESS}/${PREFIX_LEN}`, 'dev', HOST_IF]);
+  await runOk('ip', ['link', 'set', HOST_IF, 'up']);
+  await inNs('ip', 'addr', 'add', `${NODE_ADDRESS}/${PREFIX_LEN}`, 'dev', NODE_IF);
+  await inNs('ip', 'link', 'set', 'lo', 'up');
+  await inNs('ip', 'link', 'set', NODE_IF, 'up');
+}
+
+async function destroyNetwork(): Promise<void> {
+  if (netnsExists()) {
+    // anything still running in the namespace is the lab's own
+    const pids = await run('ip', ['netns', 'pids', NETNS]);
+    for (const pid of pids.stdout.split(/\s+/).filter(Boolean).map(Number)) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        /* gone */
+      }
+    }
+    await run('ip', ['netns', 'del', NETNS]);
+  }
+  if (linkExists(HOST_IF)) await run('ip', ['link', 'del', HOST_IF]);
+}
+
+// ---------------------------------------------------------------------------
+// the node's root: overlay of its disk (upper) on the fresh-install layer and the base
+
+function diskImage(): string | undefined {
+  try {
+    return readFileSync(paths.diskStamp, 'utf8').trim();
+  } catch {
+    return undefined;
+  }
+}
+
+function wipeDisk(): void {
+  rmSync(join(STATE_DIR, 'node'), { recursive: true, force: true });
+}
+
+async function mountRoot(images: Images): Promise<void> {
+  if (mountsUnder(paths.root).includes(paths.root)) return;
+  const stamp = `${images.baseHash}:${images.layerHash}`;
+  if (diskImage() !== stamp) wipeDisk(); // the disk belongs to other images: start fresh
+  mkdirSync(paths.upper, { recursive: true });
+  mkdirSync(paths.work, { recursive: true });
+  mkdirSync(paths.root, { recursive: true });
+  writeFileSync(paths.diskStamp, `${stamp}\n`);
+  await runOk('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${images.layer}:${images.base},upperdir=${paths.upper},workdir=${paths.work}`, paths.root]);
+}
+
+async function unmountRoot(): Promise<void> {
+  for (const p of mountsUnder(paths.root)) {
+    const r = await run('umount', [p]);
+    if (r.exitCode !== 0) await run('umount', ['-l', p]);
+  }
+}
+
+function mountedImages(): { base: string; layer: string } | undefined {
+  const line = readFileSync('/proc/mounts', 'utf8')
+    .split('\n')
+    .find((l) => l.split(' ')[1] === paths.root);
+  const lower = /lowerdir=([^,]+)/.exec(line ?? '')?.[1];
+  if (!lower) return undefined;
+  const [layer, base] = lower.split(':') as [string, string];
+  return { layer, base };
+}
+
+// ---------------------------------------------------------------------------
+// boot and stop
+
+function nspawnArgs(): string[] {
+  return [
+    '-b',
+    '-D', paths.root,
+    '--register=no',
+    '--keep-unit',
+    `--network-namespace-path=/run/netns/${NETNS}`,
+    `--machine=${MACHINE_NAME}`,
+    '--console=read-only',
+    '--resolv-conf=off',
+    '--timezone=off',
+    '--link-journal=no',
+  ];
+}
+
+function startSupervisor(): void {
+  rmSync(paths.stopFlag, { force: true });
+  const out = openSync(paths.consoleLog, 'a');
+  const child = spawn('/bin/bash', [join(LAB_DIR, 'supervisor.sh'), RUN_DIR, ...nspawnArgs()], {
+    detached: true,
+    stdio: ['ignore', out, out],
+  });
+  child.unref();
+  closeSync(out);
+}
+
+function running(): boolean {
+  return supervisorPid() !== undefined && nspawnPid() !== undefined;
+}
+
+/** wait for a systemd in the node that has finished booting, and for sshd to accept connections */
+async function waitBooted(timeoutMs = 90_000): Promise<string> {
+  const deadline = Date.now() + timeoutMs;
+  const left = () => Math.max(1000, deadline - Date.now());
+  await waitFor('the node\'s systemd', left(), () => (leaderPid() ? true : undefined));
+  const state = await waitFor('systemd to finish booting', left(), async () => {
+    const r = await execIn(['systemctl', 'is-system-running', '--wait'], { timeoutMs: left() });
+    const s = r.stdout.trim();
+    return ['running', 'degraded', 'maintenance'].includes(s) ? s : undefined;
+  }, 200);
+  await waitFor('sshd on the node', left(), () => tcpOpen(NODE_ADDRESS, 22), 100);
+  writeKnownHosts();
+  return state;
+}
+
+function tcpOpen(host: string, port: number): Promise<true | undefined> {
+  return new Promise((resolveOpen) => {
+    const s = connect({ host, port, timeout: 1000 });
+    s.once('connect', () => {
+      s.destroy();
+      resolveOpen(true);
+    });
+    s.once('error', () => resolveOpen(undefined));
+    s.once('timeout', () => {
+      s.destroy();
+      resolveOpen(undefined);
+    });
+  });
+}
+
+/** power the node off: TERM makes systemd-nspawn shut it down cleanly; KILL after the grace time */
+async function stopNode(graceMs = 30_000): Promise<void> {
+  writeFileSync(paths.stopFlag, '');
+  const sup = supervisorPid();
+  const nsp = nspawnPid();
+  if (alive(sup)) process.kill(sup, 'SIGTERM');
+  else if (alive(nsp)) process.kill(nsp, 'SIGTERM');
+  const deadline = Date.now() + graceMs;
+  while ((alive(sup) || alive(nsp)) && Date.now() < deadline) await sleep(100);
+  for (const pid of [nsp, sup]) if (alive(pid)) process.kill(pid, 'SIGKILL');
+  while (alive(sup) || alive(nsp)) await sleep(50);
+  rmSync(paths.supervisorPid, { force: true });
+  rmSync(paths.nspawnPid, { force: true });
+  rmSync(paths.stopFlag, { force: true });
+  // the nspawn's propagation directory on the host
+  rmSync(`/run/systemd/nspawn/propagate/${MACHINE_NAME}`, { recursive: true, force: true });
+}
+
+// ---------------------------------------------------------------------------
+// running things in the node
+
+function nsenterArgs(pid: number, argv: readonly string[], env: Record<string, string> = {}): string[] {
+  const vars = Object.entries({ ...NODE_ENV, ...env }).map(([k, v]) => `${k}=${v}`);
+  return ['-t', String(pid), '-m', '-u', '-i', '-n', '-p', '-C', '-r', '-w', '--', '/usr/bin/env', '-i', ...vars, ...argv];
+}
+
+async function execIn(argv: readonly string[], opts: ExecOptions = {}): Promise<RunResult> {
+  const pid = leaderPid();
+  if (!pid) throw new Error('the lab node is not running (npm run lab -- up)');
+  return run('nsenter', nsenterArgs(pid, argv, opts.env), opts);
+}
+
+function writeKnownHosts(): void {
+  const dir = join(paths.root, 'etc', 'ssh');
+  const lines = readdirSync(dir)
+    .filter((f) => /^ssh_host_.*_key\.pub$/.test(f))
+    .map((f) => readFileSync(join(dir, f), 'utf8').trim().split(/\s+/).slice(0, 2).join(' '))
+    .map((k) => `${NODE_ADDRESS} ${k}\n`);
+  writeFileSync(paths.knownHosts, lines.join(''));
+}
+
+/** the node's host keys, as raw key blobs (to verify ssh2 connections) */
+function hostKeyBlobs(): Buffer[] {
+  const dir = join(paths.root, 'etc', 'ssh');
+  return readdirSync(dir)
+    .filter((f) => /^ssh_host_.*_key\.pub$/.test(f))
+    .map((f) => Buffer.from(readFileSync(join(dir, f), 'utf8').trim().split(/\s+/)[1] ?? '', 'base64'));
+}
+
+// ---------------------------------------------------------------------------
+// the Lab
+
+export class Lab {
+  readonly nodeAddress = NODE_ADDRESS;
+  readonly workstationAddress = WORKSTATION_ADDRESS;
+  readonly hostname = HOSTNAME;
+  readonly fqdn = `${HOSTNAME}.${DOMAIN}`;
+  readonly rootPassword = ROOT_PASSWORD;
+  /** the node's root filesystem as seen from the host (read or plant files) */
+  readonly rootDir = paths.root;
+  /** seconds spent building images by the ensureLab() that created this object */
+  built: { base: number; layer: number } = { base: 0, layer: 0 };
+  /** seconds the last boot (up, reset or reboot) took until sshd answered */
+  lastBootSeconds = 0;
+
+  constructor(private readonly log: Log = quiet) {}
+
+  /** run argv as root in the node (no shell; exit code, stdout, stderr) */
+  exec(argv: readonly string[], opts: ExecOptions = {}): Promise<RunResult> {
+    return execIn(argv, opts);
+  }
+
+  /** argv for running a command in the node with your own stdio (nsenter ...) */
+  execArgv(argv: readonly string[], env: Record<string, string> = {}): string[] {
+    const pid = leaderPid();
+    if (!pid) throw new Error('the lab node is not running');
+    return ['nsenter', ...nsenterArgs(pid, argv, env)];
+  }
+
+  /** log in over SSH from the workstation side (ssh2) and run a command */
+  ssh(opts: SshOptions, command: string): Promise<RunResult> {
+    const keys = hostKeyBlobs();
+    return new Promise((resolveSsh, reject) => {
+      const conn = new Client();
+      const timer = setTimeout(() => {
+        conn.end();
+        reject(new Error(`ssh ${opts.user}@${NODE_ADDRESS}: timed out`));
+      }, opts.timeoutMs ?? 30_000);
+      const cfg: ConnectConfig = {
+        host: NODE_ADDRESS,
+        port: 22,
+        username: opts.user,
+        readyTimeout: opts.timeoutMs ?? 30_000,
+        hostVerifier: (key: Buffer) => keys.some((k) => k.equals(key)),
+      };
+      if (opts.password !== undefined) cfg.password = opts.password;
+      if (opts.privateKey !== undefined) cfg.privateKey = opts.privateKey;
+      if (opts.passphrase !== undefined) cfg.passphrase = opts.passphrase;
+      conn
+        .on('ready', () => {
+          conn.exec(command, (err, stream) => {
+            if (err) {
+              clearTimeout(timer);
+              conn.end();
+              reject(err);
+              return;
+            }
+            const out: Buffer[] = [];
+            const errOut: Buffer[] = [];
+            let code = -1;
+            let signal: string | null = null;
+            stream.on('data', (d: Buffer) => out.push(d));
+            stream.stderr.on('data', (d: Buffer) => errOut.push(d));
+            stream.on('exit', (c: number | null, s?: string) => {
+              code = c ?? -1;
+              signal = s ?? null;
+            });
+            stream.on('close', () => {
+              clearTimeout(timer);
+              conn.end();
+              resolveSsh({
+                exitCode: code,
+                signal: signal as NodeJS.Signals | null,
+                stdout: Buffer.concat(out).toString('utf8'),
+                stderr: Buffer.concat(errOut).toString('utf8'),
+              });
+            });
+            stream.end(opts.input ?? '');
+          });
+        })
+        .on('error', (e) => {
+          clearTimeout(timer);
+          reject(e);
+        })
+        .connect(cfg);
+    });
+  }
+
+  /** arguments for the OpenSSH client from the workstation side (known_hosts pinned to the node's keys) */
+  sshClientArgs(user: string, extra: string[] = []): string[] {
+    writeKnownHosts();
+    return [
+      '-o', `UserKnownHostsFile=${paths.knownHosts}`,
+      '-o', 'GlobalKnownHostsFile=/dev/null',
+      '-o', 'StrictHostKeyChecking=yes',
+      '-o', 'ConnectTimeout=10',
+      '-o', 'LogLevel=ERROR',
+      ...extra,
+      `${user}@${NODE_ADDRESS}`,
+    ];
+  }
+
+  /** `systemctl reboot` inside the node; resolves once it is back and sshd answers */
+  async reboot(timeoutMs = 120_000): Promise<number> {
+    const before = leaderPid();
+    const t0 = performance.now();
+    await execIn(['systemctl', 'reboot'], { timeoutMs: 30_000 }).catch(() => undefined);
+    await waitFor('the node to go down and come back', timeoutMs, () => {
+      const now = leaderPid();
+      return now && now !== before ? now : undefined;
+    });
+    await waitBooted(timeoutMs);
+    this.lastBootSeconds = (performance.now() - t0) / 1000;
+    return this.lastBootSeconds;
+  }
+
+  /** back to the fresh-install state: stop, wipe the node's disk, boot */
+  async reset(): Promise<number> {
+    return withLock(async () => {
+      const t0 = performance.now();
+      const images = await ensureImages(this.log);
+      if (running()) await stopNode();
+      await unmountRoot();
+      wipeDisk();
+      await createNetwork();
+      await mountRoot(images);
+      startSupervisor();
+      await waitBooted();
+      this.lastBootSeconds = (performance.now() - t0) / 1000;
+      return this.lastBootSeconds;
+    }, this.log);
+  }
+
+  status(): Promise<LabStatus> {
+    return status();
+  }
+}
+
+/**
+ * Build if needed, boot if needed; returns a handle on the running node.
+ * Idempotent across processes: a node already running on the current images
+ * is reused as it is (call `reset()` for the fresh-install state).
+ */
+export async function ensureLab(opts: { log?: Log } = {}): Promise<Lab> {
+  const log = opts.log ?? quiet;
+  const lab = new Lab(log);
+  await withLock(async () => {
+    const images = await ensureImages(log);
+    lab.built = images.built;
+    const mounted = mountedImages();
+    const current = mounted?.layer === images.layer && mounted.base === images.base;
+    if (running() && current && leaderPid()) {
+      await waitBooted();
+      return;
+    }
+    if (running() || mounted) {
+      log(current ? 'restarting the node' : 'the node runs on outdated images: restarting it fresh');
+      await stopNode();
+      await unmountRoot();
+    }
+    const t0 = performance.now();
+    await createNetwork();
+    await mountRoot(images);
+    startSupervisor();
+    const state = await waitBooted();
+    lab.lastBootSeconds = (performance.now() - t0) / 1000;
+    log(`node ${HOSTNAME} booted in ${lab.lastBootSeconds.toFixed(1)} s (systemd: ${state})`);
+  }, log);
+  return lab;
+}
+
+/** Stop everything the lab started: the node, its supervisor, the mount, the namespace and veth pair. */
+export async function down(opts: { log?: Log } = {}): Promise<void> {
+  const log = opts.log ?? quiet;
+  await withLock(async () => {
+    if (supervisorPid() !== undefined || nspawnPid() !== undefined) {
+      log('powering the node off');
+      await stopNode();
+    }
+    await unmountRoot();
+    await destroyNetwork();
+    rmSync(paths.knownHosts, { force: true });
+    rmSync(paths.state, { force: true });
+  }, log);
+}
+
+export async function status(): Promise<LabStatus> {
+  const mounted = mountedImages();
+  const st: LabStatus = {
+    running: running() && !!leaderPid(),
+    hostname: HOSTNAME,
+    nodeAddress: NODE_ADDRESS,
+    workstationAddress: WORKSTATION_ADDRESS,
+    netns: NETNS,
+    hostInterface: HOST_IF,
+    images: undefined,
+    root: paths.root,
+    disk: paths.upper,
+  };
+  const sup = supervisorPid();
+  const nsp = nspawnPid();
+  if (sup) st.supervisorPid = sup;
+  if (nsp) st.nspawnPid = nsp;
+  const leader = leaderPid();
+  if (leader) st.leaderPid = leader;
+  if (st.running) {
+    const r = await execIn(['systemctl', 'is-system-running'], { timeoutMs: 10_000 }).catch(() => undefined);
+    if (r) st.systemState = r.stdout.trim();
+  }
+  if (mounted) {
+    const { baseRecipe, layerRecipe, baseDir, layerDir } = await import('./build.ts');
+    const b = baseRecipe();
+    const current = mounted.base === join(baseDir(b.hash), 'rootfs') && mounted.layer === join(layerDir(layerRecipe(b.hash).hash), 'upper');
+    st.images = { base: mounted.base, layer: mounted.layer, current };
+  }
+  const { recordedBuildSeconds } = await import('./build.ts');
+  st.buildSeconds = recordedBuildSeconds();
+  return st;
+}
+
+/** What of the lab still exists on the host (used by `down`'s tests: all empty after down). */
+export async function leftovers(): Promise<{ netns: boolean; veth: boolean; mounts: string[]; processes: string[] }> {
+  const mounts = [...mountsUnder(RUN_DIR), ...mountsUnder(STATE_DIR), ...mountsUnder(CACHE_DIR)];
+  const processes: string[] = [];
+  for (const pid of allPids()) {
+    if (pid === process.pid) continue;
+    const cl = cmdline(pid).trim();
+    if (!cl) continue;
+    const mine =
+      cl.includes(paths.root) ||
+      cl.includes(join(LAB_DIR, 'supervisor.sh')) ||
+      (cl.startsWith('systemd-nspawn') && cl.includes(MACHINE_NAME));
+    let inNs = false;
+    try {
+      inNs = netnsExists() && readlinkSync(`/proc/${pid}/ns/net`) === `net:[${statSync(`/run/netns/${NETNS}`).ino}]`;
+    } catch {
+      /* gone */
+    }
+    if (mine || inNs) processes.push(`${pid} ${cl}`);
+  }
+  return { netns: netnsExists(), veth: linkExists(HOST_IF), mounts, processes };
+}
+
+/** Is this a machine the lab can run on? (root, systemd-nspawn, overlayfs, network namespaces) */
+export async function labSupport(): Promise<{ ok: boolean; reason?: string }> {
+  if (process.getuid?.() !== 0) return { ok: false, reason: 'the lab needs root (network namespaces, mounts, systemd-nspawn)' };
+  for (const tool of ['systemd-nspawn', 'debootstrap', 'nsenter', 'ip']) {
+    const r = await run('sh', ['-c', `command -v ${tool}`]);
+    if (r.exitCode !== 0) return { ok: false, reason: `${tool} is not installed (see test/lab/apt-packages.txt)` };
+  }
+  if (!readFileSync('/proc/filesystems', 'utf8').includes('overlay')) return { ok: false, reason: 'the kernel has no overlayfs' };
+  return { ok: true };
+}

@@ -1,0 +1,226 @@
+/**
+ * Table of pveum / pvesh / pveversion / pvecm / pve-firewall invocations and
+ * what Proxmox VE prints for them (reference/proxmox.md §4-§6), run in order
+ * on a fresh lab node by 20-standins.test.ts. Rows marked `seed` are the
+ * commands of ../shared/seeds/ verbatim; Proxmox rejects some of them, and so
+ * must the stand-ins.
+ *
+ * stdout/stderr: a string is compared exactly, a RegExp matched; omitted
+ * means "empty". `json` compares parsed JSON (order-insensitive for arrays of
+ * ACL entries when `jsonSet` is set).
+ */
+
+export interface Case {
+  argv: string[];
+  input?: string;
+  env?: Record<string, string>;
+  exit: number;
+  stdout?: string | RegExp;
+  stderr?: string | RegExp;
+  json?: unknown;
+  jsonSet?: boolean;
+  seed?: string;
+  note?: string;
+}
+
+const usage = (u: string) => `${u}\n`;
+const param400 = (errors: string[], u: string) => `400 Parameter verification failed.\n${errors.join('\n')}\n${usage(u)}`;
+const TOKEN_ADD = 'pveum user token add <userid> <tokenid> [OPTIONS] [FORMAT_OPTIONS]';
+
+export const CASES: Case[] = [
+  // --- ../shared/seeds/000: a named administrator ---------------------------------
+  { seed: '000', argv: ['pveum', 'user', 'add', 'labadmin@pam'], exit: 0 },
+  { seed: '000', argv: ['pveum', 'aclmod', '/', '-user', 'labadmin@pam', '-role', 'Administrator'], exit: 0 },
+  // --- seeds/001 ---------------------------------------------------------------------
+  { seed: '001', argv: ['pveum', 'user', 'add', 'admin@pam'], exit: 0 },
+  { seed: '001', argv: ['pveum', 'acl', 'modify', '/', '--user', 'admin@pam', '--role', 'Administrator'], exit: 0 },
+  // --- seeds/002: custom roles, a service account, a token ----------------------------
+  { seed: '002', argv: ['pveum', 'roleadd', 'VMControl', '-privs', 'VM.PowerMgmt'], exit: 0 },
+  {
+    seed: '002',
+    note: 'the guide assigns the role before creating the user',
+    argv: ['pveum', 'aclmod', '/vms', '-user', 'svc-pve-automation@pve', '-role', 'VMControl'],
+    exit: 255,
+    stderr: "ACL update failed: user 'svc-pve-automation@pve' does not exist\n",
+  },
+  { seed: '002', argv: ['pveum', 'aclmod', '/', '-user', 'readonly-monitor@pve', '-role', 'PVEAuditor'], exit: 255, stderr: "ACL update failed: user 'readonly-monitor@pve' does not exist\n" },
+  { seed: '002', argv: ['pveum', 'user', 'add', 'svc-pve-automation@pve'], exit: 0 },
+  { seed: '002', note: 'reads the password lines from stdin when it is not a TTY', argv: ['pveum', 'passwd', 'svc-pve-automation@pve'], input: 'Automation-Pass-1\nAutomation-Pass-1\n', exit: 0 },
+  { seed: '002', argv: ['pveum', 'aclmod', '/vms', '-user', 'svc-pve-automation@pve', '-role', 'VMControl'], exit: 0 },
+  { seed: '002', argv: ['pveum', 'roleadd', 'AutomationRole', '-privs', 'VM.PowerMgmt VM.Config.Network Datastore.AllocateSpace'], exit: 0 },
+  { seed: '002', argv: ['pveum', 'aclmod', '/vms', '-user', 'svc-pve-automation@pve', '-role', 'AutomationRole'], exit: 0 },
+  {
+    seed: '002',
+    note: '--expire takes seconds since the epoch, not a date',
+    argv: ['pveum', 'user', 'token', 'add', 'svc-pve-automation@pve', 'automation-token', '--expire', '2025-12-31', '--privsep', '1'],
+    exit: 255,
+    stderr: param400(["expire: type check ('integer') failed - got '2025-12-31'"], TOKEN_ADD),
+  },
+  {
+    argv: ['pveum', 'user', 'token', 'add', 'svc-pve-automation@pve', 'automation-token', '--expire', '1798675200', '--privsep', '1', '--output-format', 'json'],
+    exit: 0,
+    stdout: /^\{"full-tokenid":"svc-pve-automation@pve!automation-token","info":\{"expire":1798675200,"privsep":1\},"value":"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}"\}\n$/,
+  },
+  // --- seeds/003: backup role, group, user, token ---------------------------------------
+  { seed: '003', argv: ['pveum', 'roleadd', 'BackupAdmin', '-privs', 'Datastore.AllocateSpace Datastore.Audit VM.Backup'], exit: 0 },
+  { seed: '003', argv: ['pveum', 'groupadd', 'backup-team'], exit: 0 },
+  { seed: '003', argv: ['pveum', 'aclmod', '/', '-group', 'backup-team', '-role', 'BackupAdmin'], exit: 0 },
+  { seed: '003', argv: ['pveum', 'useradd', 'backup1@pve', '--password', 'Secure123'], exit: 0 },
+  { seed: '003', argv: ['pveum', 'usermod', 'backup1@pve', '-group', 'backup-team'], exit: 0 },
+  {
+    seed: '003',
+    note: "tokens take no privileges: Getopt::Long reads --privs as --privsep, whose value is no boolean",
+    argv: ['pveum', 'user', 'token', 'add', 'root@pam', 'automation', '--privs', 'VM.PowerMgmt Datastore.Audit'],
+    exit: 255,
+    stderr: `400 unable to parse boolean option\n${usage(TOKEN_ADD)}`,
+  },
+  { seed: '003', argv: ['pvecm', 'updatecerts', '--force'], exit: 0, stdout: /merge authorized SSH keys\n$/ },
+  // --- seeds/001: the firewall options ----------------------------------------------------
+  { seed: '001', argv: ['pvesh', 'set', '/cluster/firewall/options', '--enable', '1'], exit: 0 },
+  { seed: '001', argv: ['pvesh', 'set', '/nodes/pve1/firewall/options', '--enable', '1'], exit: 0 },
+  { seed: '001', argv: ['pvesh', 'set', '/cluster/firewall/options', '--policy_in', 'DROP'], exit: 0 },
+  { seed: '001', argv: ['pveversion', '-v'], exit: 0, stdout: /^proxmox-ve: 9\.\d+\.\d+ \(running kernel: \S+\)\npve-manager: 9\.\d+\.\d+ \(running version: 9\.\d+\.\d+\/[0-9a-f]{16}\)\n/ },
+
+  // --- error texts (reference/proxmox.md §4.2) -------------------------------------------------
+  { argv: ['pveum', 'user', 'add', 'alice@pve', '--comment', 'first user'], exit: 0 },
+  { argv: ['pveum', 'user', 'add', 'alice@pve'], exit: 255, stderr: "create user failed: user 'alice@pve' already exists\n" },
+  {
+    argv: ['pveum', 'user', 'add', 'alice'],
+    exit: 255,
+    stderr: param400(["userid: invalid format - value 'alice' does not look like a valid user name\n"], 'pveum user add <userid> [OPTIONS]'),
+  },
+  { argv: ['pveum', 'user', 'add', 'a@'], exit: 255, stderr: param400(["userid: invalid format - user name 'a@' is too short\n"], 'pveum user add <userid> [OPTIONS]') },
+  { argv: ['pveum', 'user', 'add', 'bob@pve', '--groups', 'nosuch'], exit: 255, stderr: "create user failed: no such group 'nosuch'\n" },
+  { argv: ['pveum', 'user', 'modify', 'bob@pve', '--comment', 'x'], exit: 255, stderr: "update user failed: no such user ('bob@pve')\n" },
+  {
+    note: 'a password needs 8 characters (PVE 8.2+); -password is a unique abbreviation',
+    argv: ['pveum', 'useradd', 'bob@pve', '-password', 'short'],
+    exit: 255,
+    stderr: param400(['password: value must be at least 8 characters long'], 'pveum user add <userid> [OPTIONS]'),
+  },
+  {
+    argv: ['pveum', 'user', 'modify', 'labadmin@pam', '--append', '1'],
+    exit: 255,
+    stderr: param400(["groups: missing property - 'append' requires this property"], 'pveum user modify <userid> [OPTIONS]'),
+  },
+  { argv: ['pveum', 'role', 'add', 'VMControl'], exit: 255, stderr: "create role failed: role 'VMControl' already exists\n" },
+  {
+    argv: ['pveum', 'role', 'add', 'PVEfoo'],
+    exit: 255,
+    stderr: param400(["roleid: cannot use role ID starting with the (case-insensitive) 'PVE' namespace"], 'pveum role add <roleid> [OPTIONS]'),
+  },
+  { argv: ['pveum', 'role', 'add', 'X', '--privs', 'Foo.Bar'], exit: 255, stderr: param400(["privs: invalid format - invalid privilege 'Foo.Bar'\n"], 'pveum role add <roleid> [OPTIONS]') },
+  { note: 'VM.Monitor is gone in PVE 9', argv: ['pveum', 'role', 'add', 'Old', '--privs', 'VM.Audit,VM.Monitor'], exit: 255, stderr: param400(["privs: invalid format - invalid privilege 'VM.Monitor'\n"], 'pveum role add <roleid> [OPTIONS]') },
+  { argv: ['pveum', 'role', 'modify', 'PVEAdmin', '--privs', 'VM.Audit'], exit: 255, stderr: "auto-generated role 'PVEAdmin' cannot be modified\n" },
+  { argv: ['pveum', 'role', 'delete', 'PVEAdmin'], exit: 255, stderr: "auto-generated role 'PVEAdmin' cannot be deleted\n" },
+  { argv: ['pveum', 'group', 'add', 'backup-team'], exit: 255, stderr: "create group failed: group 'backup-team' already exists\n" },
+  { argv: ['pveum', 'group', 'add', 'bad/group'], exit: 255, stderr: param400(["groupid: invalid format - group name 'bad/group' contains invalid characters\n"], 'pveum group add <groupid> [OPTIONS]') },
+  { argv: ['pveum', 'pool', 'add', '1pool'], exit: 255, stderr: 'create pool failed: pool name must start with a letter\n' },
+  { argv: ['pveum', 'pool', 'add', 'webpool', '--comment', 'Web servers'], exit: 0 },
+  { argv: ['pveum', 'pool', 'add', 'webpool'], exit: 255, stderr: "create pool failed: pool 'webpool' already exists\n" },
+  {
+    argv: ['pveum', 'acl', 'modify', '/', '--roles', 'PVEAuditor'],
+    exit: 255,
+    stderr: param400(
+      ["groups: either 'users', 'groups' or 'tokens' is required.", "tokens: either 'users', 'groups' or 'tokens' is required.", "users: either 'users', 'groups' or 'tokens' is required."],
+      'pveum acl modify <path> --roles <string> [OPTIONS]',
+    ),
+  },
+  { argv: ['pveum', 'acl', 'modify', '/bogus', '--users', 'alice@pve', '--roles', 'PVEAuditor'], exit: 255, stderr: param400(["path: invalid ACL path '/bogus'"], 'pveum acl modify <path> --roles <string> [OPTIONS]') },
+  { argv: ['pveum', 'acl', 'modify', '/vms/99', '--users', 'alice@pve', '--roles', 'PVEAuditor'], exit: 255, stderr: param400(["path: invalid ACL path '/vms/99'"], 'pveum acl modify <path> --roles <string> [OPTIONS]') },
+  { argv: ['pveum', 'acl', 'modify', '/vms', '--users', 'alice@pve', '--roles', 'NoSuchRole'], exit: 255, stderr: "ACL update failed: role 'NoSuchRole' does not exist\n" },
+  { argv: ['pveum', 'acl', 'modify', '/vms', '--groups', 'nogroup', '--roles', 'PVEAuditor'], exit: 255, stderr: "ACL update failed: group 'nogroup' does not exist\n" },
+  { argv: ['pveum', 'acl', 'modify', '/vms', '--tokens', 'alice@pve!nope', '--roles', 'PVEAuditor'], exit: 255, stderr: "ACL update failed: no such token 'nope' for user 'alice@pve'\n" },
+  { argv: ['pveum', 'acl', 'modify', '/vms', '--roles', 'PVEAuditor', '--users', 'alice@pve', '--propagate', 'maybe'], exit: 255, stderr: `400 unable to parse boolean option\n${usage('pveum acl modify <path> --roles <string> [OPTIONS]')}` },
+  { argv: ['pveum', 'acl', 'modify', '/vms', '--rol', 'PVEAuditor', '--users', 'alice@pve', '--frobnicate'], exit: 255, stderr: `Unknown option: frobnicate\n400 unable to parse option\n${usage('pveum acl modify <path> --roles <string> [OPTIONS]')}` },
+  { argv: ['pveum', 'user', 'token', 'add', 'alice@pve', 'ci', '--privsep', '1', '--comment', 'CI pipeline'], exit: 0, stdout: /^┌─+┬─+┐\n│ key +│ value +│\n╞═+╪═+╡\n│ full-tokenid │ alice@pve!ci +│\n├─+┼─+┤\n│ info +│ \{"comment":"CI pipeline","privsep":1\} +│\n├─+┼─+┤\n│ value +│ [0-9a-f-]{36} +│\n└─+┴─+┘\n$/ },
+  { argv: ['pveum', 'user', 'token', 'add', 'alice@pve', 'ci'], exit: 255, stderr: param400(['tokenid: Token already exists.'], TOKEN_ADD) },
+  { argv: ['pveum', 'user', 'token', 'add', 'nobody@pve', 't1'], exit: 255, stderr: "no such user ('nobody@pve')\n" },
+  { argv: ['pveum', 'user', 'token', 'list', 'alice@pve', '--output-format', 'json'], exit: 0, json: [{ tokenid: 'ci', comment: 'CI pipeline', expire: 0, privsep: 1 }] },
+  { note: "'remove' is an alias of 'delete' (PVE 8.2+)", argv: ['pveum', 'user', 'token', 'remove', 'alice@pve', 'ci'], exit: 0 },
+  { argv: ['pveum', 'user', 'token', 'list', 'alice@pve', '--output-format', 'json'], exit: 0, stdout: '[]\n' },
+  { argv: ['pveum', 'user', 'token', 'delete', 'alice@pve', 'ci'], exit: 255, stderr: "no such token 'ci' for user 'alice@pve'\n" },
+  { argv: ['pveum', 'passwd', 'alice@pve'], input: 'Alice-Pass-1\nAlice-Pass-2\n', exit: 255, stderr: 'passwords do not match\n' },
+  { argv: ['pveum', 'passwd', 'alice@pve'], input: 'short\nshort\n', exit: 255, stderr: param400(['password: value must be at least 8 characters long'], 'pveum passwd <userid> [OPTIONS]') },
+  {
+    note: 'pam realm: the Linux user must exist (usermod); this one does not',
+    argv: ['pveum', 'passwd', 'labadmin@pam'],
+    input: 'Labadmin-Pass-1\nLabadmin-Pass-1\n',
+    exit: 255,
+    stderr: /^usermod: user 'labadmin' does not exist\nchange password failed: command 'usermod -p '\$5\$[^$]{8}\$[A-Za-z0-9./]{43}' labadmin' failed: exit code 6\n$/,
+  },
+  { argv: ['pveum', 'foo'], exit: 255, stderr: /^ERROR: unknown command 'pveum foo'\nUSAGE: pveum <COMMAND> \[ARGS\] \[OPTIONS\]\n/ },
+  { argv: ['pveum', 'user'], exit: 255, stderr: /^ERROR: incomplete command 'pveum user'\nUSAGE: pveum <COMMAND> \[ARGS\] \[OPTIONS\]\n {7}pveum user add <userid> \[OPTIONS\]\n/ },
+  { note: 'unique prefixes of subcommands', argv: ['pveum', 'us', 'l', '--output-format', 'json', '--enabled', '0'], exit: 0, stdout: '[]\n' },
+  {
+    argv: ['pveum', 'useradd', 'dave@pve', '-firstname', 'Dave', '-lastname', "O'Neil: ops", '-email', 'dave@example.com', '-comment', 'on call', '-groups', 'backup-team'],
+    exit: 0,
+  },
+  { argv: ['pveum', 'useradd', 'eve@pve', '-email', 'not-an-email'], exit: 255, stderr: param400(['email: invalid format - value does not look like a valid email address\n'], 'pveum user add <userid> [OPTIONS]') },
+  { argv: ['pveum', 'aclmod', '/vms/100', '-user', 'dave@pve', '-role', 'PVEVMUser', '-propagate', '0'], exit: 0 },
+  { argv: ['pveum', 'acldel', '/', '-group', 'backup-team', '-role', 'BackupAdmin'], exit: 0 },
+  { argv: ['pveum', 'aclmod', '/', '-group', 'backup-team', '-role', 'BackupAdmin'], exit: 0 },
+  { argv: ['pveum', 'user', 'delete', 'alice@pve'], exit: 0 },
+  { note: 'Proxmox deletes a user that does not exist without complaint', argv: ['pveum', 'userdel', 'alice@pve'], exit: 0 },
+
+  // --- listings and output formats ----------------------------------------------------------
+  {
+    argv: ['pveum', 'user', 'list', '--output-format', 'json'],
+    exit: 0,
+    json: [
+      { enable: 1, expire: 0, 'realm-type': 'pam', userid: 'admin@pam' },
+      { enable: 1, expire: 0, 'realm-type': 'pve', userid: 'backup1@pve' },
+      { comment: 'on call', email: 'dave@example.com', enable: 1, expire: 0, firstname: 'Dave', lastname: "O'Neil: ops", 'realm-type': 'pve', userid: 'dave@pve' },
+      { enable: 1, expire: 0, 'realm-type': 'pam', userid: 'labadmin@pam' },
+      { email: 'admin@example.com', enable: 1, expire: 0, 'realm-type': 'pam', userid: 'root@pam' },
+      { enable: 1, expire: 0, 'realm-type': 'pve', userid: 'svc-pve-automation@pve' },
+    ],
+  },
+  { argv: ['pveum', 'group', 'list', '--output-format', 'json'], exit: 0, stdout: '[{"groupid":"backup-team","users":"backup1@pve,dave@pve"}]\n' },
+  {
+    argv: ['pveum', 'acl', 'list', '--output-format', 'json'],
+    exit: 0,
+    jsonSet: true,
+    json: [
+      { path: '/', propagate: 1, roleid: 'Administrator', type: 'user', ugid: 'admin@pam' },
+      { path: '/', propagate: 1, roleid: 'Administrator', type: 'user', ugid: 'labadmin@pam' },
+      { path: '/', propagate: 1, roleid: 'BackupAdmin', type: 'group', ugid: 'backup-team' },
+      { path: '/vms', propagate: 1, roleid: 'AutomationRole', type: 'user', ugid: 'svc-pve-automation@pve' },
+      { path: '/vms', propagate: 1, roleid: 'VMControl', type: 'user', ugid: 'svc-pve-automation@pve' },
+      { path: '/vms/100', propagate: 0, roleid: 'PVEVMUser', type: 'user', ugid: 'dave@pve' },
+    ],
+  },
+  {
+    argv: ['pveum', 'group', 'list'],
+    env: { LANG: 'C' },
+    exit: 0,
+    stdout: '+-------------+---------+----------------------+\n| groupid     | comment | users                |\n+=============+=========+======================+\n| backup-team |         | backup1@pve,dave@pve |\n+-------------+---------+----------------------+\n',
+  },
+  {
+    argv: ['pveum', 'group', 'list', '--noborder'],
+    exit: 0,
+    stdout: 'groupid     comment users\nbackup-team         backup1@pve,dave@pve\n',
+  },
+  { argv: ['pveum', 'role', 'list', '--output-format', 'json'], exit: 0, stdout: /\{"privs":"Datastore\.AllocateSpace,Datastore\.Audit,VM\.Backup","roleid":"BackupAdmin","special":0\}/ },
+  { argv: ['pveum', 'role', 'list', '--output-format', 'json'], exit: 0, stdout: /\{"privs":"Pool\.Audit","roleid":"PVEPoolUser","special":1\}/ },
+  { argv: ['pveum', 'pool', 'list', '--output-format', 'json'], exit: 0, stdout: '[{"comment":"Web servers","poolid":"webpool"}]\n' },
+  { argv: ['pveum', 'realm', 'list', '--output-format', 'json'], exit: 0, json: [{ comment: 'Linux PAM standard authentication', realm: 'pam', type: 'pam' }, { comment: 'Proxmox VE authentication server', realm: 'pve', type: 'pve' }] },
+
+  // --- pvesh ------------------------------------------------------------------------------------
+  { argv: ['pvesh', 'get', '/version', '--output-format', 'json'], exit: 0, stdout: /^\{"release":"9\.\d+","repoid":"[0-9a-f]{16}","version":"9\.\d+\.\d+"\}\n$/ },
+  { argv: ['pvesh', 'get', '/access/users/labadmin@pam', '--output-format', 'json'], exit: 0, json: { enable: 1, expire: 0, groups: [], tokens: {} } },
+  { argv: ['pvesh', 'create', '/access/users', '--userid', 'carol@pve', '--password', 'Carol-Pass-1', '--comment', 'via pvesh'], exit: 0 },
+  { argv: ['pvesh', 'set', '/access/acl', '--path', '/storage', '--roles', 'PVEDatastoreUser', '--users', 'carol@pve'], exit: 0 },
+  { argv: ['pvesh', 'get', '/access/users/nobody@pve'], exit: 255, stderr: "no such user ('nobody@pve')\n" },
+  { argv: ['pvesh', 'create', '/access/users/carol@pve/token/monitoring', '--privsep', '1', '--output-format', 'json'], exit: 0, stdout: /^\{"full-tokenid":"carol@pve!monitoring","info":\{"privsep":1\},"value":"[0-9a-f-]{36}"\}\n$/ },
+  { argv: ['pvesh', 'get', '/nodes', '--output-format', 'json'], exit: 0, stdout: /^\[\{.*"node":"pve1".*"status":"online".*\}\]\n$/ },
+  { argv: ['pvesh', 'get', '/nope'], exit: 255, stderr: "no 'get' handler for '/nope'\n" },
+  { argv: ['pvesh', 'get', '/cluster/firewall/options', '--output-format', 'json'], exit: 0, stdout: /^\{"digest":"[0-9a-f]{40}","enable":1,"policy_in":"DROP"\}\n$/ },
+  { argv: ['pvesh', 'set', '/cluster/firewall/options', '--policy_in', 'ALLOW'], exit: 255, stderr: param400(["policy_in: value 'ALLOW' does not have a value in the enumeration 'ACCEPT, REJECT, DROP'"], 'pvesh set <api_path> [OPTIONS] [FORMAT_OPTIONS]') },
+  { argv: ['pvesh', 'get', '/nodes/pve1/firewall/options', '--output-format', 'json'], exit: 0, stdout: /^\{"digest":"[0-9a-f]{40}","enable":1\}\n$/ },
+
+  // --- the other tools ----------------------------------------------------------------------
+  { argv: ['pve-firewall', 'status'], exit: 0, stdout: 'Status: enabled/running\n' },
+  { argv: ['pvecm', 'status'], exit: 255, stderr: "Error: Corosync config '/etc/pve/corosync.conf' does not exist - is this node part of a cluster?\n" },
+  { argv: ['pveversion'], exit: 0, stdout: /^pve-manager\/9\.\d+\.\d+\/[0-9a-f]{16} \(running kernel: \S+\)\n$/ },
+];

@@ -1,0 +1,1148 @@
+/**
+ * The part of the Proxmox VE API the stand-ins serve, shared by pveum and
+ * pvesh: method schemas as pve-access-control / pve-manager / pve-firewall
+ * declare them, and handlers that follow their Perl code path by path
+ * (reference/proxmox.md §1, §4, §5). Always as root@pam, like pvesh/pveum.
+ */
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { spawnSync } from 'node:child_process';
+import { release as kernelRelease, totalmem, freemem, cpus, uptime } from 'node:os';
+import { readFileSync } from 'node:fs';
+import { msg } from '../../../../src/pve/messages.ts';
+import { checkUserid, splitTokenid, splitUserid } from '../../../../src/pve/names.ts';
+import { isBuiltinRole, isValidPrivilege } from '../../../../src/pve/privileges.ts';
+import {
+  aclEntries,
+  addUserGroup,
+  deleteGroupAcl,
+  deletePoolAcl,
+  deleteUserAcl,
+  deleteUserGroup,
+  findAclNode,
+  newPool,
+  newUser,
+  splitList,
+  type Bit,
+  type PveToken,
+  type UserCfg,
+} from '../../../../src/pve/user-cfg.ts';
+import { parseFwConfig, writeFwConfig, FW_OPTIONS, type FwKind } from '../../../../src/pve/firewall-config.ts';
+import { isValidAclPath, normalizeAclPath } from '../../../../src/pve/names.ts';
+import { die, opt, paramExc, type Params, type Prop } from './schema.ts';
+import { deleteFile, lockFile, lockUserConfig, nodename, readFile, readUserCfg, writeFile, writeUserCfgFile } from './pmxcfs.ts';
+
+export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'DELETE';
+
+export interface ApiMethod {
+  name: string;
+  path: string;
+  method: HttpMethod;
+  description: string;
+  parameters: Record<string, Prop>;
+  returns: Prop;
+  handler: (p: Params) => unknown;
+}
+
+/** pve-manager version the lab node claims to run [lab: a plausible PVE 9 release]. */
+export const PVE_VERSION = { version: '9.2.11', release: '9.2', repoid: '14a22df35955d97d' } as const;
+export const KERNEL = kernelRelease();
+
+// ---------------------------------------------------------------------------
+// helpers
+
+const str = (v: unknown): string | undefined => (v === undefined || v === null ? undefined : String(v));
+const truthy = (v: unknown): boolean => v !== undefined && v !== null && v !== '' && v !== 0 && v !== '0';
+
+function checkUserExist(cfg: UserCfg, userid: string): ReturnType<UserCfg['users']['get']> & object {
+  const e = checkUserid(userid);
+  if (e) die(e);
+  const u = cfg.users.get(userid);
+  if (!u) die(msg.noSuchUser(userid));
+  return u!;
+}
+
+function checkTokenExist(cfg: UserCfg, userid: string, tokenid: string): PveToken {
+  const user = checkUserExist(cfg, userid);
+  const t = user.tokens.get(tokenid);
+  if (!t) die(msg.noSuchToken(tokenid, userid));
+  return t!;
+}
+
+/** realms: pam and pve always exist (domains.cfg may add more) */
+function realms(): Map<string, { type: string; comment?: string }> {
+  const out = new Map<string, { type: string; comment?: string }>([
+    ['pam', { type: 'pam', comment: 'Linux PAM standard authentication' }],
+    ['pve', { type: 'pve', comment: 'Proxmox VE authentication server' }],
+  ]);
+  const raw = readFile('domains.cfg');
+  if (raw) {
+    let current: { type: string; comment?: string } | undefined;
+    for (const line of raw.split('\n')) {
+      const h = /^(\w+):\s*(\S+)\s*$/.exec(line);
+      if (h) out.set(h[2]!, (current = { type: h[1]! }));
+      const c = /^\s+comment\s+(.*)$/.exec(line);
+      if (c && current) current.comment = c[1]!;
+    }
+  }
+  return out;
+}
+
+/** PVE::Tools::encrypt_pw: sha256-crypt with an 8 character salt, via the system's crypt(3) */
+function encryptPw(password: string): string {
+  const salt = createHash('sha1').update(randomBytes(16)).digest('base64').slice(0, 8).replace(/\+/g, 'X');
+  const r = spawnSync('perl', ['-e', '$p = <STDIN>; chomp $p; print crypt($p, $ARGV[0])', `$5$${salt}$`], { input: `${password}\n` });
+  const hash = r.stdout?.toString() ?? '';
+  if (r.status !== 0 || !hash.startsWith('$5$')) die('unable to encrypt password');
+  return hash;
+}
+
+const shellQuote = (a: string) => (/^[A-Za-z0-9_@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, "'\\''")}'`);
+
+/** domain_set_password: pam -> usermod -p; pve -> priv/shadow.cfg */
+function domainSetPassword(realm: string, user: string, password: string): void {
+  const info = realms().get(realm);
+  if (!info) die(`can't set password on auth domain '${realm}'`);
+  if (info!.type === 'pam') {
+    const argv = ['-p', encryptPw(password), user];
+    const r = spawnSync('usermod', argv, { stdio: ['ignore', 'inherit', 'inherit'] });
+    if (r.status !== 0) {
+      die(`${msg.changePasswordFailed}: ${msg.commandFailed(['usermod', ...argv].map(shellQuote).join(' '), r.status ?? -1)}`);
+    }
+  } else if (info!.type === 'pve') {
+    lockFile('priv/shadow.cfg', () => {
+      const entries = parseShadow(readFile('priv/shadow.cfg'));
+      entries.set(user, encryptPw(password));
+      writeFile('priv/shadow.cfg', [...entries].map(([u, h]) => `${u}:${h}:\n`).join(''));
+    });
+  } else {
+    die(`${info!.type}: changing passwords is not supported in the lab`);
+  }
+}
+
+function parseShadow(raw: string | undefined): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const line of (raw ?? '').split('\n')) {
+    if (!line.trim()) continue;
+    const m = /^(\S+?):(\S+):$/.exec(line.trim());
+    if (!m) {
+      process.stderr.write(`${msg.shadowInvalidLine()}\n`);
+      continue;
+    }
+    out.set(m[1]!, m[2]!);
+  }
+  return out;
+}
+
+function pveRealmDeleteUser(user: string): void {
+  lockFile('priv/shadow.cfg', () => {
+    const entries = parseShadow(readFile('priv/shadow.cfg'));
+    if (entries.delete(user)) writeFile('priv/shadow.cfg', [...entries].map(([u, h]) => `${u}:${h}:\n`).join(''));
+  });
+}
+
+// priv/token.cfg (PVE::TokenConfig)
+function tokenCfg(): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const line of (readFile('priv/token.cfg') ?? '').split('\n')) {
+    if (!line) continue;
+    const m = /^(\S+) (\S+)$/.exec(line);
+    if (!m || !splitTokenid(m[1]!)) {
+      process.stderr.write(`${msg.tokenCfgInvalidLine()}\n`);
+      continue;
+    }
+    out.set(m[1]!, m[2]!);
+  }
+  return out;
+}
+const writeTokenCfg = (t: Map<string, string>) =>
+  writeFile('priv/token.cfg', [...t.keys()].sort().map((k) => `${k} ${t.get(k)}\n`).join(''));
+
+function storageIds(): Set<string> {
+  const ids = new Set<string>();
+  for (const line of (readFile('storage.cfg') ?? '').split('\n')) {
+    const m = /^(\w+):\s*(\S+)\s*$/.exec(line);
+    if (m) ids.add(m[2]!);
+  }
+  return ids;
+}
+
+// ---------------------------------------------------------------------------
+// schemas shared by several methods
+
+const userProps = (): Record<string, Prop> => ({
+  enable: { type: 'boolean', optional: true, default: 1 },
+  expire: { type: 'integer', minimum: 0, optional: true },
+  firstname: { type: 'string', optional: true, maxLength: 1024 },
+  lastname: { type: 'string', optional: true, maxLength: 1024 },
+  email: { type: 'string', optional: true, format: 'email-opt', maxLength: 254 },
+  comment: { type: 'string', optional: true, maxLength: 2048 },
+  keys: { type: 'string', optional: true, pattern: '[0-9a-zA-Z!=]{0,4096}' },
+});
+const groupList = (): Prop => ({ type: 'string', format: 'pve-groupid-list', optional: true });
+const tokenInfo = (): Record<string, Prop> => ({
+  expire: { type: 'integer', minimum: 0, optional: true, default: 'same as user' as unknown as number },
+  privsep: { type: 'boolean', optional: true, default: 1 },
+  comment: { type: 'string', optional: true },
+});
+
+const userIndexItem: Prop = {
+  type: 'object',
+  properties: {
+    userid: opt.userid(),
+    ...userProps(),
+    groups: groupList(),
+    tokens: { type: 'array', optional: true, items: { type: 'object', properties: { tokenid: opt.tokenSubid(), ...tokenInfo() } } },
+    'realm-type': { type: 'string', optional: true },
+    'totp-locked': { type: 'boolean', optional: true },
+    'tfa-locked-until': { type: 'integer', optional: true },
+  },
+};
+
+function userData(u: ReturnType<UserCfg['users']['get']> & object, full: boolean): Record<string, unknown> {
+  const res: Record<string, unknown> = {};
+  for (const p of ['enable', 'expire', 'firstname', 'lastname', 'email', 'comment', 'keys'] as const) if (u[p] !== undefined) res[p] = u[p];
+  if (!full) return res;
+  res.groups = [...u.groups].sort();
+  res.tokens = Object.fromEntries([...u.tokens].map(([k, t]) => [k, { ...t }]));
+  return res;
+}
+
+// ---------------------------------------------------------------------------
+// /access/users
+
+const users: ApiMethod[] = [
+  {
+    name: 'index',
+    path: '/access/users',
+    method: 'GET',
+    description: 'User index.',
+    parameters: { enabled: { type: 'boolean', optional: true }, full: { type: 'boolean', optional: true, default: 0 } },
+    returns: { type: 'array', items: userIndexItem },
+    handler: (p) => {
+      const cfg = readUserCfg();
+      const domains = realms();
+      const res: Record<string, unknown>[] = [];
+      for (const userid of [...cfg.users.keys()].sort()) {
+        const u = cfg.users.get(userid)!;
+        const entry = userData(u, truthy(p.full));
+        if (p.enabled !== undefined) {
+          if (entry.enable && !truthy(p.enabled)) continue;
+          if (!entry.enable && truthy(p.enabled)) continue;
+        }
+        if (Array.isArray(entry.groups)) entry.groups = (entry.groups as string[]).join(',');
+        if (entry.tokens) {
+          const tokens = entry.tokens as Record<string, PveToken>;
+          entry.tokens = Object.keys(tokens)
+            .sort()
+            .map((t) => ({ tokenid: t, ...tokens[t] }));
+        }
+        const realm = splitUserid(userid)?.realm;
+        if (realm && domains.has(realm)) entry['realm-type'] = domains.get(realm)!.type;
+        entry.userid = userid;
+        res.push(entry);
+      }
+      return res;
+    },
+  },
+  {
+    name: 'create_user',
+    path: '/access/users',
+    method: 'POST',
+    description: 'Create new user.',
+    parameters: {
+      userid: opt.userid(),
+      ...userProps(),
+      password: { type: 'string', optional: true, minLength: 8, maxLength: 64 },
+      groups: groupList(),
+    },
+    returns: { type: 'null' },
+    handler: (p) => {
+      lockUserConfig(() => {
+        const userid = String(p.userid);
+        const { user, realm } = splitUserid(userid)!;
+        const cfg = readUserCfg();
+        if (cfg.users.has(userid)) die(msg.userExists(userid));
+        if (p.password !== undefined) domainSetPassword(realm, user, String(p.password));
+        const u = newUser(p.enable !== undefined ? (Number(p.enable) as Bit) : 1);
+        cfg.users.set(userid, u);
+        if (truthy(p.expire)) u.expire = Number(p.expire);
+        if (truthy(p.groups)) {
+          for (const g of splitList(String(p.groups))) {
+            if (cfg.groups.has(g)) addUserGroup(cfg, userid, g);
+            else die(msg.noSuchGroup(g));
+          }
+        }
+        for (const f of ['firstname', 'lastname', 'email', 'comment', 'keys'] as const) if (truthy(p[f])) u[f] = String(p[f]);
+        writeUserCfgFile(cfg);
+      }, msg.prefix.createUser);
+      return null;
+    },
+  },
+  {
+    name: 'read_user',
+    path: '/access/users/{userid}',
+    method: 'GET',
+    description: 'Get user configuration.',
+    parameters: { userid: opt.userid() },
+    returns: {
+      type: 'object',
+      properties: {
+        ...userProps(),
+        groups: { type: 'array', optional: true, items: { type: 'string' } },
+        tokens: { type: 'object', optional: true },
+      },
+    },
+    handler: (p) => userData(checkUserExist(readUserCfg(), String(p.userid)), true),
+  },
+  {
+    name: 'update_user',
+    path: '/access/users/{userid}',
+    method: 'PUT',
+    description: 'Update user configuration.',
+    parameters: { userid: opt.userid(), ...userProps(), groups: groupList(), append: { type: 'boolean', optional: true, requires: 'groups' } },
+    returns: { type: 'null' },
+    handler: (p) => {
+      const userid = String(p.userid);
+      lockUserConfig(() => {
+        const cfg = readUserCfg();
+        const u = checkUserExist(cfg, userid);
+        if (p.enable !== undefined) u.enable = Number(p.enable) as Bit;
+        if (p.expire !== undefined) u.expire = Number(p.expire);
+        if (!truthy(p.append) && p.groups !== undefined) deleteUserGroup(cfg, userid);
+        if (truthy(p.groups)) {
+          for (const g of splitList(String(p.groups))) {
+            if (cfg.groups.has(g)) addUserGroup(cfg, userid, g);
+            else die(msg.noSuchGroup(g));
+          }
+        }
+        for (const f of ['firstname', 'lastname', 'email', 'comment', 'keys'] as const) if (p[f] !== undefined) u[f] = String(p[f]);
+        writeUserCfgFile(cfg);
+      }, msg.prefix.updateUser);
+      return null;
+    },
+  },
+  {
+    name: 'delete_user',
+    path: '/access/users/{userid}',
+    method: 'DELETE',
+    description: 'Delete user.',
+    parameters: { userid: opt.userid() },
+    returns: { type: 'null' },
+    handler: (p) => {
+      const userid = String(p.userid);
+      const { user, realm } = splitUserid(userid)!;
+      lockUserConfig(() => {
+        const cfg = readUserCfg();
+        // disable first (transaction like), as Proxmox does - even for an unknown user
+        const existing = cfg.users.get(userid);
+        if (existing) existing.enable = 0;
+        else cfg.users.set(userid, newUser(0));
+        writeUserCfgFile(cfg);
+        if (realms().get(realm)?.type === 'pve') pveRealmDeleteUser(user);
+        cfg.users.delete(userid);
+        deleteUserGroup(cfg, userid);
+        deleteUserAcl(cfg, userid);
+        writeUserCfgFile(cfg);
+      }, msg.prefix.deleteUser);
+      return null;
+    },
+  },
+  {
+    name: 'token_index',
+    path: '/access/users/{userid}/token',
+    method: 'GET',
+    description: 'Get user API tokens.',
+    parameters: { userid: opt.userid() },
+    returns: { type: 'array', items: { type: 'object', properties: { tokenid: opt.tokenSubid(), ...tokenInfo() } } },
+    handler: (p) => {
+      const u = checkUserExist(readUserCfg(), String(p.userid));
+      return [...u.tokens].map(([tokenid, t]) => ({ ...t, tokenid }));
+    },
+  },
+  {
+    name: 'read_token',
+    path: '/access/users/{userid}/token/{tokenid}',
+    method: 'GET',
+    description: 'Get specific API token information.',
+    parameters: { userid: opt.userid(), tokenid: opt.tokenSubid() },
+    returns: { type: 'object', properties: tokenInfo() },
+    handler: (p) => ({ ...checkTokenExist(readUserCfg(), String(p.userid), String(p.tokenid)) }),
+  },
+  {
+    name: 'generate_token',
+    path: '/access/users/{userid}/token/{tokenid}',
+    method: 'POST',
+    description: 'Generate a new API token for a specific user. NOTE: returns API token value, which needs to be stored as it cannot be retrieved afterwards!',
+    parameters: { userid: opt.userid(), tokenid: opt.tokenSubid(), ...tokenInfo() },
+    returns: {
+      type: 'object',
+      properties: {
+        info: { type: 'object', properties: tokenInfo() },
+        value: { type: 'string' },
+        'full-tokenid': { type: 'string' },
+      },
+    },
+    handler: (p) => {
+      const userid = String(p.userid);
+      const tokenid = String(p.tokenid);
+      let cfg = readUserCfg();
+      const existing = cfg.users.get(userid)?.tokens.get(tokenid);
+      checkUserExist(cfg, userid);
+      if (existing) paramExc({ tokenid: msg.tokenExists() });
+      const info: Record<string, unknown> = { privsep: p.privsep !== undefined ? Number(p.privsep) : 1 };
+      if (p.expire !== undefined) info.expire = Number(p.expire);
+      if (truthy(p.comment)) info.comment = String(p.comment);
+      let value = '';
+      lockUserConfig(() => {
+        cfg = readUserCfg();
+        const u = checkUserExist(cfg, userid);
+        if (u.tokens.has(tokenid)) die(msg.tokenExists());
+        value = lockFile('priv/token.cfg', () => {
+          const uuid = randomUUID();
+          const t = tokenCfg();
+          t.set(`${userid}!${tokenid}`, uuid);
+          writeTokenCfg(t);
+          return uuid;
+        });
+        const token: PveToken = { privsep: info.privsep as Bit, expire: Number(info.expire ?? 0) };
+        if (info.comment !== undefined) token.comment = String(info.comment);
+        u.tokens.set(tokenid, token);
+        writeUserCfgFile(cfg);
+      }, msg.prefix.generateToken);
+      return { info, value, 'full-tokenid': `${userid}!${tokenid}` };
+    },
+  },
+  {
+    name: 'update_token_info',
+    path: '/access/users/{userid}/token/{tokenid}',
+    method: 'PUT',
+    description: 'Update API token for a specific user.',
+    parameters: { userid: opt.userid(), tokenid: opt.tokenSubid(), ...tokenInfo() },
+    returns: { type: 'object', properties: tokenInfo() },
+    handler: (p) => {
+      const userid = String(p.userid);
+      const tokenid = String(p.tokenid);
+      checkTokenExist(readUserCfg(), userid, tokenid);
+      let result: PveToken | undefined;
+      lockUserConfig(() => {
+        const cfg = readUserCfg();
+        const t = checkTokenExist(cfg, userid, tokenid);
+        if (p.privsep !== undefined) t.privsep = Number(p.privsep) as Bit;
+        if (p.expire !== undefined) t.expire = Number(p.expire);
+        if (truthy(p.comment)) t.comment = String(p.comment);
+        writeUserCfgFile(cfg);
+        result = { ...t };
+      }, msg.prefix.updateToken);
+      return result;
+    },
+  },
+  {
+    name: 'remove_token',
+    path: '/access/users/{userid}/token/{tokenid}',
+    method: 'DELETE',
+    description: 'Remove API token for a specific user.',
+    parameters: { userid: opt.userid(), tokenid: opt.tokenSubid() },
+    returns: { type: 'null' },
+    handler: (p) => {
+      const userid = String(p.userid);
+      const tokenid = String(p.tokenid);
+      checkTokenExist(readUserCfg(), userid, tokenid);
+      lockUserConfig(() => {
+        const cfg = readUserCfg();
+        checkTokenExist(cfg, userid, tokenid);
+        lockFile('priv/token.cfg', () => {
+          const t = tokenCfg();
+          t.delete(`${userid}!${tokenid}`);
+          writeTokenCfg(t);
+        });
+        cfg.users.get(userid)!.tokens.delete(tokenid);
+        writeUserCfgFile(cfg);
+      }, msg.prefix.deleteToken);
+      return null;
+    },
+  },
+];
+
+// ---------------------------------------------------------------------------
+// /access/groups, /access/roles, /access/acl, /access/password, /access/domains
+
+const groups: ApiMethod[] = [
+  {
+    name: 'index',
+    path: '/access/groups',
+    method: 'GET',
+    description: 'Group index.',
+    parameters: {},
+    returns: {
+      type: 'array',
+      items: { type: 'object', properties: { groupid: opt.groupid(), comment: { type: 'string', optional: true }, users: { type: 'string', optional: true } } },
+    },
+    handler: () => {
+      const cfg = readUserCfg();
+      return [...cfg.groups].map(([groupid, g]) => ({ groupid, ...(g.comment !== undefined ? { comment: g.comment } : {}), users: [...g.users].sort().join(',') }));
+    },
+  },
+  {
+    name: 'create_group',
+    path: '/access/groups',
+    method: 'POST',
+    description: 'Create new group.',
+    parameters: { groupid: opt.groupid(), comment: { type: 'string', optional: true } },
+    returns: { type: 'null' },
+    handler: (p) => {
+      lockUserConfig(() => {
+        const cfg = readUserCfg();
+        const group = String(p.groupid);
+        if (cfg.groups.has(group)) die(msg.groupExists(group));
+        cfg.groups.set(group, { users: new Set(), ...(truthy(p.comment) ? { comment: String(p.comment) } : {}) });
+        writeUserCfgFile(cfg);
+      }, msg.prefix.createGroup);
+      return null;
+    },
+  },
+  {
+    name: 'read_group',
+    path: '/access/groups/{groupid}',
+    method: 'GET',
+    description: 'Get group configuration.',
+    parameters: { groupid: opt.groupid() },
+    returns: { type: 'object', properties: { comment: { type: 'string', optional: true }, members: { type: 'array', items: { type: 'string' } } } },
+    handler: (p) => {
+      const g = readUserCfg().groups.get(String(p.groupid));
+      if (!g) die(msg.groupMissing(String(p.groupid)));
+      return { members: [...g!.users], ...(g!.comment !== undefined ? { comment: g!.comment } : {}) };
+    },
+  },
+  {
+    name: 'update_group',
+    path: '/access/groups/{groupid}',
+    method: 'PUT',
+    description: 'Update group data.',
+    parameters: { groupid: opt.groupid(), comment: { type: 'string', optional: true } },
+    returns: { type: 'null' },
+    handler: (p) => {
+      lockUserConfig(() => {
+        const cfg = readUserCfg();
+        const g = cfg.groups.get(String(p.groupid));
+        if (!g) die(msg.groupMissing(String(p.groupid)));
+        if (p.comment !== undefined) g!.comment = String(p.comment);
+        writeUserCfgFile(cfg);
+      }, msg.prefix.updateGroup);
+      return null;
+    },
+  },
+  {
+    name: 'delete_group',
+    path: '/access/groups/{groupid}',
+    method: 'DELETE',
+    description: 'Delete group.',
+    parameters: { groupid: opt.groupid() },
+    returns: { type: 'null' },
+    handler: (p) => {
+      lockUserConfig(() => {
+        const cfg = readUserCfg();
+        const group = String(p.groupid);
+        if (!cfg.groups.has(group)) die(msg.groupMissing(group));
+        cfg.groups.delete(group);
+        deleteGroupAcl(cfg, group);
+        writeUserCfgFile(cfg);
+      }, msg.prefix.deleteGroup);
+      return null;
+    },
+  },
+];
+
+const privsProp = (): Prop => ({ type: 'string', format: 'pve-priv-list', optional: true });
+
+function addRolePrivs(cfg: UserCfg, role: string, privs: unknown): void {
+  if (!truthy(privs)) return;
+  const set = cfg.roles.get(role);
+  if (!set) die(msg.roleMissing(role));
+  for (const priv of splitList(String(privs))) {
+    if (isValidPrivilege(priv, cfg.major)) set!.add(priv);
+    else die(msg.privInvalid(priv));
+  }
+}
+
+const roles: ApiMethod[] = [
+  {
+    name: 'index',
+    path: '/access/roles',
+    method: 'GET',
+    description: 'Role index.',
+    parameters: {},
+    returns: {
+      type: 'array',
+      items: { type: 'object', properties: { roleid: opt.roleid(), privs: privsProp(), special: { type: 'boolean', optional: true, default: 0 } } },
+    },
+    handler: () =>
+      [...readUserCfg().roles].map(([roleid, privs]) => ({ roleid, privs: [...privs].sort().join(','), special: isBuiltinRole(roleid) ? 1 : 0 })),
+  },
+  {
+    name: 'create_role',
+    path: '/access/roles',
+    method: 'POST',
+    description: 'Create new role.',
+    parameters: { roleid: opt.roleid(), privs: privsProp() },
+    returns: { type: 'null' },
+    handler: (p) => {
+      const role = String(p.roleid);
+      if (/^PVE/i.test(role)) paramExc({ roleid: msg.rolePveNamespace() });
+      lockUserConfig(() => {
+        const cfg = readUserCfg();
+        if (cfg.roles.has(role)) die(msg.roleExists(role));
+        cfg.roles.set(role, new Set());
+        addRolePrivs(cfg, role, p.privs);
+        writeUserCfgFile(cfg);
+      }, msg.prefix.createRole);
+      return null;
+    },
+  },
+  {
+    name: 'read_role',
+    path: '/access/roles/{roleid}',
+    method: 'GET',
+    description: 'Get role configuration.',
+    parameters: { roleid: opt.roleid() },
+    returns: { type: 'object' },
+    handler: (p) => {
+      const privs = readUserCfg().roles.get(String(p.roleid));
+      if (!privs) die(msg.roleMissing(String(p.roleid)));
+      return Object.fromEntries([...privs!].sort().map((x) => [x, 1]));
+    },
+  },
+  {
+    name: 'update_role',
+    path: '/access/roles/{roleid}',
+    method: 'PUT',
+    description: 'Update an existing role.',
+    parameters: { roleid: opt.roleid(), privs: privsProp(), append: { type: 'boolean', optional: true, requires: 'privs' } },
+    returns: { type: 'null' },
+    handler: (p) => {
+      const role = String(p.roleid);
+      if (isBuiltinRole(role)) die(msg.roleNotModifiable(role));
+      lockUserConfig(() => {
+        const cfg = readUserCfg();
+        if (!cfg.roles.has(role)) die(msg.roleMissing(role));
+        if (!truthy(p.append)) cfg.roles.set(role, new Set());
+        addRolePrivs(cfg, role, p.privs);
+        writeUserCfgFile(cfg);
+      }, msg.prefix.updateRole);
+      return null;
+    },
+  },
+  {
+    name: 'delete_role',
+    path: '/access/roles/{roleid}',
+    method: 'DELETE',
+    description: 'Delete role.',
+    parameters: { roleid: opt.roleid() },
+    returns: { type: 'null' },
+    handler: (p) => {
+      const role = String(p.roleid);
+      if (isBuiltinRole(role)) die(msg.roleNotDeletable(role));
+      lockUserConfig(() => {
+        const cfg = readUserCfg();
+        if (!cfg.roles.has(role)) die(msg.roleMissing(role));
+        cfg.roles.delete(role);
+        writeUserCfgFile(cfg);
+      }, msg.prefix.deleteRole);
+      return null;
+    },
+  },
+];
+
+const acl: ApiMethod[] = [
+  {
+    name: 'read_acl',
+    path: '/access/acl',
+    method: 'GET',
+    description: 'Get Access Control List (ACLs).',
+    parameters: {},
+    returns: {
+      type: 'array',
+      items: {
+        type: 'object',
+        properties: {
+          propagate: { type: 'boolean', optional: true, default: 1 },
+          path: { type: 'string' },
+          type: { type: 'string', enum: ['user', 'group', 'token'] },
+          ugid: { type: 'string' },
+          roleid: { type: 'string' },
+        },
+      },
+    },
+    handler: () => aclEntries(readUserCfg()),
+  },
+  {
+    name: 'update_acl',
+    path: '/access/acl',
+    method: 'PUT',
+    description: 'Update Access Control List (add or remove permissions).',
+    parameters: {
+      propagate: { type: 'boolean', optional: true, default: 1 },
+      path: { type: 'string' },
+      users: { type: 'string', format: 'pve-userid-list', optional: true },
+      groups: { type: 'string', format: 'pve-groupid-list', optional: true },
+      tokens: { type: 'string', format: 'pve-tokenid-list', optional: true },
+      roles: { type: 'string', format: 'pve-roleid-list' },
+      delete: { type: 'boolean', optional: true },
+    },
+    returns: { type: 'null' },
+    handler: (p) => {
+      if (!(truthy(p.users) || truthy(p.groups) || truthy(p.tokens))) {
+        paramExc({ users: msg.aclNeedsMember(), groups: msg.aclNeedsMember(), tokens: msg.aclNeedsMember() });
+      }
+      const path = normalizeAclPath(str(p.path));
+      if (!path) paramExc({ path: msg.aclInvalidPath(String(p.path)) });
+      if (!truthy(p.delete) && !isValidAclPath(path!)) paramExc({ path: msg.aclInvalidPath(String(p.path)) });
+      lockUserConfig(() => {
+        const cfg = readUserCfg();
+        const propagate: Bit = p.propagate !== undefined ? (truthy(p.propagate) ? 1 : 0) : 1;
+        const node = findAclNode(cfg, path!)!;
+        const del = truthy(p.delete);
+        for (const role of splitList(str(p.roles))) {
+          if (!cfg.roles.has(role)) die(msg.roleMissing(role));
+          for (const group of splitList(str(p.groups))) {
+            if (!cfg.groups.has(group)) die(msg.groupMissing(group));
+            setOrDelete(node.groups, group, role, propagate, del);
+          }
+          for (const userid of splitList(str(p.users))) {
+            if (!cfg.users.has(userid)) die(msg.userMissing(userid));
+            setOrDelete(node.users, userid, role, propagate, del);
+          }
+          for (const tokenid of splitList(str(p.tokens))) {
+            const split = splitTokenid(tokenid);
+            if (!split) die(msg.tokenSplitFailed(tokenid));
+            checkTokenExist(cfg, split![0], split![1]);
+            setOrDelete(node.tokens, tokenid, role, propagate, del);
+          }
+        }
+        writeUserCfgFile(cfg);
+      }, msg.prefix.acl);
+      return null;
+    },
+  },
+];
+
+function setOrDelete(members: Map<string, Map<string, Bit>>, id: string, role: string, propagate: Bit, del: boolean): void {
+  if (del) {
+    members.get(id)?.delete(role);
+    if (members.get(id)?.size === 0) members.delete(id);
+    return;
+  }
+  let roles = members.get(id);
+  if (!roles) members.set(id, (roles = new Map()));
+  roles.set(role, propagate);
+}
+
+const access: ApiMethod[] = [
+  {
+    name: 'change_password',
+    path: '/access/password',
+    method: 'PUT',
+    description: 'Change user password.',
+    parameters: {
+      userid: opt.userid(),
+      password: { type: 'string', minLength: 8, maxLength: 64 },
+      'confirmation-password': { type: 'string', optional: true, maxLength: 64 },
+    },
+    returns: { type: 'null' },
+    handler: (p) => {
+      const userid = String(p.userid);
+      const { user, realm } = splitUserid(userid)!;
+      checkUserExist(readUserCfg(), userid);
+      domainSetPassword(realm, user, String(p.password));
+      return null;
+    },
+  },
+  {
+    name: 'index',
+    path: '/access/domains',
+    method: 'GET',
+    description: 'Authentication domain index.',
+    parameters: {},
+    returns: {
+      type: 'array',
+      items: { type: 'object', properties: { realm: { type: 'string' }, type: { type: 'string' }, tfa: { type: 'string', optional: true }, comment: { type: 'string', optional: true } } },
+    },
+    handler: () => [...realms()].map(([realm, d]) => ({ realm, type: d.type, ...(d.comment ? { comment: d.comment } : {}) })),
+  },
+];
+
+// ---------------------------------------------------------------------------
+// /pools (pve-manager PVE/API2/Pool.pm, 8.1+ with poolid as parameter)
+
+const poolCreate = (p: Params) => {
+  lockUserConfig(() => {
+    const cfg = readUserCfg();
+    const pool = String(p.poolid);
+    if (cfg.pools.has(pool)) die(msg.poolExists(pool));
+    if (!/^[A-Za-z]/.test(pool)) die(msg.poolMustStartWithLetter());
+    const parent = /^(.*)\/[^/]+$/.exec(pool)?.[1];
+    if (parent !== undefined && !cfg.pools.has(parent)) die(`parent '${parent}' of pool '${pool}' does not exist`); // [derived]
+    const entry = newPool();
+    if (parent !== undefined) {
+      entry.parent = parent;
+      cfg.pools.get(parent)!.pools.add(pool);
+    }
+    if (truthy(p.comment)) entry.comment = String(p.comment);
+    cfg.pools.set(pool, entry);
+    writeUserCfgFile(cfg);
+  }, msg.prefix.createPool);
+  return null;
+};
+
+const poolUpdate = (p: Params) => {
+  lockUserConfig(() => {
+    const cfg = readUserCfg();
+    const pool = String(p.poolid);
+    const pc = cfg.pools.get(pool);
+    if (!pc) die(msg.poolMissing(pool));
+    if (p.comment !== undefined) pc!.comment = String(p.comment);
+    const del = truthy(p.delete);
+    for (const vmid of splitList(str(p.vms))) {
+      if (del) {
+        if (!pc!.vms.has(vmid)) die(msg.vmNotMember(vmid));
+        pc!.vms.delete(vmid);
+        cfg.vms.delete(vmid);
+      } else {
+        if (pc!.vms.has(vmid)) die(msg.vmAlreadyMember(vmid));
+        const other = cfg.vms.get(vmid);
+        if (other !== undefined) {
+          if (!truthy(p['allow-move'])) die(msg.vmInOtherPool(vmid, other));
+          cfg.pools.get(other)?.vms.delete(vmid);
+        }
+        pc!.vms.add(vmid);
+        cfg.vms.set(vmid, pool);
+      }
+    }
+    for (const s of splitList(str(p.storage))) {
+      if (del) {
+        if (!pc!.storage.has(s)) die(msg.storageNotMember(s));
+        pc!.storage.delete(s);
+      } else {
+        if (pc!.storage.has(s)) die(msg.storageAlreadyMember(s));
+        pc!.storage.add(s);
+      }
+    }
+    writeUserCfgFile(cfg);
+  }, msg.prefix.updatePool);
+  return null;
+};
+
+const poolDelete = (p: Params) => {
+  lockUserConfig(() => {
+    const cfg = readUserCfg();
+    const pool = String(p.poolid);
+    const pc = cfg.pools.get(pool);
+    if (!pc) die(msg.poolMissing(pool));
+    const known = storageIds();
+    for (const s of [...pc!.storage].sort()) if (known.has(s)) die(msg.poolNotEmptyStorage(pool, s));
+    cfg.pools.delete(pool);
+    if (pc!.parent) cfg.pools.get(pc!.parent)?.pools.delete(pool);
+    for (const vmid of pc!.vms) cfg.vms.delete(vmid);
+    deletePoolAcl(cfg, pool);
+    writeUserCfgFile(cfg);
+  }, msg.prefix.deletePool);
+  return null;
+};
+
+const poolUpdateParams = (): Record<string, Prop> => ({
+  poolid: opt.poolid(),
+  comment: { type: 'string', optional: true },
+  vms: { type: 'string', format: 'pve-vmid-list', optional: true },
+  storage: { type: 'string', format: 'pve-storage-id-list', optional: true },
+  delete: { type: 'boolean', optional: true },
+  'allow-move': { type: 'boolean', optional: true, default: 0 },
+});
+
+const pools: ApiMethod[] = [
+  {
+    name: 'index',
+    path: '/pools',
+    method: 'GET',
+    description: 'List pools or get pool configuration.',
+    parameters: { poolid: { ...opt.poolid(), optional: true }, type: { type: 'string', enum: ['qemu', 'lxc', 'storage'], optional: true } },
+    returns: {
+      type: 'array',
+      items: { type: 'object', properties: { poolid: { type: 'string' }, comment: { type: 'string', optional: true }, members: { type: 'array', optional: true } } },
+    },
+    handler: (p) => {
+      const cfg = readUserCfg();
+      const ids = p.poolid !== undefined ? [String(p.poolid)] : [...cfg.pools.keys()].sort();
+      const res: Record<string, unknown>[] = [];
+      for (const id of ids) {
+        const pc = cfg.pools.get(id);
+        if (!pc) {
+          if (p.poolid !== undefined) die(msg.poolMissing(id));
+          continue;
+        }
+        const e: Record<string, unknown> = { poolid: id };
+        if (pc.comment !== undefined) e.comment = pc.comment;
+        if (p.poolid !== undefined) {
+          e.members = [...pc.storage].sort().map((s) => ({ id: `storage/${nodename()}/${s}`, node: nodename(), storage: s, type: 'storage' }));
+        }
+        res.push(e);
+      }
+      return res;
+    },
+  },
+  {
+    name: 'create_pool',
+    path: '/pools',
+    method: 'POST',
+    description: 'Create new pool.',
+    parameters: { poolid: opt.poolid(), comment: { type: 'string', optional: true } },
+    returns: { type: 'null' },
+    handler: poolCreate,
+  },
+  { name: 'update_pool', path: '/pools', method: 'PUT', description: 'Update pool.', parameters: poolUpdateParams(), returns: { type: 'null' }, handler: poolUpdate },
+  { name: 'delete_pool', path: '/pools', method: 'DELETE', description: 'Delete pool.', parameters: { poolid: opt.poolid() }, returns: { type: 'null' }, handler: poolDelete },
+  {
+    name: 'read_pool',
+    path: '/pools/{poolid}',
+    method: 'GET',
+    description: 'Get pool configuration (deprecated, no support for nested pools, use GET /pools/?poolid={poolid}).',
+    parameters: { poolid: opt.poolid(), type: { type: 'string', enum: ['qemu', 'lxc', 'storage'], optional: true } },
+    returns: { type: 'object', properties: { comment: { type: 'string', optional: true }, members: { type: 'array', items: { type: 'object' } } } },
+    handler: (p) => {
+      const pc = readUserCfg().pools.get(String(p.poolid));
+      if (!pc) die(msg.poolMissing(String(p.poolid)));
+      return {
+        members: [...pc!.storage].sort().map((s) => ({ id: `storage/${nodename()}/${s}`, node: nodename(), storage: s, type: 'storage' })),
+        ...(pc!.comment !== undefined ? { comment: pc!.comment } : {}),
+      };
+    },
+  },
+  { name: 'update_pool_deprecated', path: '/pools/{poolid}', method: 'PUT', description: 'Update pool data (deprecated).', parameters: poolUpdateParams(), returns: { type: 'null' }, handler: poolUpdate },
+  { name: 'delete_pool_deprecated', path: '/pools/{poolid}', method: 'DELETE', description: 'Delete pool (deprecated).', parameters: { poolid: opt.poolid() }, returns: { type: 'null' }, handler: poolDelete },
+];
+
+// ---------------------------------------------------------------------------
+// /version, /nodes, firewall options
+
+function fwPath(kind: FwKind, node?: string): string {
+  return kind === 'cluster' ? 'firewall/cluster.fw' : `nodes/${node}/host.fw`;
+}
+
+function readFw(kind: FwKind, node?: string) {
+  const { config, warnings } = parseFwConfig(readFile(fwPath(kind, node)), kind);
+  for (const w of warnings) process.stderr.write(`${w}\n`);
+  return config;
+}
+
+/** digest: sha1 over "key:value\n" of the sorted options (reference/proxmox.md §4.3) */
+function optionsDigest(options: Map<string, string>): string {
+  const h = createHash('sha1');
+  for (const k of [...options.keys()].sort()) h.update(`${k}:${options.get(k)}\n`);
+  return h.digest('hex');
+}
+
+const LOG_LEVELS = ['emerg', 'alert', 'crit', 'err', 'warning', 'notice', 'info', 'debug', 'nolog'] as const;
+
+const FW_PARAMS: Record<FwKind, Record<string, Prop>> = {
+  cluster: {
+    enable: { type: 'integer', minimum: 0, optional: true },
+    ebtables: { type: 'boolean', optional: true, default: 1 },
+    policy_in: { type: 'string', enum: ['ACCEPT', 'REJECT', 'DROP'], optional: true },
+    policy_out: { type: 'string', enum: ['ACCEPT', 'REJECT', 'DROP'], optional: true },
+    policy_forward: { type: 'string', enum: ['ACCEPT', 'DROP'], optional: true },
+    log_ratelimit: { type: 'string', optional: true },
+  },
+  host: {
+    enable: { type: 'boolean', optional: true },
+    nosmurfs: { type: 'boolean', optional: true },
+    tcpflags: { type: 'boolean', optional: true, default: 0 },
+    ndp: { type: 'boolean', optional: true, default: 1 },
+    log_nf_conntrack: { type: 'boolean', optional: true, default: 0 },
+    nf_conntrack_allow_invalid: { type: 'boolean', optional: true, default: 0 },
+    protection_synflood: { type: 'boolean', optional: true, default: 0 },
+    nftables: { type: 'boolean', optional: true, default: 0 },
+    nf_conntrack_helpers: { type: 'string', optional: true },
+    nf_conntrack_max: { type: 'integer', minimum: 32768, optional: true, default: 262144 },
+    nf_conntrack_tcp_timeout_established: { type: 'integer', minimum: 7875, optional: true, default: 432000 },
+    nf_conntrack_tcp_timeout_syn_recv: { type: 'integer', minimum: 30, maximum: 60, optional: true, default: 60 },
+    protection_synflood_rate: { type: 'integer', minimum: 0, optional: true, default: 200 },
+    protection_synflood_burst: { type: 'integer', minimum: 0, optional: true, default: 1000 },
+    ...Object.fromEntries(
+      ['log_level_in', 'log_level_out', 'log_level_forward', 'tcp_flags_log_level', 'smurf_log_level'].map((k) => [k, { type: 'string', enum: LOG_LEVELS, optional: true } as Prop]),
+    ),
+  },
+};
+
+function fwOptionsMethods(kind: FwKind): ApiMethod[] {
+  const base = kind === 'cluster' ? '/cluster/firewall/options' : '/nodes/{node}/firewall/options';
+  const nodeParam: Record<string, Prop> = kind === 'host' ? { node: opt.node() } : {};
+  const checkNode = (p: Params) => {
+    if (kind === 'host' && String(p.node) !== nodename()) die(`no such node '${p.node}'`); // [derived]
+    return kind === 'host' ? String(p.node) : undefined;
+  };
+  return [
+    {
+      name: `get_options`,
+      path: base,
+      method: 'GET',
+      description: kind === 'cluster' ? 'Get Firewall options.' : 'Get host firewall options.',
+      parameters: nodeParam,
+      returns: { type: 'object', properties: { ...Object.fromEntries(Object.entries(FW_PARAMS[kind])), digest: { type: 'string', optional: true } } },
+      handler: (p) => {
+        const node = checkNode(p);
+        const conf = readFw(kind, node);
+        const out: Record<string, unknown> = {};
+        for (const [k, v] of conf.options) out[k] = /^\d+$/.test(v) ? Number(v) : v;
+        out.digest = optionsDigest(conf.options);
+        return out;
+      },
+    },
+    {
+      name: `set_options`,
+      path: base,
+      method: 'PUT',
+      description: kind === 'cluster' ? 'Set Firewall options.' : 'Set Firewall options.',
+      parameters: {
+        ...nodeParam,
+        ...FW_PARAMS[kind],
+        delete: { type: 'string', format: 'pve-configid-list', optional: true },
+        digest: { type: 'string', maxLength: 64, optional: true },
+      },
+      returns: { type: 'null' },
+      handler: (p) => {
+        const node = checkNode(p);
+        lockFile(kind === 'cluster' ? 'firewall-cluster' : `firewall-host-${node}`, () => {
+          const conf = readFw(kind, node);
+          if (p.digest !== undefined && String(p.digest) !== optionsDigest(conf.options)) {
+            die('detected modified configuration - file changed by other user? Try again.');
+          }
+          for (const k of splitList(str(p.delete))) {
+            if (!(k in FW_OPTIONS[kind])) paramExc({ delete: `no such option '${k}'` }); // [derived]
+            conf.options.delete(k);
+          }
+          for (const k of Object.keys(FW_PARAMS[kind])) {
+            if (p[k] === undefined) continue;
+            let v = String(p[k]);
+            if (kind === 'cluster' && k === 'enable' && Number(v) > 1) v = String(Math.floor(Date.now() / 1000));
+            conf.options.set(k, v);
+          }
+          const text = writeFwConfig(conf);
+          if (text === null) deleteFile(fwPath(kind, node));
+          else writeFile(fwPath(kind, node), text);
+        });
+        return null;
+      },
+    },
+  ];
+}
+
+function meminfo(): { total: number; used: number } {
+  return { total: totalmem(), used: totalmem() - freemem() };
+}
+
+const system: ApiMethod[] = [
+  {
+    name: 'version',
+    path: '/version',
+    method: 'GET',
+    description: 'API version details, including some parts of the global datacenter config.',
+    parameters: {},
+    returns: {
+      type: 'object',
+      properties: { version: { type: 'string' }, release: { type: 'string' }, repoid: { type: 'string' }, console: { type: 'string', optional: true } },
+    },
+    handler: () => ({ ...PVE_VERSION }),
+  },
+  {
+    name: 'index',
+    path: '/nodes',
+    method: 'GET',
+    description: 'Cluster node index.',
+    parameters: {},
+    returns: {
+      type: 'array',
+      items: {
+        type: 'object',
+        properties: {
+          node: { type: 'string' },
+          status: { type: 'string', enum: ['unknown', 'online', 'offline'] },
+          cpu: { type: 'number', optional: true, renderer: 'fraction_as_percentage' },
+          maxcpu: { type: 'integer', optional: true },
+          mem: { type: 'integer', optional: true, renderer: 'bytes' },
+          maxmem: { type: 'integer', optional: true, renderer: 'bytes' },
+          level: { type: 'string', optional: true },
+          uptime: { type: 'integer', optional: true, renderer: 'duration' },
+          ssl_fingerprint: { type: 'string', optional: true },
+        },
+      },
+    },
+    handler: () => {
+      const m = meminfo();
+      let fingerprint: string | undefined;
+      try {
+        const pem = readFileSync(`/etc/pve/nodes/${nodename()}/pve-ssl.pem`, 'utf8');
+        const der = Buffer.from(pem.replace(/-----[^-]+-----/g, '').replace(/\s+/g, ''), 'base64');
+        fingerprint = createHash('sha256').update(der).digest('hex').toUpperCase().match(/../g)!.join(':');
+      } catch {
+        /* no certificate */
+      }
+      return [
+        {
+          node: nodename(),
+          status: 'online',
+          id: `node/${nodename()}`,
+          type: 'node',
+          level: '',
+          cpu: 0.01,
+          maxcpu: cpus().length,
+          mem: m.used,
+          maxmem: m.total,
+          uptime: Math.floor(uptime()),
+          ...(fingerprint ? { ssl_fingerprint: fingerprint } : {}),
+        },
+      ];
+    },
+  },
+  ...fwOptionsMethods('cluster'),
+  ...fwOptionsMethods('host'),
+];
+
+export const API: ApiMethod[] = [...users, ...groups, ...roles, ...acl, ...access, ...pools, ...system];
+
+/** directory-like API paths: what `pvesh get` / `pvesh ls` list there */
+export const API_DIRS: Record<string, string[]> = {
+  '/': ['access', 'cluster', 'nodes', 'pools', 'storage', 'version'],
+  '/access': ['acl', 'domains', 'groups', 'password', 'roles', 'users'],
+  '/cluster': ['firewall'],
+  '/cluster/firewall': ['options'],
+  '/nodes/{node}': ['firewall', 'version'],
+  '/nodes/{node}/firewall': ['options'],
+};
+
+/** PVE::API2->find_handler: match a concrete path against the templates */
+export function findHandler(method: HttpMethod, path: string): { info: ApiMethod; uriParams: Record<string, string> } | undefined {
+  const clean = `/${path.split('/').filter(Boolean).join('/')}`;
+  const parts = clean.split('/').filter(Boolean);
+  for (const info of API) {
+    if (info.method !== method) continue;
+    const tparts = info.path.split('/').filter(Boolean);
+    if (tparts.length !== parts.length) continue;
+    const uriParams: Record<string, string> = {};
+    let ok = true;
+    tparts.forEach((t, i) => {
+      const m = /^\{(.+)\}$/.exec(t);
+      if (m) uriParams[m[1]!] = decodeURIComponent(parts[i]!);
+      else if (t !== parts[i]) ok = false;
+    });
+    if (ok) return { info, uriParams };
+  }
+  return undefined;
+}
+
+export function findDir(path: string): { template: string; children: string[] } | undefined {
+  const clean = `/${path.split('/').filter(Boolean).join('/')}`;
+  for (const [template, children] of Object.entries(API_DIRS)) {
+    const re = new RegExp(`^${template.replace(/\{[^}]+\}/g, '[^/]+')}$`);
+    if (re.test(clean)) return { template, children };
+  }
+  return undefined;
+}
+

@@ -1,0 +1,72 @@
+/**
+ * pveum stand-in: pve-access-control's PVE/CLI/pveum.pm command tree over the
+ * lab's API handlers (lib/api.ts), with Proxmox's aliases (useradd, aclmod, ...).
+ */
+import { API, type ApiMethod, type HttpMethod } from './lib/api.ts';
+import { runCli, type Command, type CmdTree } from './lib/cli.ts';
+
+function method(path: string, m: HttpMethod): ApiMethod {
+  const found = API.find((x) => x.path === path && x.method === m);
+  if (!found) throw new Error(`internal error: no ${m} ${path}`);
+  return found;
+}
+
+const cmd = (path: string, m: HttpMethod, args: string[], extra: Partial<Command> = {}): Command => ({ method: method(path, m), args, ...extra });
+const list = (path: string, args: string[] = []): Command => cmd(path, 'GET', args, { output: true });
+
+export const PVEUM: CmdTree = {
+  user: {
+    add: cmd('/access/users', 'POST', ['userid']),
+    modify: cmd('/access/users/{userid}', 'PUT', ['userid']),
+    delete: cmd('/access/users/{userid}', 'DELETE', ['userid']),
+    list: list('/access/users'),
+    token: {
+      add: cmd('/access/users/{userid}/token/{tokenid}', 'POST', ['userid', 'tokenid'], { output: true }),
+      modify: cmd('/access/users/{userid}/token/{tokenid}', 'PUT', ['userid', 'tokenid'], { output: true }),
+      delete: cmd('/access/users/{userid}/token/{tokenid}', 'DELETE', ['userid', 'tokenid'], { output: true }),
+      remove: { alias: 'delete' },
+      list: list('/access/users/{userid}/token', ['userid']),
+    },
+  },
+  group: {
+    add: cmd('/access/groups', 'POST', ['groupid']),
+    modify: cmd('/access/groups/{groupid}', 'PUT', ['groupid']),
+    delete: cmd('/access/groups/{groupid}', 'DELETE', ['groupid']),
+    list: list('/access/groups'),
+  },
+  role: {
+    add: cmd('/access/roles', 'POST', ['roleid']),
+    modify: cmd('/access/roles/{roleid}', 'PUT', ['roleid']),
+    delete: cmd('/access/roles/{roleid}', 'DELETE', ['roleid']),
+    list: list('/access/roles'),
+  },
+  acl: {
+    modify: cmd('/access/acl', 'PUT', ['path'], { fixed: { delete: '0' } }),
+    delete: cmd('/access/acl', 'PUT', ['path'], { fixed: { delete: '1' } }),
+    list: list('/access/acl'),
+  },
+  realm: {
+    list: list('/access/domains'),
+  },
+  pool: {
+    add: cmd('/pools', 'POST', ['poolid']),
+    modify: cmd('/pools', 'PUT', ['poolid']),
+    delete: cmd('/pools', 'DELETE', ['poolid']),
+    list: list('/pools'),
+  },
+  passwd: cmd('/access/password', 'PUT', ['userid'], { interactive: ['password'] }),
+
+  useradd: { alias: 'user add' },
+  usermod: { alias: 'user modify' },
+  userdel: { alias: 'user delete' },
+  groupadd: { alias: 'group add' },
+  groupmod: { alias: 'group modify' },
+  groupdel: { alias: 'group delete' },
+  roleadd: { alias: 'role add' },
+  rolemod: { alias: 'role modify' },
+  roledel: { alias: 'role delete' },
+  aclmod: { alias: 'acl modify' },
+  acldel: { alias: 'acl delete' },
+};
+
+runCli('pveum', PVEUM, process.argv.slice(2));
