@@ -63,13 +63,13 @@ async function wizard(): Promise<number> {
     return EXIT.locked;
   }
   try {
-    return await runWizardOn(runtime, held.staleNote ? [held.staleNote] : []);
+    return await runWizardOn(runtime, held.staleNote ? [held.staleNote] : [], held.release);
   } finally {
     held.release();
   }
 }
 
-async function runWizardOn(runtime: Runtime, notes: string[]): Promise<number> {
+async function runWizardOn(runtime: Runtime, notes: string[], releaseLock: () => void): Promise<number> {
   const journal = openJournal(runtime);
   let runner: Runner | undefined;
   // A dropped SSH link: every journal write is already atomic and made as
@@ -77,6 +77,7 @@ async function runWizardOn(runtime: Runtime, notes: string[]): Promise<number> {
   const onHangup = (signal: NodeJS.Signals, code: number) => () => {
     const step = runner?.currentStep;
     if (step && journal.status(step) === 'applying') journal.setStatus(step, 'applying', { note: `interrupted by ${signal}` });
+    releaseLock();
     process.exit(code);
   };
   process.on('SIGHUP', onHangup('SIGHUP', EXIT.hangup));
