@@ -52,6 +52,10 @@ async function wizard(): Promise<number> {
     io.err(NO_TTY);
     return EXIT.usage;
   }
+  // Start loading the UI now: its layout engine compiles WebAssembly off the
+  // main thread while the node is probed, which shortens the wait for the first frame.
+  const ui = import('../screens/wizard.tsx');
+  ui.catch(() => undefined);
   const runtime = await createRuntime();
   if (!runtime.node.isRoot) {
     io.err(`pve-baseline: ${NOT_ROOT}`);
@@ -63,13 +67,13 @@ async function wizard(): Promise<number> {
     return EXIT.locked;
   }
   try {
-    return await runWizardOn(runtime, held.staleNote ? [held.staleNote] : [], held.release);
+    return await runWizardOn(runtime, held.staleNote ? [held.staleNote] : [], held.release, ui);
   } finally {
     held.release();
   }
 }
 
-async function runWizardOn(runtime: Runtime, notes: string[], releaseLock: () => void): Promise<number> {
+async function runWizardOn(runtime: Runtime, notes: string[], releaseLock: () => void, ui: Promise<typeof import('../screens/wizard.tsx')>): Promise<number> {
   const journal = openJournal(runtime);
   let runner: Runner | undefined;
   // A dropped SSH link: every journal write is already atomic and made as
@@ -82,7 +86,7 @@ async function runWizardOn(runtime: Runtime, notes: string[], releaseLock: () =>
   };
   process.on('SIGHUP', onHangup('SIGHUP', EXIT.hangup));
   process.on('SIGTERM', onHangup('SIGTERM', 143));
-  const { runWizard } = await import('../screens/wizard.tsx');
+  const { runWizard } = await ui;
   const result = await runWizard({
     node: runtime.node,
     version: version(),

@@ -30,6 +30,14 @@ export function Summary({ results, stopped, journalPath, backupsPath }: SummaryP
     .filter(([n]) => n)
     .map(([n, word]) => `${n} ${word}`);
   const failed = count('failed') > 0;
+  if (results.length === 0) {
+    return (
+      <Box flexDirection="column" marginTop={1}>
+        <Text bold>Left before any step ran: nothing was changed.</Text>
+        <Text color={theme.color('muted')}>Run pve-baseline again whenever you are ready.</Text>
+      </Box>
+    );
+  }
   return (
     <Box flexDirection="column" marginTop={1}>
       <Text bold color={theme.color(failed ? 'fail' : stopped ? 'warn' : 'ok')}>

@@ -38,6 +38,10 @@ export async function runWizard(options: WizardOptions): Promise<WizardExit> {
   const resumeAt = runner.resumePoint();
   store.onEvent({ type: 'run-started', steps: runner.stepInfos(), ...(resumeAt ? { resumeAt } : {}) });
 
+  // Ask for the start before the first render, so the first frame is the
+  // welcome screen itself and not a banner that a second frame completes.
+  const started = store.waitForStart();
+
   let interrupted = false;
   const onInterrupt = () => {
     if (interrupted && runner.stopRequested) {
@@ -73,9 +77,10 @@ export async function runWizard(options: WizardOptions): Promise<WizardExit> {
   let results: StepResult[] = [];
   let exitCode = 0;
   try {
-    const start = await store.waitForStart();
+    const start = await started;
     if (!start) {
       exitCode = interrupted ? EXIT_INTERRUPTED : 0;
+      store.onEvent({ type: 'run-finished', results: [], stopped: true });
     } else {
       results = await runner.run();
       exitCode = interrupted ? EXIT_INTERRUPTED : results.some((r) => r.outcome === 'failed') ? 1 : 0;
@@ -86,6 +91,7 @@ export async function runWizard(options: WizardOptions): Promise<WizardExit> {
       throw error;
     }
     exitCode = EXIT_INTERRUPTED;
+    store.onEvent({ type: 'run-finished', results: store.getState().finished, stopped: true });
   }
   // Let the last frame (summary) reach the terminal before unmounting.
   await new Promise((resolve) => setTimeout(resolve, 60));

@@ -25,6 +25,16 @@ const bundleFixes = {
       loader: 'js',
     }));
     b.onLoad({ filter: /^is-in-ci$/, namespace: 'stub' }, () => ({ contents: 'export default false;', loader: 'js' }));
+    // conf imports ajv (about 170 KB with its helpers) for JSON-schema
+    // validation, which it uses only when given a schema; the journal passes
+    // none. Leaving it out saves a sixth of the bundle and its start-up time.
+    b.onResolve({ filter: /^ajv\/dist\/2020\.js$|^ajv-formats$/ }, (args) => ({ path: args.path, namespace: 'no-schema' }));
+    b.onLoad({ filter: /.*/, namespace: 'no-schema' }, () => ({
+      contents:
+        "const unavailable = () => { throw new Error('conf schema validation is not bundled in pve-baseline'); };" +
+        'export class Ajv2020 { constructor() { unavailable(); } } export default unavailable;',
+      loader: 'js',
+    }));
     // ink 6.8's incremental renderer moves the cursor up one line too few when
     // a frame grows or keeps its height (it forgets the trailing newline), so
     // every redraw lands one line lower and leaves stale lines behind. ink 7.1

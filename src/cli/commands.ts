@@ -11,7 +11,6 @@ import { AnswerError, Runner } from '../engine/runner.ts';
 import type { AnyStep } from '../engine/step.ts';
 import { describeChange } from '../engine/change.ts';
 import { describeNode } from '../system/detect.ts';
-import { AnswersFileError, parseAnswersFile } from './answers.ts';
 import { EXIT } from './args.ts';
 import { HeadlessOperator } from './headless.ts';
 import { plainEventPrinter, resultsSummary } from './plain-output.ts';
@@ -39,6 +38,8 @@ export async function applyCommand(
     io.err(`pve-baseline: cannot read the answers file ${options.answers}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
     return EXIT.usage;
   }
+  // The YAML parser is loaded only here, keeping it off the wizard's start-up path.
+  const { AnswersFileError, parseAnswersFile } = await import('./answers.ts');
   let preset;
   try {
     preset = parseAnswersFile(text, path.basename(options.answers), steps);
