@@ -76,17 +76,36 @@ async function wizard(): Promise<number> {
 async function runWizardOn(runtime: Runtime, notes: string[], releaseLock: () => void, ui: Promise<typeof import('../screens/wizard.tsx')>): Promise<number> {
   const journal = openJournal(runtime);
   let runner: Runner | undefined;
-  // A dropped SSH link: every journal write is already atomic and made as
-  // each change happens, so the record is consistent; say why we stopped.
-  const onHangup = (signal: NodeJS.Signals, code: number) => () => {
+  // Leaving on a signal: every journal write is already atomic and made as
+  // each change happens, so the record is consistent; note why we stopped,
+  // free the lock, and go.
+  const leave = (reason: string) => {
     const step = runner?.currentStep;
-    if (step && journal.status(step) === 'applying') journal.setStatus(step, 'applying', { note: `interrupted by ${signal}` });
+    if (step && journal.status(step) === 'applying') journal.setStatus(step, 'applying', { note: `interrupted by ${reason}` });
     releaseLock();
-    process.exit(code);
   };
-  process.on('SIGHUP', onHangup('SIGHUP', EXIT.hangup));
-  process.on('SIGTERM', onHangup('SIGTERM', 143));
+  // A dropped SSH link or a closed terminal: the terminal is gone, so nothing
+  // may be written to it (restoring its mode would abort Node). Die by the
+  // signal's default action, as a shell expects (exit status 128 + signal).
+  const onSignal = (signal: NodeJS.Signals) => () => {
+    leave(signal);
+    process.removeAllListeners(signal);
+    process.kill(process.pid, signal);
+  };
+  process.on('SIGHUP', onSignal('SIGHUP'));
+  process.on('SIGTERM', onSignal('SIGTERM'));
+  // The hang-up often shows first as the end of input (a raw-mode terminal
+  // only ends when it hangs up) or as a write error, before the signal is
+  // handled: treat them alike. Otherwise Node would find nothing left to wait
+  // for, exit normally, and abort while restoring the vanished terminal.
+  const onTerminalGone = onSignal('SIGHUP');
+  process.stdin.on('end', onTerminalGone);
+  process.stdin.on('error', onTerminalGone);
+  process.stdout.on('error', onTerminalGone);
   const { runWizard } = await ui;
+  // Raw mode from here on, before the first frame: a key pressed before Ink
+  // subscribes must neither be echoed nor have its Enter turned into a newline.
+  process.stdin.setRawMode(true);
   const result = await runWizard({
     node: runtime.node,
     version: version(),
@@ -102,7 +121,11 @@ async function runWizardOn(runtime: Runtime, notes: string[], releaseLock: () =>
         operator,
         onEvent,
       })),
-    onForceQuit: () => onHangup('SIGINT', EXIT.interrupted)(),
+    // A second Ctrl+C: the terminal is fine, so exit normally and let Ink restore it.
+    onForceQuit: () => {
+      leave('a second Ctrl+C');
+      process.exit(EXIT.interrupted);
+    },
   });
   return result.exitCode;
 }
