@@ -294,6 +294,10 @@ function startSupervisor(): void {
   const child = spawn('/bin/bash', [join(LAB_DIR, 'supervisor.sh'), RUN_DIR, ...nspawnArgs()], {
     detached: true,
     stdio: ['ignore', out, out],
+    // The node has a network namespace of its own, so its /proc/sys/net is its
+    // own too: make that (and only that) writable, as on a real node, so the
+    // sysctl step can set network keys. kernel.* stays read-only: it is the host's.
+    env: { ...process.env, SYSTEMD_NSPAWN_API_VFS_WRITABLE: 'network' },
   });
   child.unref();
   closeSync(out);

@@ -1,0 +1,126 @@
+/**
+ * The wizard on the lab node, end to end: the built bundle installed as
+ * /usr/local/bin/pve-baseline, run by root over `ssh -t` from the
+ * workstation side in a real terminal, as an operator would.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { chmodSync, copyFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ensureBundle } from '../support/bundle.ts';
+import { KEYS, ptyEnv, runInPty, type PtyStep } from '../support/pty.ts';
+import { labOrSkip, sh } from './helpers.ts';
+import type { Lab } from './lab.ts';
+
+const lab = await labOrSkip();
+
+async function install(node: Lab): Promise<void> {
+  const bundle = await ensureBundle();
+  const target = join(node.rootDir, 'usr/local/bin/pve-baseline');
+  copyFileSync(bundle, target);
+  chmodSync(target, 0o755);
+}
+
+/** `sshpass -e ssh -t root@node COMMAND...` in an 80x24 pty on the workstation side. */
+function overSsh(node: Lab, command: string[], script: PtyStep[], term = 'xterm-256color') {
+  return runInPty({
+    argv: ['sshpass', '-e', 'ssh', '-t', ...node.sshClientArgs('root', ['-o', 'PubkeyAuthentication=no', '-o', 'PreferredAuthentications=password']), ...command],
+    env: ptyEnv({ SSHPASS: node.rootPassword, TERM: term }),
+    script,
+    maxMs: 120_000,
+  });
+}
+
+async function waitUntil(check: () => Promise<boolean>, what: string, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+const WELCOME: PtyStep = { waitFor: 'Nothing changes until you have seen the plan', timeoutMs: 20_000 };
+
+if (lab) {
+  test('the wizard over ssh -t: sees the node and the session, applies a safe step, verifies it', async () => {
+    await lab.reset();
+    await install(lab);
+    const r = await overSsh(lab, ['pve-baseline'], [
+      WELCOME,
+      { snapshot: 'welcome' },
+      { send: KEYS.enter },
+      { waitFor: 'Plan:', timeoutMs: 20_000 },
+      { snapshot: 'plan' },
+      { send: KEYS.enter },
+      { waitFor: 'Finished: 1 verified.', timeoutMs: 30_000 },
+      { waitExit: true, timeoutMs: 10_000 },
+    ]);
+    assert.ok(r.ok, r.timedOut ? `${r.timedOut.reason}\n${r.timedOut.tail}` : r.plain);
+    assert.equal(r.exitCode, 0);
+    const welcome = r.snapshots.find((s) => s.name === 'welcome')!.screen.join('\n');
+    assert.match(welcome, /Node +pve1 · Proxmox VE 9\.\d+\.\d+ · Debian 13 \(trixie\)/);
+    assert.match(welcome, new RegExp(`Session +SSH from ${lab.workstationAddress.replace(/\./g, '\\.')}: keep this session open`));
+    assert.match(welcome, /Journal +first run on this node/);
+    // In a container the kernel.* and fs.* keys belong to the host: only the network ones are planned.
+    const plan = r.snapshots.find((s) => s.name === 'plan')!.screen.join('\n');
+    assert.match(plan, /\+ create \/etc\/sysctl\.d\/90-pve-baseline\.conf/);
+    assert.match(r.plain, /Kernel and network sysctl settings: verified \(2 changes\)/);
+    assert.equal((await sh(lab, 'sysctl -n net.ipv4.conf.all.accept_redirects')).trim(), '0');
+    assert.equal((await sh(lab, 'sysctl -n net.ipv4.tcp_syncookies')).trim(), '1');
+    assert.match(await sh(lab, 'cat /etc/sysctl.d/90-pve-baseline.conf'), /# Deliberately not set on a Proxmox VE node:\n#   net\.ipv4\.ip_forward/);
+    const status = await sh(lab, 'pve-baseline status');
+    assert.match(status, /sysctl +verified/);
+    assert.match(status, /backup of \/etc\/sysctl\.d\/90-pve-baseline\.conf: \(did not exist\)/);
+  });
+
+  test('afterwards: check is compliant (exit 0), a second run plans nothing, and drift is reported', async () => {
+    const check = await lab.exec(['pve-baseline', 'check']);
+    assert.equal(check.exitCode, 0, check.stdout + check.stderr);
+    assert.match(check.stdout, /sysctl\s+compliant/);
+    await sh(lab, 'printf "sysctl: {}\\n" > /root/answers.yml');
+    const again = await lab.exec(['pve-baseline', 'apply', '--answers', '/root/answers.yml', '--yes']);
+    assert.equal(again.exitCode, 0, again.stderr);
+    assert.match(again.stdout, /=> compliant/);
+    assert.doesNotMatch(again.stdout, /Plan:/);
+    // Someone sets a value back by hand: check names the drift and exits 1.
+    await sh(lab, 'sysctl -w net.ipv4.conf.all.accept_redirects=1 >/dev/null');
+    const drift = await lab.exec(['pve-baseline', 'check', '--json']);
+    assert.equal(drift.exitCode, 1);
+    const report = JSON.parse(drift.stdout);
+    const sysctl = report.steps.find((s: { id: string }) => s.id === 'sysctl');
+    assert.equal(sysctl.status, 'drift');
+    assert.match(sysctl.changes[0].reason, /net\.ipv4\.conf\.all\.accept_redirects/);
+  });
+
+  test('on a fresh node: a dry run changes nothing; a dropped session and a SIGKILL leave no trap; apply --yes verifies', async () => {
+    await lab.reset();
+    await install(lab);
+    await sh(lab, 'printf "sysctl: {}\\n" > /root/answers.yml');
+    const dry = await lab.exec(['pve-baseline', 'apply', '--answers', '/root/answers.yml']);
+    assert.equal(dry.exitCode, 0);
+    assert.match(dry.stdout, /Nothing was changed\. Run again with --yes/);
+    assert.equal((await lab.exec(['test', '-e', '/etc/sysctl.d/90-pve-baseline.conf'])).exitCode, 1);
+
+    // The operator's SSH link drops at the plan review: the wizard ends by SIGHUP, frees its lock.
+    const dropped = await overSsh(lab, ['pve-baseline'], [WELCOME, { send: KEYS.enter }, { waitFor: 'Plan:', timeoutMs: 20_000 }]);
+    assert.equal(dropped.killedAtEnd, true, 'the driver hung up on the session');
+    await waitUntil(async () => (await lab.exec(['pgrep', '-f', '^node /usr/local/bin/pve-baseline'])).exitCode === 1, 'the wizard to end');
+    assert.equal((await lab.exec(['test', '-e', '/var/lib/pve-baseline/lock'])).exitCode, 1, 'no lock left behind');
+
+    // A wizard killed outright (SIGKILL, no handler runs) leaves a stale lock;
+    // the next one explains it, takes over, and the journal still reads.
+    const victim = overSsh(lab, ['pve-baseline'], [WELCOME, { send: KEYS.enter }, { waitFor: 'Plan:', timeoutMs: 20_000 }, { sleepMs: 20_000 }, { waitExit: true }]);
+    await waitUntil(async () => (await lab.exec(['test', '-e', '/var/lib/pve-baseline/lock'])).exitCode === 0, 'the wizard to take its lock');
+    const kill = await lab.exec(['pkill', '-KILL', '-f', '^node /usr/local/bin/pve-baseline']);
+    assert.equal(kill.exitCode, 0, 'the wizard was found and killed');
+    await victim;
+    const resumed = await overSsh(lab, ['pve-baseline'], [WELCOME, { snapshot: 'welcome' }, { send: 'q' }, { waitExit: true, timeoutMs: 10_000 }]);
+    assert.equal(resumed.exitCode, 0, resumed.plain);
+    assert.match(resumed.plain.replace(/\s+/g, ' '), /A stale lock from an earlier run \(pid \d+, started [^)]+\) was removed: process \d+ is no longer running\./);
+
+    const applied = await lab.exec(['pve-baseline', 'apply', '--answers', '/root/answers.yml', '--yes']);
+    assert.equal(applied.exitCode, 0, applied.stdout + applied.stderr);
+    assert.match(applied.stdout, /=> verified/);
+    assert.match(applied.stdout, /argv: sysctl -p \/etc\/sysctl\.d\/90-pve-baseline\.conf/);
+  });
+}
