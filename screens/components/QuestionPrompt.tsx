@@ -5,6 +5,7 @@ import { Secret } from '../../src/engine/secret.ts';
 import { PasswordPrompt } from './PasswordPrompt.tsx';
 import { TextPrompt } from './TextPrompt.tsx';
 import { useTheme } from '../theme.ts';
+import { ErrorLine } from './ErrorLine.tsx';
 
 export interface QuestionPromptProps {
   request: AnswerRequest;
@@ -23,12 +24,8 @@ export function QuestionPrompt({ request, onAnswer }: QuestionPromptProps) {
         </Text>
       ) : null}
       <QuestionInput key={`${question.id}-${error ?? ''}`} request={request} onAnswer={onAnswer} />
-      {error && question.kind !== 'text' && question.kind !== 'password' ? (
-        <Text color={theme.color('fail')}>
-          {'  '}
-          {theme.glyphs.fail} {error}
-        </Text>
-      ) : null}
+      {/* Text and password prompts show their own error under the input. */}
+      {error && question.kind !== 'text' && question.kind !== 'password' ? <ErrorLine message={error} /> : null}
     </Box>
   );
 }

@@ -1,6 +1,7 @@
 import { Box, Text } from 'ink';
 import { useTextInput } from '../hooks/use-text-input.ts';
 import { useTheme } from '../theme.ts';
+import { ErrorLine } from './ErrorLine.tsx';
 
 export interface TextPromptProps {
   label: string;
@@ -32,12 +33,7 @@ export function TextPrompt({ label, defaultValue, mask = false, error, onSubmit 
         <Text>{shown}</Text>
         <Text inverse> </Text>
       </Text>
-      {error ? (
-        <Text color={theme.color('fail')}>
-          {'  '}
-          {theme.glyphs.fail} {error}
-        </Text>
-      ) : null}
+      {error ? <ErrorLine message={error} /> : null}
     </Box>
   );
 }

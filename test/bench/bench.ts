@@ -21,11 +21,11 @@
  * Leaves no files behind.
  */
 import { mkdtempSync, rmSync, statSync, existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { build, type Plugin } from 'esbuild';
+// @ts-expect-error: a plain .mjs build script, without type declarations
+import { bundle } from '../../scripts/bundle.mjs';
 import { bytesBetween, describeFailure, KEYS, ptyEnv, rawOutput, runInPty, type PtyResult, type PtyStep } from '../support/pty.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -217,51 +217,9 @@ async function keypress(): Promise<KeypressFigures> {
 // ---------------------------------------------------------------------------
 // Spinner bytes per second
 
-/** scripts/build.mjs's bundle fixes, copied (that file builds when imported). */
-const bundleFixes: Plugin = {
-  name: 'pve-baseline-bundle-fixes',
-  setup(b) {
-    b.onResolve({ filter: /\.node$/ }, (args) => ({ path: args.path, external: true }));
-    b.onResolve({ filter: /^react-devtools-core$/ }, () => ({ path: 'react-devtools-core', namespace: 'stub' }));
-    b.onResolve({ filter: /^is-in-ci$/ }, () => ({ path: 'is-in-ci', namespace: 'stub' }));
-    b.onLoad({ filter: /^react-devtools-core$/, namespace: 'stub' }, () => ({
-      contents: 'export default { connectToDevTools() {} };',
-      loader: 'js',
-    }));
-    b.onLoad({ filter: /^is-in-ci$/, namespace: 'stub' }, () => ({ contents: 'export default false;', loader: 'js' }));
-    b.onLoad({ filter: /[\\/]ink[\\/]build[\\/]log-update\.js$/ }, async (args) => {
-      const source = await readFile(args.path, 'utf8');
-      const buggy = 'buffer.push(ansiEscapes.cursorUp(previousVisible - 1));';
-      if (!source.includes(buggy)) throw new Error('ink log-update.js changed; re-check the incremental-rendering fix (scripts/build.mjs)');
-      return { contents: source.replace(buggy, 'buffer.push(ansiEscapes.cursorUp(previousLines.length - 1));'), loader: 'js' };
-    });
-  },
-};
-
 async function bundleFixture(): Promise<string> {
   const outfile = path.join(tempDir('pve-baseline-bench-fixture-'), 'spinner-fixture.mjs');
-  await build({
-    entryPoints: [FIXTURE],
-    absWorkingDir: ROOT,
-    outfile,
-    bundle: true,
-    platform: 'node',
-    target: 'node20',
-    format: 'esm',
-    minify: true,
-    legalComments: 'none',
-    jsx: 'automatic',
-    external: ['cpu-features'],
-    plugins: [bundleFixes],
-    banner: {
-      js:
-        "import {createRequire as __cr} from 'node:module'; import {fileURLToPath as __fu} from 'node:url'; " +
-        "import {dirname as __dn} from 'node:path'; const require = __cr(import.meta.url); " +
-        'const __filename = __fu(import.meta.url); const __dirname = __dn(__filename);',
-    },
-    define: { 'process.env.NODE_ENV': '"production"', __PVE_BASELINE_VERSION__: '"bench"' },
-    logLevel: 'warning',
-  });
+  await bundle({ entry: FIXTURE, outfile, version: 'bench', absWorkingDir: ROOT });
   return outfile;
 }
 

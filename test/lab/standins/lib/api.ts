@@ -29,7 +29,7 @@ import {
 import { parseFwConfig, writeFwConfig, FW_OPTIONS, type FwKind } from '../../../../src/pve/firewall-config.ts';
 import { isValidAclPath, normalizeAclPath } from '../../../../src/pve/names.ts';
 import { die, opt, paramExc, type Params, type Prop } from './schema.ts';
-import { deleteFile, lockFile, lockUserConfig, nodename, readFile, readUserCfg, writeFile, writeUserCfgFile } from './pmxcfs.ts';
+import { deleteFile, lockFile, lockUserConfig, nodename, readFile, readUserCfg, updateUserCfg, writeFile, writeUserCfgFile } from './pmxcfs.ts';
 
 export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'DELETE';
 
@@ -303,8 +303,7 @@ const users: ApiMethod[] = [
     returns: { type: 'null' },
     handler: (p) => {
       const userid = String(p.userid);
-      lockUserConfig(() => {
-        const cfg = readUserCfg();
+      updateUserCfg((cfg) => {
         const u = checkUserExist(cfg, userid);
         if (p.enable !== undefined) u.enable = Number(p.enable) as Bit;
         if (p.expire !== undefined) u.expire = Number(p.expire);
@@ -316,7 +315,6 @@ const users: ApiMethod[] = [
           }
         }
         for (const f of ['firstname', 'lastname', 'email', 'comment', 'keys'] as const) if (p[f] !== undefined) u[f] = String(p[f]);
-        writeUserCfgFile(cfg);
       }, msg.prefix.updateUser);
       return null;
     },
@@ -331,8 +329,7 @@ const users: ApiMethod[] = [
     handler: (p) => {
       const userid = String(p.userid);
       const { user, realm } = splitUserid(userid)!;
-      lockUserConfig(() => {
-        const cfg = readUserCfg();
+      updateUserCfg((cfg) => {
         // disable first (transaction like), as Proxmox does - even for an unknown user
         const existing = cfg.users.get(userid);
         if (existing) existing.enable = 0;
@@ -342,7 +339,6 @@ const users: ApiMethod[] = [
         cfg.users.delete(userid);
         deleteUserGroup(cfg, userid);
         deleteUserAcl(cfg, userid);
-        writeUserCfgFile(cfg);
       }, msg.prefix.deleteUser);
       return null;
     },
@@ -447,8 +443,7 @@ const users: ApiMethod[] = [
       const userid = String(p.userid);
       const tokenid = String(p.tokenid);
       checkTokenExist(readUserCfg(), userid, tokenid);
-      lockUserConfig(() => {
-        const cfg = readUserCfg();
+      updateUserCfg((cfg) => {
         checkTokenExist(cfg, userid, tokenid);
         lockFile('priv/token.cfg', () => {
           const t = tokenCfg();
@@ -456,7 +451,6 @@ const users: ApiMethod[] = [
           writeTokenCfg(t);
         });
         cfg.users.get(userid)!.tokens.delete(tokenid);
-        writeUserCfgFile(cfg);
       }, msg.prefix.deleteToken);
       return null;
     },
@@ -490,12 +484,10 @@ const groups: ApiMethod[] = [
     parameters: { groupid: opt.groupid(), comment: { type: 'string', optional: true } },
     returns: { type: 'null' },
     handler: (p) => {
-      lockUserConfig(() => {
-        const cfg = readUserCfg();
+      updateUserCfg((cfg) => {
         const group = String(p.groupid);
         if (cfg.groups.has(group)) die(msg.groupExists(group));
         cfg.groups.set(group, { users: new Set(), ...(truthy(p.comment) ? { comment: String(p.comment) } : {}) });
-        writeUserCfgFile(cfg);
       }, msg.prefix.createGroup);
       return null;
     },
@@ -521,12 +513,10 @@ const groups: ApiMethod[] = [
     parameters: { groupid: opt.groupid(), comment: { type: 'string', optional: true } },
     returns: { type: 'null' },
     handler: (p) => {
-      lockUserConfig(() => {
-        const cfg = readUserCfg();
+      updateUserCfg((cfg) => {
         const g = cfg.groups.get(String(p.groupid));
         if (!g) die(msg.groupMissing(String(p.groupid)));
         if (p.comment !== undefined) g!.comment = String(p.comment);
-        writeUserCfgFile(cfg);
       }, msg.prefix.updateGroup);
       return null;
     },
@@ -539,13 +529,11 @@ const groups: ApiMethod[] = [
     parameters: { groupid: opt.groupid() },
     returns: { type: 'null' },
     handler: (p) => {
-      lockUserConfig(() => {
-        const cfg = readUserCfg();
+      updateUserCfg((cfg) => {
         const group = String(p.groupid);
         if (!cfg.groups.has(group)) die(msg.groupMissing(group));
         cfg.groups.delete(group);
         deleteGroupAcl(cfg, group);
-        writeUserCfgFile(cfg);
       }, msg.prefix.deleteGroup);
       return null;
     },
@@ -588,12 +576,10 @@ const roles: ApiMethod[] = [
     handler: (p) => {
       const role = String(p.roleid);
       if (/^PVE/i.test(role)) paramExc({ roleid: msg.rolePveNamespace() });
-      lockUserConfig(() => {
-        const cfg = readUserCfg();
+      updateUserCfg((cfg) => {
         if (cfg.roles.has(role)) die(msg.roleExists(role));
         cfg.roles.set(role, new Set());
         addRolePrivs(cfg, role, p.privs);
-        writeUserCfgFile(cfg);
       }, msg.prefix.createRole);
       return null;
     },
@@ -621,12 +607,10 @@ const roles: ApiMethod[] = [
     handler: (p) => {
       const role = String(p.roleid);
       if (isBuiltinRole(role)) die(msg.roleNotModifiable(role));
-      lockUserConfig(() => {
-        const cfg = readUserCfg();
+      updateUserCfg((cfg) => {
         if (!cfg.roles.has(role)) die(msg.roleMissing(role));
         if (!truthy(p.append)) cfg.roles.set(role, new Set());
         addRolePrivs(cfg, role, p.privs);
-        writeUserCfgFile(cfg);
       }, msg.prefix.updateRole);
       return null;
     },
@@ -641,11 +625,9 @@ const roles: ApiMethod[] = [
     handler: (p) => {
       const role = String(p.roleid);
       if (isBuiltinRole(role)) die(msg.roleNotDeletable(role));
-      lockUserConfig(() => {
-        const cfg = readUserCfg();
+      updateUserCfg((cfg) => {
         if (!cfg.roles.has(role)) die(msg.roleMissing(role));
         cfg.roles.delete(role);
-        writeUserCfgFile(cfg);
       }, msg.prefix.deleteRole);
       return null;
     },
@@ -696,8 +678,7 @@ const acl: ApiMethod[] = [
       const path = normalizeAclPath(str(p.path));
       if (!path) paramExc({ path: msg.aclInvalidPath(String(p.path)) });
       if (!truthy(p.delete) && !isValidAclPath(path!)) paramExc({ path: msg.aclInvalidPath(String(p.path)) });
-      lockUserConfig(() => {
-        const cfg = readUserCfg();
+      updateUserCfg((cfg) => {
         const propagate: Bit = p.propagate !== undefined ? (truthy(p.propagate) ? 1 : 0) : 1;
         const node = findAclNode(cfg, path!)!;
         const del = truthy(p.delete);
@@ -718,7 +699,6 @@ const acl: ApiMethod[] = [
             setOrDelete(node.tokens, tokenid, role, propagate, del);
           }
         }
-        writeUserCfgFile(cfg);
       }, msg.prefix.acl);
       return null;
     },
@@ -774,8 +754,7 @@ const access: ApiMethod[] = [
 // /pools (pve-manager PVE/API2/Pool.pm, 8.1+ with poolid as parameter)
 
 const poolCreate = (p: Params) => {
-  lockUserConfig(() => {
-    const cfg = readUserCfg();
+  updateUserCfg((cfg) => {
     const pool = String(p.poolid);
     if (cfg.pools.has(pool)) die(msg.poolExists(pool));
     if (!/^[A-Za-z]/.test(pool)) die(msg.poolMustStartWithLetter());
@@ -788,14 +767,12 @@ const poolCreate = (p: Params) => {
     }
     if (truthy(p.comment)) entry.comment = String(p.comment);
     cfg.pools.set(pool, entry);
-    writeUserCfgFile(cfg);
   }, msg.prefix.createPool);
   return null;
 };
 
 const poolUpdate = (p: Params) => {
-  lockUserConfig(() => {
-    const cfg = readUserCfg();
+  updateUserCfg((cfg) => {
     const pool = String(p.poolid);
     const pc = cfg.pools.get(pool);
     if (!pc) die(msg.poolMissing(pool));
@@ -826,14 +803,12 @@ const poolUpdate = (p: Params) => {
         pc!.storage.add(s);
       }
     }
-    writeUserCfgFile(cfg);
   }, msg.prefix.updatePool);
   return null;
 };
 
 const poolDelete = (p: Params) => {
-  lockUserConfig(() => {
-    const cfg = readUserCfg();
+  updateUserCfg((cfg) => {
     const pool = String(p.poolid);
     const pc = cfg.pools.get(pool);
     if (!pc) die(msg.poolMissing(pool));
@@ -843,7 +818,6 @@ const poolDelete = (p: Params) => {
     if (pc!.parent) cfg.pools.get(pc!.parent)?.pools.delete(pool);
     for (const vmid of pc!.vms) cfg.vms.delete(vmid);
     deletePoolAcl(cfg, pool);
-    writeUserCfgFile(cfg);
   }, msg.prefix.deletePool);
   return null;
 };

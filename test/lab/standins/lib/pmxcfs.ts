@@ -126,3 +126,11 @@ export function writeUserCfgFile(cfg: UserCfg): void {
 }
 
 export const lockUserConfig = <T>(fn: () => T, errmsg?: string): T => lockFile('user.cfg', fn, errmsg);
+
+/** Proxmox's write pattern: lock user.cfg, read it, change it, write it back. */
+export const updateUserCfg = (change: (cfg: UserCfg) => void, errmsg?: string): void =>
+  lockUserConfig(() => {
+    const cfg = readUserCfg();
+    change(cfg);
+    writeUserCfgFile(cfg);
+  }, errmsg);

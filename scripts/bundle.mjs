@@ -1,0 +1,78 @@
+// How the one-file bundle is made: one ESM file that runs on a bare node with
+// Debian's nodejs (20+), no node_modules. The four things an esbuild bundle
+// of ink + ssh2 needs (reference/ink.md §3.2): ESM output (yoga-layout uses
+// top-level await), a stub for ink's optional react-devtools-core import,
+// ssh2's native .node addons left out so it falls back to pure JS, and a
+// banner that gives CommonJS modules require/__dirname/__filename.
+import { build } from 'esbuild';
+import { readFile } from 'node:fs/promises';
+
+export const bundleFixes = {
+  name: 'pve-baseline-bundle-fixes',
+  setup(b) {
+    // A runtime require() of a .node file throws, and ssh2 then uses its JS crypto.
+    b.onResolve({ filter: /\.node$/ }, (args) => ({ path: args.path, external: true }));
+    b.onResolve({ filter: /^react-devtools-core$/ }, () => ({ path: 'react-devtools-core', namespace: 'stub' }));
+    // Ink renders nothing until exit when it believes it runs in CI; the wizard
+    // refuses to start without a TTY anyway, so CI detection only gets in the way.
+    b.onResolve({ filter: /^is-in-ci$/ }, () => ({ path: 'is-in-ci', namespace: 'stub' }));
+    b.onLoad({ filter: /^react-devtools-core$/, namespace: 'stub' }, () => ({
+      contents: 'export default { connectToDevTools() {} };',
+      loader: 'js',
+    }));
+    b.onLoad({ filter: /^is-in-ci$/, namespace: 'stub' }, () => ({ contents: 'export default false;', loader: 'js' }));
+    // conf imports ajv (about 170 KB with its helpers) for JSON-schema
+    // validation, which it uses only when given a schema; the journal passes
+    // none. Leaving it out saves a sixth of the bundle and its start-up time.
+    b.onResolve({ filter: /^ajv\/dist\/2020\.js$|^ajv-formats$/ }, (args) => ({ path: args.path, namespace: 'no-schema' }));
+    b.onLoad({ filter: /.*/, namespace: 'no-schema' }, () => ({
+      contents:
+        "const unavailable = () => { throw new Error('conf schema validation is not bundled in pve-baseline'); };" +
+        'export class Ajv2020 { constructor() { unavailable(); } } export default unavailable;',
+      loader: 'js',
+    }));
+    // ink 6.8's incremental renderer moves the cursor up one line too few when
+    // a frame grows or keeps its height (it forgets the trailing newline), so
+    // every redraw lands one line lower and leaves stale lines behind. ink 7.1
+    // fixed it (cursorUp(previousLines.length - 1)); ink 7 needs Node 22, so
+    // the fix is applied here, and the build fails if the code ever changes.
+    b.onLoad({ filter: /[\\/]ink[\\/]build[\\/]log-update\.js$/ }, async (args) => {
+      const source = await readFile(args.path, 'utf8');
+      const buggy = 'buffer.push(ansiEscapes.cursorUp(previousVisible - 1));';
+      if (!source.includes(buggy)) throw new Error(`ink log-update.js changed; re-check the incremental-rendering fix in ${import.meta.url}`);
+      return { contents: source.replace(buggy, 'buffer.push(ansiEscapes.cursorUp(previousLines.length - 1));'), loader: 'js' };
+    });
+  },
+};
+
+/**
+ * Bundle one entry into one ESM file that runs on Node 20 without
+ * node_modules. Used by the build and by the benchmark's fixtures.
+ */
+export async function bundle({ entry, outfile, version, absWorkingDir }) {
+  await build({
+    entryPoints: [entry],
+    outfile,
+    ...(absWorkingDir ? { absWorkingDir } : {}),
+    bundle: true,
+    platform: 'node',
+    target: 'node20',
+    format: 'esm',
+    minify: true,
+    legalComments: 'none',
+    jsx: 'automatic',
+    external: ['cpu-features'],
+    plugins: [bundleFixes],
+    banner: {
+      js:
+        "import {createRequire as __cr} from 'node:module'; import {fileURLToPath as __fu} from 'node:url'; " +
+        "import {dirname as __dn} from 'node:path'; const require = __cr(import.meta.url); " +
+        'const __filename = __fu(import.meta.url); const __dirname = __dn(__filename);',
+    },
+    define: {
+      'process.env.NODE_ENV': '"production"',
+      __PVE_BASELINE_VERSION__: JSON.stringify(version),
+    },
+    logLevel: 'warning',
+  });
+}
