@@ -511,6 +511,8 @@ export class Lab {
       if (running()) await stopNode();
       await unmountRoot();
       wipeDisk();
+      // A new namespace too: its network sysctls are kernel state a fresh node starts without.
+      await destroyNetwork();
       await createNetwork();
       await mountRoot(images);
       startSupervisor();
