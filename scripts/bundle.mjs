@@ -49,8 +49,9 @@ export const bundleFixes = {
  * Bundle one entry into one ESM file that runs on Node 20 without
  * node_modules. Used by the build and by the benchmark's fixtures.
  */
-export async function bundle({ entry, outfile, version, absWorkingDir }) {
-  await build({
+export async function bundle({ entry, outfile, version, absWorkingDir, metafile = false }) {
+  return build({
+    metafile,
     entryPoints: [entry],
     outfile,
     ...(absWorkingDir ? { absWorkingDir } : {}),

@@ -9,6 +9,7 @@ export type Command =
   | { name: 'apply'; answers: string; yes: boolean; dryRun: boolean; only?: string[] }
   | { name: 'check'; json: boolean }
   | { name: 'status'; json: boolean }
+  | { name: 'revert'; step: string; yes: boolean }
   | { name: 'help' }
   | { name: 'version' };
 
@@ -45,6 +46,7 @@ Usage
         [--only STEP,...]              run only these steps
   pve-baseline check [--json]          read-only audit of every step
   pve-baseline status [--json]         what the journal holds
+  pve-baseline revert STEP [--yes]     undo a step from its backups; without --yes, show how
   pve-baseline --help | --version
 
 Exit codes
@@ -66,7 +68,7 @@ Environment
   NO_COLOR    no colours        TERM=linux    console-safe glyphs
 `;
 
-const COMMANDS = ['apply', 'check', 'status', 'help', 'version'] as const;
+const COMMANDS = ['apply', 'check', 'status', 'revert', 'help', 'version'] as const;
 
 export function parseCommand(argv: readonly string[]): Command {
   let parsed;
@@ -92,6 +94,11 @@ export function parseCommand(argv: readonly string[]): Command {
   if (values.help) return { name: 'help' };
   if (values.version) return { name: 'version' };
   const [name, ...extra] = positionals;
+  if (name === 'revert') {
+    if (extra.length !== 1) throw new UsageError('revert wants exactly one step id, e.g. pve-baseline revert sysctl');
+    for (const key of Object.keys(values)) if (key !== 'yes') throw new UsageError(`--${key} does not go with 'revert'`);
+    return { name: 'revert', step: extra[0]!, yes: !!values.yes };
+  }
   if (extra.length) throw new UsageError(`unexpected argument '${extra[0]}'`);
   const allowed = (...names: string[]) => {
     for (const key of Object.keys(values)) {

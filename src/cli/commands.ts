@@ -7,7 +7,8 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Operator } from '../engine/events.ts';
 import { Journal } from '../engine/journal.ts';
-import { AnswerError, Runner } from '../engine/runner.ts';
+import { AnswerError, revertStep, Runner } from '../engine/runner.ts';
+import { describeUndo } from '../engine/apply.ts';
 import type { AnyStep } from '../engine/step.ts';
 import { describeChange } from '../engine/change.ts';
 import { describeNode } from '../system/detect.ts';
@@ -193,4 +194,49 @@ export async function statusCommand(runtime: Runtime, steps: readonly AnyStep[],
     for (const f of files) if (f.kind === 'file') io.out(`${' '.repeat(17)}backup of ${f.path}: ${f.backup.existed ? f.backup.copy : '(did not exist)'}`);
   }
   return EXIT.ok;
+}
+
+/** Undo one step from what the journal recorded; shows the undo first, acts only with --yes. */
+export async function revertCommand(runtime: Runtime, steps: readonly AnyStep[], options: { step: string; yes: boolean }, io: Output): Promise<number> {
+  const step = steps.find((s) => s.id === options.step);
+  if (!step) {
+    io.err(`pve-baseline: revert: unknown step ${options.step} (steps: ${steps.map((s) => s.id).join(', ')})`);
+    return EXIT.usage;
+  }
+  const record = readOnlyJournal(runtime).step(step.id);
+  if (!record?.applied.length) {
+    io.out(`Nothing to revert for ${step.id}: the journal holds no change of it${record ? ` (status ${record.status})` : ''}.`);
+    return EXIT.ok;
+  }
+  io.out(`Reverting ${step.id} (${step.title}) ${options.yes ? 'does' : 'would do'} this, newest change first:`);
+  for (const line of describeUndo(record.applied)) io.out(`  ${line}`);
+  if (!options.yes) {
+    io.out('Nothing was changed. Run again with --yes to revert.');
+    return EXIT.ok;
+  }
+  if (!runtime.node.isRoot) {
+    io.err(`pve-baseline: ${NOT_ROOT}`);
+    return EXIT.notRoot;
+  }
+  const held = lock(runtime, `revert ${step.id}`);
+  if (!held.ok) {
+    io.err(`pve-baseline: ${held.message}`);
+    return EXIT.locked;
+  }
+  try {
+    const journal = openJournal(runtime);
+    const ctx = { exec: runtime.exec, files: runtime.files, node: runtime.node, log: (line: string) => io.out(`    | ${line}`) };
+    const problems = await revertStep(step, { journal, backups: backupStore(runtime), ctx });
+    if (problems.length) {
+      journal.setStatus(step.id, 'failed', { error: `revert incomplete: ${problems.join('; ')}` });
+      io.err(`pve-baseline: the revert of ${step.id} is incomplete; what is left stays recorded for another try:`);
+      for (const p of problems) io.err(`  ${p}`);
+      return EXIT.failedOrDrift;
+    }
+    journal.setStatus(step.id, 'reverted', { note: 'reverted by the operator' });
+    io.out(`Reverted ${step.id}: the node is as it was before the step. pve-baseline check will now report it as drift.`);
+    return EXIT.ok;
+  } finally {
+    held.release();
+  }
 }

@@ -114,3 +114,21 @@ export async function rollbackApplied(applied: readonly AppliedChange[], env: Om
   }
   return problems;
 }
+
+/** What undoing a record would do, one line each, newest first: shown before a revert. */
+export function describeUndo(applied: readonly AppliedChange[]): string[] {
+  return [...applied].reverse().map((record) => {
+    switch (record.kind) {
+      case 'file':
+        return record.backup.existed
+          ? `restore ${record.path} from ${record.backup.copy} (sha256 ${record.backup.sha256?.slice(0, 12)}…)`
+          : `remove ${record.path} (it did not exist before)`;
+      case 'command':
+        return record.undo ? `run ${record.undo.join(' ')} (undoes: ${record.argv.join(' ')})` : `nothing to undo for: ${record.argv.join(' ')}`;
+      case 'service':
+        return record.action === 'reload' || record.action === 'restart'
+          ? `${record.action} ${record.unit} again, after the files are back`
+          : `systemctl ${inverseServiceAction(record.action)} ${record.unit}`;
+    }
+  });
+}

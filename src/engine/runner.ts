@@ -28,6 +28,25 @@ export interface RunnerOptions {
   presetAnswers?: Record<string, Answers>;
 }
 
+/**
+ * Undo everything the journal records for a step (newest first), then the
+ * step's own afterRollback. Clears the record when all of it worked; returns
+ * the problems met otherwise, keeping the record for another try.
+ */
+export async function revertStep(step: AnyStep, env: { journal: Journal; backups: BackupStore; ctx: StepContext }): Promise<string[]> {
+  const applied = env.journal.step(step.id)?.applied ?? [];
+  const problems = await rollbackApplied(applied, { exec: env.ctx.exec, backups: env.backups, onLine: env.ctx.log });
+  if (!problems.length && step.afterRollback) {
+    try {
+      await step.afterRollback(env.ctx);
+    } catch (error) {
+      problems.push(`${step.id}: ${(error as Error).message}`);
+    }
+  }
+  if (!problems.length) env.journal.clearApplied(step.id);
+  return problems;
+}
+
 /** The operator could not be asked (headless, no answer in the file). */
 export class MissingAnswerError extends Error {
   constructor(readonly field: string) {
@@ -178,11 +197,10 @@ export class Runner {
     // A failed apply whose rollback was incomplete still owns changes: undo them first,
     // so their original backups are not lost under a new apply.
     if (record?.status === 'failed' && record.applied.length) {
-      const problems = await rollbackApplied(record.applied, { exec: ctx.exec, backups, onLine: ctx.log });
+      const problems = await revertStep(step, { journal, backups, ctx });
       if (problems.length) {
         return { ...base, outcome: 'failed', reason: `an earlier rollback is still incomplete: ${problems.join('; ')}`, rolledBack: false };
       }
-      journal.clearApplied(step.id);
       record = journal.step(step.id);
     }
     // An interrupted apply continues under its own id, keeping its original backups.
@@ -223,11 +241,9 @@ export class Runner {
 
   /** A failed step is rolled back at once; the journal says what failed and whether the undo worked. */
   async #fail(step: AnyStep, ctx: StepContext, base: Omit<StepResult, 'outcome'>, reason: string, checks?: Check[]): Promise<StepResult> {
-    const { journal, backups } = this.#opts;
-    const applied = journal.step(step.id)?.applied ?? [];
-    const problems = await rollbackApplied(applied, { exec: ctx.exec, backups, onLine: ctx.log });
+    const problems = await revertStep(step, { journal: this.#opts.journal, backups: this.#opts.backups, ctx });
     const rolledBack = problems.length === 0;
-    if (rolledBack) journal.clearApplied(step.id);
+    const { journal } = this.#opts;
     const error = rolledBack ? `${reason} (rolled back)` : `${reason}; rollback incomplete: ${problems.join('; ')}`;
     journal.setStatus(step.id, 'failed', { error });
     return { ...base, outcome: 'failed', reason: error, rolledBack, ...(checks ? { checks } : {}) };

@@ -106,6 +106,12 @@ export interface Step<F = unknown> {
   probe(ctx: StepContext): Promise<F>;
   plan(facts: F, answers: Answers, node: NodeInfo): Change[];
   verify(ctx: StepContext, answers: Answers): Promise<Check[]>;
+  /**
+   * Anything beyond what the engine undoes from the record (files restored,
+   * undo commands run, services put back), e.g. telling a daemon to re-read
+   * a restored file it does not watch. Runs after the engine's rollback.
+   */
+  afterRollback?(ctx: StepContext): Promise<void>;
 }
 
 /** Erase the facts type for the catalogue and the runner. */

@@ -67,6 +67,8 @@ test('usage errors name the option and exit 2', async () => {
     [['check', '--yes'], /--yes does not go with 'check'/],
     [['--frobnicate'], /Unknown option '--frobnicate'/],
     [['apply', '--answers', 'x.yml', '--only', ','], /--only wants a comma-separated list/],
+    [['revert'], /revert wants exactly one step id/],
+    [['revert', 'sysctl', '--json'], /--json does not go with 'revert'/],
   ];
   for (const [args, message] of cases) {
     const r = await cli(args);
@@ -167,4 +169,15 @@ test('a second pve-baseline is refused while the first holds the lock (exit 3)',
   const r = await cli(['apply', '--answers', answers, '--yes'], { state: stateDir });
   assert.equal(r.exitCode, 3);
   assert.match(String(r.stderr), new RegExp(`Another pve-baseline is running \\(pid ${holder.pid}, "wizard"`));
+});
+
+test('revert names unknown steps, and with no record there is nothing to undo', async (t) => {
+  const state = await tempState(t);
+  const unknown = await cli(['revert', 'nosuch'], { state: path.join(state, 'state') });
+  assert.equal(unknown.exitCode, 2);
+  assert.match(String(unknown.stderr), /revert: unknown step nosuch \(steps: sysctl\)/);
+  const nothing = await cli(['revert', 'sysctl', '--yes'], { state: path.join(state, 'state') });
+  assert.equal(nothing.exitCode, 0);
+  assert.match(String(nothing.stdout), /Nothing to revert for sysctl: the journal holds no change of it\./);
+  assert.equal(existsSync(path.join(state, 'state')), false);
 });

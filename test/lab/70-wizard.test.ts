@@ -92,6 +92,24 @@ if (lab) {
     assert.match(sysctl.changes[0].reason, /net\.ipv4\.conf\.all\.accept_redirects/);
   });
 
+  test('revert shows its undo first, then restores the node as it was before the step', async () => {
+    const preview = await lab.exec(['pve-baseline', 'revert', 'sysctl']);
+    assert.equal(preview.exitCode, 0, preview.stderr);
+    assert.match(preview.stdout, /would do this, newest change first:/);
+    assert.match(preview.stdout, /run sysctl -w net\.ipv4\.conf\.all\.accept_redirects=1 .*\(undoes: sysctl -p \/etc\/sysctl\.d\/90-pve-baseline\.conf\)/);
+    assert.match(preview.stdout, /remove \/etc\/sysctl\.d\/90-pve-baseline\.conf \(it did not exist before\)/);
+    assert.match(preview.stdout, /Nothing was changed\. Run again with --yes to revert\./);
+    assert.equal((await lab.exec(['test', '-e', '/etc/sysctl.d/90-pve-baseline.conf'])).exitCode, 0);
+
+    const done = await lab.exec(['pve-baseline', 'revert', 'sysctl', '--yes']);
+    assert.equal(done.exitCode, 0, done.stdout + done.stderr);
+    assert.equal((await lab.exec(['test', '-e', '/etc/sysctl.d/90-pve-baseline.conf'])).exitCode, 1);
+    assert.equal((await sh(lab, 'sysctl -n net.ipv4.tcp_rfc1337')).trim(), '0', 'the value from before the step is back');
+    assert.match(await sh(lab, 'pve-baseline status'), /sysctl +reverted/);
+    const check = await lab.exec(['pve-baseline', 'check']);
+    assert.equal(check.exitCode, 1, 'a reverted step is drift again');
+  });
+
   test('on a fresh node: a dry run changes nothing; a dropped session and a SIGKILL leave no trap; apply --yes verifies', async () => {
     await lab.reset();
     await install(lab);
