@@ -9,8 +9,8 @@
  *     name: alice
  */
 import { isMap, isScalar, LineCounter, parseDocument, type Node as YamlNode } from 'yaml';
-import { validateAnswer } from '../engine/questions.ts';
-import type { AnyStep, Answers } from '../engine/step.ts';
+import { NO_FILES, validateAnswer } from '../engine/questions.ts';
+import type { AnyStep, Answers, QuestionContext } from '../engine/step.ts';
 
 export class AnswersFileError extends Error {
   constructor(readonly problems: string[]) {
@@ -20,7 +20,7 @@ export class AnswersFileError extends Error {
 }
 
 /** Parse and validate; throws AnswersFileError listing every problem found. */
-export function parseAnswersFile(text: string, fileName: string, steps: readonly AnyStep[]): Record<string, Answers> {
+export async function parseAnswersFile(text: string, fileName: string, steps: readonly AnyStep[], ctx: QuestionContext = NO_FILES): Promise<Record<string, Answers>> {
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, uniqueKeys: true, prettyErrors: false });
   const where = (node: YamlNode | null | undefined) => {
@@ -71,7 +71,7 @@ export function parseAnswersFile(text: string, fileName: string, steps: readonly
         continue;
       }
       const raw = isScalar(item.value) ? item.value.value : (item.value as { toJSON?: () => unknown } | null)?.toJSON?.();
-      const v = validateAnswer(question, raw, answers);
+      const v = await validateAnswer(question, raw, answers, ctx);
       if (!v.ok) problems.push(`${where(item.value as YamlNode)}: ${field}: ${v.message}`);
       else answers[id] = v.value;
     }

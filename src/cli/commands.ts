@@ -43,7 +43,7 @@ export async function applyCommand(
   const { AnswersFileError, parseAnswersFile } = await import('./answers.ts');
   let preset;
   try {
-    preset = parseAnswersFile(text, path.basename(options.answers), steps);
+    preset = await parseAnswersFile(text, path.basename(options.answers), steps, { files: runtime.files });
   } catch (error) {
     if (!(error instanceof AnswersFileError)) throw error;
     io.err(`pve-baseline: the answers file has ${error.problems.length === 1 ? 'a problem' : `${error.problems.length} problems`}; nothing was changed:`);
@@ -225,7 +225,13 @@ export async function revertCommand(runtime: Runtime, steps: readonly AnyStep[],
   }
   try {
     const journal = openJournal(runtime);
-    const ctx = { exec: runtime.exec, files: runtime.files, node: runtime.node, log: (line: string) => io.out(`    | ${line}`) };
+    const ctx = {
+      exec: runtime.exec,
+      files: runtime.files,
+      node: runtime.node,
+      log: (line: string) => io.out(`    | ${line}`),
+      answersOf: (id: string) => journal.step(id)?.answers ?? {},
+    };
     const problems = await revertStep(step, { journal, backups: backupStore(runtime), ctx });
     if (problems.length) {
       journal.setStatus(step.id, 'failed', { error: `revert incomplete: ${problems.join('; ')}` });

@@ -5,7 +5,7 @@
  * headless mode with an answers file and --yes.
  */
 import type { Change } from './change.ts';
-import type { AnswerValue, Check, Question, Risk, Scope } from './step.ts';
+import type { AnswerDetails, AnswerValue, Check, Question, Risk, Scope } from './step.ts';
 import type { StepStatus } from './journal.ts';
 
 export interface StepInfo {
@@ -67,6 +67,11 @@ export interface Operator {
   answer(request: AnswerRequest): Promise<unknown>;
   /** Look at a plan and decide. For a lockout-risk plan the front-end must demand typed confirmation. */
   review(plan: Plan): Promise<Review>;
+  /**
+   * Confirm what an answer turned out to be (AnswerDetails); false asks the
+   * question again. Front-ends without it (headless) accept the answer.
+   */
+  confirmDetails?(request: AnswerRequest, details: AnswerDetails): Promise<boolean>;
 }
 
 /** Thrown by an Operator when the person asked to stop right now (Ctrl+C at a prompt). */

@@ -3,18 +3,22 @@
  * from an answers file. Messages name what is wanted, never just "invalid".
  */
 import { Secret } from './secret.ts';
-import type { AnswerValue, Answers, Question, Validation } from './step.ts';
+import type { AnswerValue, Answers, Question, QuestionContext, Validation } from './step.ts';
 
 const TRUE_WORDS = new Set(['yes', 'y', 'true', 'on', '1']);
 const FALSE_WORDS = new Set(['no', 'n', 'false', 'off', '0']);
 
-export function validateAnswer(question: Question<any>, raw: unknown, answers: Answers = {}): Validation {
+/** For validators when nothing can be read (tests, or a question that reads nothing). */
+export const NO_FILES: QuestionContext = { files: { read: async () => null, meta: async () => null } };
+
+export async function validateAnswer(question: Question<any>, raw: unknown, answers: Answers = {}, ctx: QuestionContext = NO_FILES): Promise<Validation> {
   switch (question.kind) {
     case 'text': {
+      if (raw === null || raw === undefined) raw = '';
       if (typeof raw !== 'string' && typeof raw !== 'number') return { ok: false, message: 'wants text' };
-      const value = String(raw).trim();
-      if (value === '') return { ok: false, message: 'must not be empty' };
-      const problem = question.validate?.(value, answers);
+      const value = question.multiline ? String(raw).replace(/\r\n?/g, '\n').trim() : String(raw).trim();
+      if (value === '') return question.optional ? { ok: true, value: '' } : { ok: false, message: 'must not be empty' };
+      const problem = await question.validate?.(value, answers, ctx);
       return problem ? { ok: false, message: problem } : { ok: true, value };
     }
     case 'password': {

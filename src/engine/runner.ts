@@ -9,14 +9,14 @@ import { applyChanges, rollbackApplied } from './apply.ts';
 import type { Journal, StepStatus } from './journal.ts';
 import { orderSteps } from './order.ts';
 import { applicableQuestions, detectedDefault, validateAnswer } from './questions.ts';
-import { persistableAnswers, type AnyStep, type Answers, type Check, type StepContext } from './step.ts';
+import { persistableAnswers, type AnyStep, type Answers, type Check, type QuestionContext, type StepContext } from './step.ts';
 import { OperatorStop, type Operator, type Plan, type RunnerEvent, type StepInfo, type StepOutcome, type StepResult } from './events.ts';
 import type { BackupStore } from '../system/files.ts';
 
 export interface RunnerOptions {
   steps: readonly AnyStep[];
   journal: Journal;
-  ctx: Omit<StepContext, 'log'>;
+  ctx: Omit<StepContext, 'log' | 'answersOf'>;
   backups: BackupStore;
   operator: Operator;
   onEvent?: (event: RunnerEvent) => void;
@@ -71,6 +71,8 @@ export class Runner {
   readonly #steps: AnyStep[];
   #stopRequested = false;
   #current: string | undefined;
+  /** Answers given in this run (secrets excluded), for later steps' answersOf. */
+  readonly #answered = new Map<string, Answers>();
 
   constructor(options: RunnerOptions) {
     this.#opts = options;
@@ -154,7 +156,11 @@ export class Runner {
       const titles = missing.map((d) => this.#opts.steps.find((s) => s.id === d)?.title ?? d);
       return { ...base, outcome: 'skipped', reason: `needs ${titles.join(', ')} first` };
     }
-    const ctx: StepContext = { ...this.#opts.ctx, log: (line) => this.#emit({ type: 'output', stepId: step.id, line }) };
+    const ctx: StepContext = {
+      ...this.#opts.ctx,
+      log: (line) => this.#emit({ type: 'output', stepId: step.id, line }),
+      answersOf: (id) => this.#answered.get(id) ?? journal.step(id)?.answers ?? {},
+    };
 
     let plan: Plan;
     let answers: Answers;
@@ -162,7 +168,7 @@ export class Runner {
       const facts = await step.probe(ctx);
       const na = step.notApplicable?.(facts, ctx.node);
       if (na) return { ...base, outcome: 'not-applicable', reason: na };
-      answers = await this.#collectAnswers(step, facts);
+      answers = await this.#collectAnswers(step, facts, ctx);
       plan = { stepId: step.id, title: step.title, risk: step.risk, changes: step.plan(facts, answers, ctx.node) };
     } catch (error) {
       if (error instanceof MissingAnswerError) return { ...base, outcome: 'skipped', reason: `needs an answer for ${error.field}` };
@@ -249,47 +255,61 @@ export class Runner {
     return { ...base, outcome: 'failed', reason: error, rolledBack, ...(checks ? { checks } : {}) };
   }
 
-  async #collectAnswers(step: AnyStep, facts: unknown): Promise<Answers> {
+  async #collectAnswers(step: AnyStep, facts: unknown, ctx: StepContext): Promise<Answers> {
     const { journal, operator, presetAnswers } = this.#opts;
     const preset = presetAnswers?.[step.id] ?? {};
     const remembered = journal.step(step.id)?.answers ?? {};
+    const qctx: QuestionContext = { files: ctx.files };
     const answers: Answers = {};
     // Questions may depend on earlier answers (`when`), so walk them in order.
     for (const question of step.questions ?? []) {
       if (!applicableQuestions([question], answers, facts).length) continue;
       const field = `${step.id}.${question.id}`;
       if (question.id in preset) {
-        const v = validateAnswer(question, preset[question.id], answers);
+        const v = await validateAnswer(question, preset[question.id], answers, qctx);
         if (!v.ok) throw new AnswerError(field, v.message);
         answers[question.id] = v.value;
         continue;
       }
       if (question.kind !== 'password' && question.id in remembered) {
-        const v = validateAnswer(question, remembered[question.id], answers);
+        const v = await validateAnswer(question, remembered[question.id], answers, qctx);
         if (v.ok) {
           answers[question.id] = v.value;
           continue;
         }
       }
+      if (question.fileOnly) continue;
       const defaultValue = detectedDefault(question, facts);
       let error: string | undefined;
       for (;;) {
-        const raw = await operator.answer({
+        const request = {
           stepId: step.id,
           stepTitle: step.title,
           question,
           ...(defaultValue !== undefined ? { defaultValue } : {}),
           ...(error ? { error } : {}),
-        });
-        const v = validateAnswer(question, raw, answers);
-        if (v.ok) {
-          answers[question.id] = v.value;
-          break;
+        };
+        const raw = await operator.answer(request);
+        const v = await validateAnswer(question, raw, answers, qctx);
+        if (!v.ok) {
+          error = v.message;
+          continue;
         }
-        error = v.message;
+        // Show what the answer turned out to be (e.g. key fingerprints) and let the person confirm it.
+        if (question.kind === 'text' && question.details && operator.confirmDetails && typeof v.value === 'string' && v.value !== '') {
+          const details = await question.details(v.value, qctx);
+          if (!(await operator.confirmDetails(request, details))) {
+            error = undefined;
+            continue;
+          }
+        }
+        answers[question.id] = v.value;
+        break;
       }
     }
-    if (!this.#opts.dryRun) journal.setAnswers(step.id, persistableAnswers(step, answers));
+    const keep = persistableAnswers(step, answers);
+    this.#answered.set(step.id, keep);
+    if (!this.#opts.dryRun) journal.setAnswers(step.id, keep);
     return answers;
   }
 

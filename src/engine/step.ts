@@ -38,6 +38,26 @@ export interface Choice {
   hint?: string;
 }
 
+/**
+ * What a validator may read: files (e.g. /etc/passwd to refuse a system
+ * account's name, or a key file named by path). Read-only by contract.
+ */
+export interface QuestionContext {
+  files: Pick<Files, 'read' | 'meta'>;
+}
+
+/** A problem with an answer (undefined when fine); may be computed asynchronously. */
+export type Validator<T> = (value: T, answers: Answers, ctx: QuestionContext) => string | undefined | Promise<string | undefined>;
+
+/**
+ * What an accepted answer turned out to be, shown for confirmation before the
+ * step goes on (e.g. each SSH key's type, size, fingerprint and comment).
+ */
+export interface AnswerDetails {
+  title: string;
+  items: { heading: string; fields: [label: string, value: string][]; warning?: string }[];
+}
+
 interface QuestionBase<F> {
   /** Key in the answers file, under the step id: `<step>.<id>`. */
   id: string;
@@ -47,12 +67,20 @@ interface QuestionBase<F> {
   help?: string;
   /** Ask only when this returns true (e.g. a follow-up question). */
   when?: (answers: Answers, facts: F) => boolean;
+  /** Only an answers file gives this (e.g. a crypt hash instead of a password); the wizard never asks it. */
+  fileOnly?: boolean;
 }
 
 export interface TextQuestion<F = unknown> extends QuestionBase<F> {
   kind: 'text';
   detect?: (facts: F) => string | undefined;
-  validate?: (value: string, answers: Answers) => string | undefined;
+  validate?: Validator<string>;
+  /** An empty answer is allowed (and stored as ""). */
+  optional?: boolean;
+  /** Pasted line breaks are kept (several SSH keys at once); Enter on its own submits. */
+  multiline?: boolean;
+  /** Turn an accepted answer into details the operator confirms before going on. */
+  details?: (value: string, ctx: QuestionContext) => Promise<AnswerDetails>;
 }
 
 /** Typed masked, twice; never journaled; reaches the step as a Secret. */
@@ -89,6 +117,8 @@ export interface StepContext {
   node: NodeInfo;
   /** A line for the progress tail (not persisted). */
   log: (line: string) => void;
+  /** The answers another step was given (secrets excluded), e.g. the admin's name for the SSH key step. */
+  answersOf: (stepId: string) => Readonly<Answers>;
 }
 
 export interface Step<F = unknown> {

@@ -25,9 +25,9 @@ const admin: Step<null> = {
   },
 };
 
-function problems(yaml: string): string[] {
+async function problems(yaml: string): Promise<string[]> {
   try {
-    parseAnswersFile(yaml, 'answers.yml', [admin]);
+    await parseAnswersFile(yaml, 'answers.yml', [admin]);
   } catch (error) {
     if (error instanceof AnswersFileError) return error.problems;
     throw error;
@@ -35,8 +35,8 @@ function problems(yaml: string): string[] {
   return [];
 }
 
-test('valid answers come back typed, passwords as Secrets', () => {
-  const parsed = parseAnswersFile('version: 1\nadmin-account:\n  name: alice\n  role: PVEAdmin\n  sudo: yes\n  password: "long enough pw"\n', 'answers.yml', [admin]);
+test('valid answers come back typed, passwords as Secrets', async () => {
+  const parsed = await parseAnswersFile('version: 1\nadmin-account:\n  name: alice\n  role: PVEAdmin\n  sudo: yes\n  password: "long enough pw"\n', 'answers.yml', [admin]);
   const a = parsed['admin-account']!;
   assert.equal(a.name, 'alice');
   assert.equal(a.role, 'PVEAdmin');
@@ -45,8 +45,8 @@ test('valid answers come back typed, passwords as Secrets', () => {
   assert.equal(JSON.stringify(a), '{"name":"alice","role":"PVEAdmin","sudo":true,"password":"[secret]"}');
 });
 
-test('every problem is reported at once, each with its line and field', () => {
-  const found = problems(['admin-account:', '  name: Alice', '  role: root', '  sudo: maybe', '  password: short', '  shell: /bin/zsh', 'firewall:', '  on: true'].join('\n'));
+test('every problem is reported at once, each with its line and field', async () => {
+  const found = await problems(['admin-account:', '  name: Alice', '  role: root', '  sudo: maybe', '  password: short', '  shell: /bin/zsh', 'firewall:', '  on: true'].join('\n'));
   assert.deepEqual(found, [
     'answers.yml:2: admin-account.name: wants lower-case letters, digits and dashes, starting with a letter',
     'answers.yml:3: admin-account.role: must be one of: Administrator, PVEAdmin',
@@ -57,10 +57,10 @@ test('every problem is reported at once, each with its line and field', () => {
   ]);
 });
 
-test('structure errors', () => {
-  assert.deepEqual(problems('admin-account: alice\n'), ['answers.yml:1: admin-account: wants a mapping of question ids to answers']);
-  assert.deepEqual(problems('admin-account:\n  name: [a, b]\n'), ['answers.yml:2: admin-account.name: wants text']);
-  assert.match(problems('admin-account:\n  name: a\n  name: b\n')[0]!, /^answers\.yml:3:\d+: not valid YAML: Map keys must be unique/);
-  assert.deepEqual(problems(''), []);
-  assert.deepEqual(problems('# only a comment\n'), []);
+test('structure errors', async () => {
+  assert.deepEqual(await problems('admin-account: alice\n'), ['answers.yml:1: admin-account: wants a mapping of question ids to answers']);
+  assert.deepEqual(await problems('admin-account:\n  name: [a, b]\n'), ['answers.yml:2: admin-account.name: wants text']);
+  assert.match((await problems('admin-account:\n  name: a\n  name: b\n'))[0]!, /^answers\.yml:3:\d+: not valid YAML: Map keys must be unique/);
+  assert.deepEqual(await problems(''), []);
+  assert.deepEqual(await problems('# only a comment\n'), []);
 });
