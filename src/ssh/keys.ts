@@ -1,0 +1,205 @@
+/**
+ * SSH public keys as an operator pastes them: one per line, in
+ * authorized_keys form (`[options] type base64 [comment]`). Each key is
+ * checked with ssh2's parser (loaded only here, with import()), measured from
+ * its wire blob, fingerprinted the way `ssh-keygen -lf` does (SHA256, base64
+ * without padding), and judged against the baseline's policy.
+ *
+ * ssh2's parser knows no security-key (sk-) types, so those are read from
+ * their wire blob here: string type, then the key, then the application.
+ */
+import { createHash } from 'node:crypto';
+import { loadSsh2 } from './ssh2.ts';
+
+export type KeyFamily = 'ed25519' | 'ecdsa' | 'rsa' | 'dsa' | 'sk-ed25519' | 'sk-ecdsa';
+
+export interface PublicKey {
+  /** 1-based line in the pasted text. */
+  line: number;
+  /** authorized_keys options before the key (from="...", ...), or null. */
+  options: string | null;
+  type: string;
+  family: KeyFamily;
+  bits: number;
+  comment: string;
+  /** SHA256:... as ssh-keygen -l and sshd's log print it. */
+  fingerprint: string;
+  base64: string;
+}
+
+export interface KeyCheck {
+  keys: PublicKey[];
+  /** Refusals: each names the line and says what is wanted. */
+  problems: string[];
+  /** Accepted with a caution (RSA 2048, a duplicate). */
+  warnings: string[];
+}
+
+export const RSA_MIN_BITS = 3072;
+export const RSA_REFUSE_BELOW = 2048;
+
+const TYPES: Record<string, KeyFamily> = {
+  'ssh-ed25519': 'ed25519',
+  'ecdsa-sha2-nistp256': 'ecdsa',
+  'ecdsa-sha2-nistp384': 'ecdsa',
+  'ecdsa-sha2-nistp521': 'ecdsa',
+  'sk-ssh-ed25519@openssh.com': 'sk-ed25519',
+  'sk-ecdsa-sha2-nistp256@openssh.com': 'sk-ecdsa',
+  'ssh-rsa': 'rsa',
+  'ssh-dss': 'dsa',
+};
+
+export const PRIVATE_KEY_REFUSED =
+  'this is a PRIVATE key. It was not stored or sent anywhere; paste the public key instead (the .pub file, e.g. ~/.ssh/id_ed25519.pub). ' +
+  'If you pasted it anywhere shared, consider it exposed and make a new one.';
+
+const EXAMPLE = 'TYPE BASE64 [COMMENT], e.g. ssh-ed25519 AAAAC3Nz... alice@laptop';
+
+/** Read the SSH wire format's length-prefixed strings. */
+function wireStrings(blob: Buffer): Buffer[] {
+  const out: Buffer[] = [];
+  let at = 0;
+  while (at < blob.length) {
+    if (at + 4 > blob.length) throw new Error('truncated');
+    const len = blob.readUInt32BE(at);
+    at += 4;
+    if (at + len > blob.length) throw new Error('truncated');
+    out.push(blob.subarray(at, at + len));
+    at += len;
+  }
+  return out;
+}
+
+function mpintBits(value: Buffer): number {
+  let i = 0;
+  while (i < value.length && value[i] === 0) i++;
+  if (i === value.length) return 0;
+  return (value.length - i - 1) * 8 + (32 - Math.clz32(value[i]!));
+}
+
+/** Bits of the key, from its blob; throws when the blob does not hold a whole key of that type. */
+function keyBits(type: string, blob: Buffer): number {
+  const parts = wireStrings(blob);
+  if (parts[0]?.toString('latin1') !== type) throw new Error('type mismatch');
+  switch (TYPES[type]) {
+    case 'rsa':
+      if (parts.length !== 3) throw new Error('bad rsa');
+      return mpintBits(parts[2]!);
+    case 'dsa':
+      if (parts.length !== 5) throw new Error('bad dsa');
+      return mpintBits(parts[1]!);
+    case 'ed25519':
+      if (parts.length !== 2 || parts[1]!.length !== 32) throw new Error('bad ed25519');
+      return 256;
+    case 'ecdsa':
+      if (parts.length !== 3) throw new Error('bad ecdsa');
+      return Number(type.slice(-3));
+    case 'sk-ed25519':
+      if (parts.length !== 3 || parts[1]!.length !== 32) throw new Error('bad sk-ed25519');
+      return 256;
+    case 'sk-ecdsa':
+      if (parts.length !== 4 || parts[1]!.toString('latin1') !== 'nistp256') throw new Error('bad sk-ecdsa');
+      return 256;
+    default:
+      throw new Error('unknown');
+  }
+}
+
+export function fingerprintOf(blob: Buffer): string {
+  return `SHA256:${createHash('sha256').update(blob).digest('base64').replace(/=+$/, '')}`;
+}
+
+const isKeyType = (token: string) => token in TYPES || /-cert-v0[01]@openssh\.com$/.test(token);
+
+/** Split `[options] type base64 [comment]`; options may hold quoted spaces. */
+function splitLine(line: string): { options: string | null; rest: string } {
+  if (isKeyType(line.split(/\s+/, 1)[0]!)) return { options: null, rest: line };
+  let i = 0;
+  let quoted = false;
+  for (; i < line.length; i++) {
+    const c = line[i]!;
+    if (c === '\\' && quoted) i++;
+    else if (c === '"') quoted = !quoted;
+    else if (!quoted && /\s/.test(c)) break;
+  }
+  const rest = line.slice(i).trim();
+  // Options only when a key type follows them; otherwise the first word is an (unknown) type.
+  return isKeyType(rest.split(/\s+/, 1)[0]!) ? { options: line.slice(0, i), rest } : { options: null, rest: line };
+}
+
+type Ssh2Utils = typeof import('ssh2').utils;
+
+function checkLine(raw: string, lineNo: number, utils: Ssh2Utils): { key?: PublicKey; problem?: string; warning?: string } {
+  const at = `line ${lineNo}`;
+  const { options, rest } = splitLine(raw);
+  const [type = '', base64 = '', ...commentWords] = rest.split(/\s+/);
+  const comment = commentWords.join(' ');
+  if (/-cert-v0[01]@openssh\.com$/.test(type)) return { problem: `${at}: ${type} is an SSH certificate; paste the plain public key instead` };
+  const family = TYPES[type];
+  if (!family) {
+    // A word shaped like a key type (ssh-foo, ecdsa-sha2-x) gets its own message; anything else is not a key.
+    return !/^[a-z0-9]+(-[a-z0-9.]+)+(@[a-z0-9.-]+)?$/.test(type) || !base64
+      ? { problem: `${at}: not an SSH public key (wanted ${EXAMPLE})` }
+      : { problem: `${at}: "${type}" is not a key type OpenSSH accepts (ssh-ed25519, ecdsa-sha2-nistp256/384/521, sk-ssh-ed25519@openssh.com, sk-ecdsa-sha2-nistp256@openssh.com, ssh-rsa)` };
+  }
+  if (family === 'dsa') return { problem: `${at}: ssh-dss (DSA) keys are refused: they are 1024-bit and OpenSSH 10 no longer accepts them; make an ed25519 key (ssh-keygen -t ed25519)` };
+  const damaged = { problem: `${at}: the ${type} key data is damaged or cut off; copy the whole line again` };
+  if (!/^[A-Za-z0-9+/]+={0,2}$/.test(base64)) return damaged;
+  const blob = Buffer.from(base64, 'base64');
+  let bits: number;
+  try {
+    bits = keyBits(type, blob);
+    if (!family.startsWith('sk-')) {
+      const parsed = utils.parseKey(`${type} ${base64}`);
+      if (parsed instanceof Error || (Array.isArray(parsed) ? parsed[0] : parsed)?.type !== type) return damaged;
+    }
+  } catch {
+    return damaged;
+  }
+  const key: PublicKey = { line: lineNo, options, type, family, bits, comment, fingerprint: fingerprintOf(blob), base64 };
+  if (family === 'rsa' && bits < RSA_REFUSE_BELOW) {
+    return { problem: `${at}: an RSA key of ${bits} bits is refused: RSA needs at least ${RSA_MIN_BITS} bits (2048 is accepted with a warning); better, make an ed25519 key` };
+  }
+  if (family === 'rsa' && bits < RSA_MIN_BITS) {
+    return { key, warning: `${at}: an RSA key of ${bits} bits is accepted, but ${RSA_MIN_BITS} bits or an ed25519 key is recommended, and the strict sshd profile will refuse it` };
+  }
+  return { key };
+}
+
+/** Check pasted text (one key per line; blank lines and # comments ignored). */
+export async function checkPublicKeys(text: string): Promise<KeyCheck> {
+  const result: KeyCheck = { keys: [], problems: [], warnings: [] };
+  if (/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(text) || /PuTTY-User-Key-File/.test(text)) {
+    result.problems.push(PRIVATE_KEY_REFUSED);
+    return result;
+  }
+  const { utils } = await loadSsh2();
+  const seen = new Map<string, number>();
+  text.split(/\r?\n/).forEach((raw, i) => {
+    const line = raw.trim();
+    if (!line || line.startsWith('#')) return;
+    const checked = checkLine(line, i + 1, utils);
+    if (checked.problem) result.problems.push(checked.problem);
+    if (checked.warning) result.warnings.push(checked.warning);
+    if (!checked.key) return;
+    const earlier = seen.get(checked.key.fingerprint);
+    if (earlier !== undefined) {
+      result.warnings.push(`line ${i + 1}: the same key as line ${earlier}; it is installed once`);
+      return;
+    }
+    seen.set(checked.key.fingerprint, i + 1);
+    result.keys.push(checked.key);
+  });
+  if (!result.keys.length && !result.problems.length) result.problems.push(`no public key given (wanted ${EXAMPLE})`);
+  return result;
+}
+
+/** The authorized_keys line for a key (options kept only when asked to). */
+export function authorizedKeysLine(key: PublicKey, keepOptions: boolean): string {
+  return [keepOptions && key.options ? key.options : '', key.type, key.base64, key.comment].filter(Boolean).join(' ');
+}
+
+/** How a key reads in a confirmation or the document: "ED25519 256 bits SHA256:… alice@laptop". */
+export function describeKey(key: PublicKey): string {
+  return `${key.family.toUpperCase()} ${key.bits} bits ${key.fingerprint}${key.comment ? ` ${key.comment}` : ''}`;
+}
