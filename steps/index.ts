@@ -3,6 +3,9 @@
  * adding a step means writing its file and listing it here.
  */
 import type { AnyStep } from '../src/engine/step.ts';
+import { adminAccountStep } from './admin-account.ts';
+import { breakGlassStep } from './break-glass.ts';
+import { sshKeyStep } from './ssh-key.ts';
 import { sysctlStep } from './sysctl.ts';
 
-export const CATALOGUE: AnyStep[] = [sysctlStep];
+export const CATALOGUE: AnyStep[] = [adminAccountStep, sshKeyStep, breakGlassStep, sysctlStep];

@@ -16,8 +16,11 @@ export async function validateAnswer(question: Question<any>, raw: unknown, answ
     case 'text': {
       if (raw === null || raw === undefined) raw = '';
       if (typeof raw !== 'string' && typeof raw !== 'number') return { ok: false, message: 'wants text' };
-      const value = question.multiline ? String(raw).replace(/\r\n?/g, '\n').trim() : String(raw).trim();
-      if (value === '') return question.optional ? { ok: true, value: '' } : { ok: false, message: 'must not be empty' };
+      const typed = question.multiline ? String(raw).replace(/\r\n?/g, '\n').trim() : String(raw).trim();
+      if (typed === '') return question.optional ? { ok: true, value: '' } : { ok: false, message: 'must not be empty' };
+      const resolved = question.resolve ? await question.resolve(typed, ctx) : typed;
+      if (typeof resolved !== 'string') return { ok: false, message: resolved.problem };
+      const value = resolved.trim();
       const problem = await question.validate?.(value, answers, ctx);
       return problem ? { ok: false, message: problem } : { ok: true, value };
     }

@@ -79,6 +79,12 @@ export interface TextQuestion<F = unknown> extends QuestionBase<F> {
   optional?: boolean;
   /** Pasted line breaks are kept (several SSH keys at once); Enter on its own submits. */
   multiline?: boolean;
+  /**
+   * Turn what was typed into the answer itself before it is checked and kept
+   * (e.g. a file path, or "root", into the keys they hold). Returns the answer,
+   * or a problem as { problem }.
+   */
+  resolve?: (value: string, ctx: QuestionContext) => Promise<string | { problem: string }>;
   /** Turn an accepted answer into details the operator confirms before going on. */
   details?: (value: string, ctx: QuestionContext) => Promise<AnswerDetails>;
 }

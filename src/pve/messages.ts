@@ -118,6 +118,9 @@ export const msg = {
   commandFailed: (cmdline: string, code: number) => `command '${cmdline}' failed: exit code ${code}`,
   changePasswordFailed: 'change password failed',
 
+  /** pveum's $print_perm_result (CLI/pveum.pm) after the 'ACL path' / 'Permissions' table */
+  permsPropagateNote: () => `Permissions marked with '(*)' have the 'propagate' flag set.`,
+
   // --- user.cfg parser warnings (AccessControl.pm parse_user_config) ---------
   cfg: {
     ignoreLine: (line: string) => `user config - ignore config line: ${line}`,

@@ -194,6 +194,32 @@ export async function checkPublicKeys(text: string): Promise<KeyCheck> {
   return result;
 }
 
+/**
+ * The keys of text that checkPublicKeys accepted, read again without ssh2
+ * (synchronously, for a step's plan): lines that do not parse are skipped.
+ */
+export function readCheckedKeys(text: string): PublicKey[] {
+  const keys: PublicKey[] = [];
+  const seen = new Set<string>();
+  text.split(/\r?\n/).forEach((raw, i) => {
+    const line = raw.trim();
+    if (!line || line.startsWith('#')) return;
+    const { options, rest } = splitLine(line);
+    const [type = '', base64 = '', ...comment] = rest.split(/\s+/);
+    const family = TYPES[type];
+    if (!family) return;
+    try {
+      const blob = Buffer.from(base64, 'base64');
+      const key = { line: i + 1, options, type, family, bits: keyBits(type, blob), comment: comment.join(' '), fingerprint: fingerprintOf(blob), base64 };
+      if (!seen.has(key.fingerprint)) keys.push(key);
+      seen.add(key.fingerprint);
+    } catch {
+      // not a whole key: checkPublicKeys refused it already
+    }
+  });
+  return keys;
+}
+
 /** The authorized_keys line for a key (options kept only when asked to). */
 export function authorizedKeysLine(key: PublicKey, keepOptions: boolean): string {
   return [keepOptions && key.options ? key.options : '', key.type, key.base64, key.comment].filter(Boolean).join(' ');

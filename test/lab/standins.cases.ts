@@ -10,6 +10,8 @@
  * ACL entries when `jsonSet` is set).
  */
 
+import { BUILTIN_ROLES, PRIVILEGES } from '../../src/pve/privileges.ts';
+
 export interface Case {
   argv: string[];
   input?: string;
@@ -26,6 +28,35 @@ export interface Case {
 const usage = (u: string) => `${u}\n`;
 const param400 = (errors: string[], u: string) => `400 Parameter verification failed.\n${errors.join('\n')}\n${usage(u)}`;
 const TOKEN_ADD = 'pveum user token add <userid> <tokenid> [OPTIONS] [FORMAT_OPTIONS]';
+const USER_PERMS = 'pveum user permissions [<userid>] [OPTIONS] [FORMAT_OPTIONS]';
+const TOKEN_PERMS = 'pveum user token permissions <userid> <tokenid> [OPTIONS] [FORMAT_OPTIONS]';
+
+/** { priv: flag } for every privilege of a list, as GET /access/permissions returns it */
+const privs = (list: readonly string[], flag: 0 | 1) => Object.fromEntries(list.map((p) => [p, flag]));
+const PVE9 = BUILTIN_ROLES[9];
+
+/**
+ * pveum's permission table (CLI/pveum.pm $print_perm_result): 'ACL path' and
+ * 'Permissions', one privilege per line, ' (*)' when it propagates, then a note.
+ */
+function permTable(rows: [string, string[]][], utf8 = true): string {
+  const cells = rows.map(([path, lines]) => [path, lines.length ? lines : ['']] as const);
+  const w1 = Math.max('ACL path'.length, ...cells.map(([p]) => p.length));
+  const w2 = Math.max('Permissions'.length, ...cells.flatMap(([, l]) => l.map((x) => x.length)));
+  const [v, h, hh] = utf8 ? ['│', '─', '═'] : ['|', '-', '='];
+  const rule = (l: string, m: string, r: string, f: string) => `${l}${f.repeat(w1 + 2)}${m}${f.repeat(w2 + 2)}${r}\n`;
+  const line = (a: string, b: string) => `${v} ${a.padEnd(w1)} ${v} ${b.padEnd(w2)} ${v}\n`;
+  let out = utf8 ? rule('┌', '┬', '┐', h) : rule('+', '+', '+', h);
+  out += line('ACL path', 'Permissions');
+  out += utf8 ? rule('╞', '╪', '╡', hh) : rule('+', '+', '+', hh);
+  cells.forEach(([path, lines], i) => {
+    if (i > 0) out += utf8 ? rule('├', '┼', '┤', h) : rule('+', '+', '+', h);
+    lines.forEach((l, k) => (out += line(k === 0 ? path : '', l)));
+  });
+  out += utf8 ? rule('└', '┴', '┘', h) : rule('+', '+', '+', h);
+  return `${out}Permissions marked with '(*)' have the 'propagate' flag set.\n`;
+}
+const star = (list: readonly string[]) => list.map((p) => `${p} (*)`);
 
 export const CASES: Case[] = [
   // --- ../shared/seeds/000: a named administrator ---------------------------------
@@ -218,6 +249,71 @@ export const CASES: Case[] = [
   { argv: ['pvesh', 'get', '/cluster/firewall/options', '--output-format', 'json'], exit: 0, stdout: /^\{"digest":"[0-9a-f]{40}","enable":1,"policy_in":"DROP"\}\n$/ },
   { argv: ['pvesh', 'set', '/cluster/firewall/options', '--policy_in', 'ALLOW'], exit: 255, stderr: param400(["policy_in: value 'ALLOW' does not have a value in the enumeration 'ACCEPT, REJECT, DROP'"], 'pvesh set <api_path> [OPTIONS] [FORMAT_OPTIONS]') },
   { argv: ['pvesh', 'get', '/nodes/pve1/firewall/options', '--output-format', 'json'], exit: 0, stdout: /^\{"digest":"[0-9a-f]{40}","enable":1\}\n$/ },
+
+  // --- effective permissions (reference/proxmox.md §3; pveum user permissions, GET /access/permissions) ---
+  { argv: ['pveum', 'user', 'permissions', 'admin@pam', '--path', '/'], exit: 0, stdout: permTable([['/', star(PRIVILEGES[9])]]) },
+  { argv: ['pveum', 'user', 'permissions', 'admin@pam', '--path', '/', '--output-format', 'json'], exit: 0, json: { '/': privs(PRIVILEGES[9], 1) } },
+  { note: 'without a userid: the caller, root@pam', argv: ['pveum', 'user', 'permissions', '--path', '/nodes', '--output-format', 'json'], exit: 0, json: { '/nodes': privs(PRIVILEGES[9], 1) } },
+  {
+    note: 'group role on /, inherited by /storage',
+    argv: ['pveum', 'user', 'permissions', 'backup1@pve', '--path', '/storage'],
+    env: { LANG: 'C' },
+    exit: 0,
+    stdout: permTable([['/storage', ['Datastore.AllocateSpace (*)', 'Datastore.Audit (*)', 'VM.Backup (*)']]], false),
+  },
+  {
+    note: "dave's own non-propagating PVEVMUser on /vms/100 replaces his group's BackupAdmin from /",
+    argv: ['pvesh', 'get', '/access/permissions', '--userid', 'dave@pve', '--path', '/vms/100', '--output-format', 'json'],
+    exit: 0,
+    json: { '/vms/100': privs(PVE9.PVEVMUser!, 0) },
+  },
+  { argv: ['pvesh', 'get', '/access/permissions', '--userid', 'dave@pve', '--path', '/vms/101', '--output-format', 'json'], exit: 0, json: { '/vms/101': privs(['Datastore.AllocateSpace', 'Datastore.Audit', 'VM.Backup'], 1) } },
+  { note: 'a path without privileges is still listed', argv: ['pveum', 'user', 'permissions', 'nobody@pve', '--path', '/', '--output-format', 'json'], exit: 0, stdout: '{"/":{}}\n' },
+  { argv: ['pveum', 'user', 'permissions', 'nobody@pve', '--path', '/'], exit: 0, stdout: permTable([['/', []]]) },
+  { argv: ['pveum', 'user', 'permissions', 'not a user'], exit: 255, stderr: param400(['userid: value does not match the regex pattern'], USER_PERMS) },
+  { argv: ['pveum', 'user', 'token', 'permissions', 'admin@pam'], exit: 255, stderr: `400 not enough arguments\n${usage(TOKEN_PERMS)}` },
+  { argv: ['pveum', 'user', 'add', 'perm-ops@pve'], exit: 0 },
+  { argv: ['pveum', 'acl', 'modify', '/vms', '--users', 'perm-ops@pve', '--roles', 'PVEAdmin'], exit: 0 },
+  { note: 'PVEAdmin has no root-only privileges', argv: ['pveum', 'user', 'permissions', 'perm-ops@pve', '--path', '/vms/100', '--output-format', 'json'], exit: 0, json: { '/vms/100': privs(PVE9.PVEAdmin!, 1) } },
+  { argv: ['pveum', 'user', 'permissions', 'perm-ops@pve', '--path', '/', '--output-format', 'json'], exit: 0, json: { '/': {} } },
+  {
+    note: 'without --path: the default paths, every ACL path and pool members, leaving out the empty ones',
+    argv: ['pveum', 'user', 'permissions', 'perm-ops@pve', '--output-format', 'json'],
+    exit: 0,
+    json: { '/vms': privs(PVE9.PVEAdmin!, 1), '/vms/100': privs(PVE9.PVEAdmin!, 1) },
+  },
+  { argv: ['pveum', 'user', 'token', 'add', 'perm-ops@pve', 'sep', '--output-format', 'json'], exit: 0, stdout: /^\{"full-tokenid":"perm-ops@pve!sep","info":\{"privsep":1\},"value":"[0-9a-f-]{36}"\}\n$/ },
+  { argv: ['pveum', 'user', 'token', 'add', 'perm-ops@pve', 'full', '--privsep', '0', '--output-format', 'json'], exit: 0, stdout: /^\{"full-tokenid":"perm-ops@pve!full","info":\{"privsep":0\},"value":"[0-9a-f-]{36}"\}\n$/ },
+  { argv: ['pveum', 'acl', 'modify', '/vms/100', '--tokens', 'perm-ops@pve!sep', '--roles', 'PVEVMUser', '--propagate', '0'], exit: 0 },
+  { argv: ['pveum', 'acl', 'modify', '/', '--tokens', 'perm-ops@pve!sep', '--roles', 'PVEAuditor'], exit: 0 },
+  {
+    note: 'privilege separation: the token role intersected with the user, propagate = token AND user',
+    argv: ['pveum', 'user', 'token', 'permissions', 'perm-ops@pve', 'sep', '--path', '/vms/100'],
+    exit: 0,
+    stdout: permTable([['/vms/100', [...PVE9.PVEVMUser!]]]),
+  },
+  {
+    note: 'the token has PVEAuditor on /, its user nothing: the intersection is empty',
+    argv: ['pvesh', 'get', '/access/permissions', '--userid', 'perm-ops@pve!sep', '--path', '/nodes', '--output-format', 'json'],
+    exit: 0,
+    json: { '/nodes': {} },
+  },
+  {
+    note: 'PVEAuditor from / is within PVEAdmin on /vms; on /vms/100 the token has only its own PVEVMUser',
+    argv: ['pvesh', 'get', '/access/permissions', '--userid', 'perm-ops@pve!sep', '--output-format', 'json'],
+    exit: 0,
+    json: { '/vms': privs(PVE9.PVEAuditor!, 1), '/vms/100': privs(PVE9.PVEVMUser!, 0) },
+  },
+  { note: 'privsep=0: exactly the user, own ACL entries ignored', argv: ['pveum', 'user', 'token', 'permissions', 'perm-ops@pve', 'full', '--path', '/vms/100', '--output-format', 'json'], exit: 0, json: { '/vms/100': privs(PVE9.PVEAdmin!, 1) } },
+  { argv: ['pveum', 'acl', 'modify', '/pool/webpool', '--users', 'perm-ops@pve', '--roles', 'PVEDatastoreUser'], exit: 0 },
+  { argv: ['pveum', 'pool', 'modify', 'webpool', '--storage', 'local'], exit: 0 },
+  { note: 'pool members get the pool roles, never propagating', argv: ['pveum', 'user', 'permissions', 'perm-ops@pve', '--path', '/storage/local', '--output-format', 'json'], exit: 0, json: { '/storage/local': privs(PVE9.PVEDatastoreUser!, 0) } },
+  { argv: ['pveum', 'pool', 'modify', 'webpool', '--storage', 'local', '--delete', '1'], exit: 0 },
+  { note: "Proxmox's remove_token leaves a token's ACL entries behind (the next read warns): drop them first", argv: ['pveum', 'acl', 'delete', '/vms/100', '--tokens', 'perm-ops@pve!sep', '--roles', 'PVEVMUser'], exit: 0 },
+  { argv: ['pveum', 'acl', 'delete', '/', '--tokens', 'perm-ops@pve!sep', '--roles', 'PVEAuditor'], exit: 0 },
+  { argv: ['pveum', 'user', 'token', 'delete', 'perm-ops@pve', 'sep'], exit: 0 },
+  { argv: ['pveum', 'user', 'token', 'delete', 'perm-ops@pve', 'full'], exit: 0 },
+  { note: 'deleting the user drops its ACL entries and those of its tokens', argv: ['pveum', 'user', 'delete', 'perm-ops@pve'], exit: 0 },
 
   // --- the other tools ----------------------------------------------------------------------
   { argv: ['pve-firewall', 'status'], exit: 0, stdout: 'Status: enabled/running\n' },

@@ -2,8 +2,11 @@
  * pveum stand-in: pve-access-control's PVE/CLI/pveum.pm command tree over the
  * lab's API handlers (lib/api.ts), with Proxmox's aliases (useradd, aclmod, ...).
  */
+import { msg } from '../../../src/pve/messages.ts';
 import { API, type ApiMethod, type HttpMethod } from './lib/api.ts';
 import { runCli, type Command, type CmdTree } from './lib/cli.ts';
+import { formatApiResult, type FormatOptions } from './lib/format.ts';
+import { opt, type Prop } from './lib/schema.ts';
 
 function method(path: string, m: HttpMethod): ApiMethod {
   const found = API.find((x) => x.path === path && x.method === m);
@@ -14,18 +17,66 @@ function method(path: string, m: HttpMethod): ApiMethod {
 const cmd = (path: string, m: HttpMethod, args: string[], extra: Partial<Command> = {}): Command => ({ method: method(path, m), args, ...extra });
 const list = (path: string, args: string[] = []): Command => cmd(path, 'GET', args, { output: true });
 
+/**
+ * $print_perm_result: in text mode a table of 'ACL path' and 'Permissions'
+ * (one privilege per line, ' (*)' after the propagating ones) and a note;
+ * the other formats print the API result as it is.
+ */
+function printPermResult(data: unknown, method: ApiMethod, fmt: FormatOptions): string {
+  const format = fmt['output-format'];
+  if (format !== undefined && format !== 'text') return formatApiResult(data, method.returns, fmt);
+  const perms = (data ?? {}) as Record<string, Record<string, number>>;
+  const tableSchema: Prop = {
+    type: 'array',
+    items: {
+      type: 'object',
+      properties: { path: { type: 'string', title: 'ACL path' }, permissions: { type: 'string', title: 'Permissions' } },
+    },
+  };
+  const rows = Object.keys(perms)
+    .sort()
+    .map((path) => {
+      const curr = perms[path]!;
+      const value = Object.keys(curr)
+        .sort()
+        .map((priv) => (curr[priv] ? `${priv} (*)` : priv))
+        .join('\n');
+      return { path, permissions: value };
+    });
+  return `${formatApiResult(rows, tableSchema, fmt)}${msg.permsPropagateNote()}\n`;
+}
+
+const permissionsApi = method('/access/permissions', 'GET');
+
+/** pveum.pm's own 'token_permissions': joins userid and tokenid, then calls GET /access/permissions */
+const tokenPermissions: ApiMethod = {
+  name: 'token_permissions',
+  path: 'token_permissions',
+  method: 'GET',
+  description: 'Retrieve effective permissions of given token.',
+  parameters: {
+    userid: opt.userid(),
+    tokenid: opt.tokenSubid(),
+    path: { type: 'string', description: 'Only dump this specific path, not the whole tree.', optional: true },
+  },
+  returns: { type: 'object', description: 'Hash of structure "path" => "privilege" => "propagate boolean".' },
+  handler: (p) => permissionsApi.handler({ userid: `${p.userid}!${p.tokenid}`, ...(p.path !== undefined ? { path: p.path } : {}) }),
+};
+
 export const PVEUM: CmdTree = {
   user: {
     add: cmd('/access/users', 'POST', ['userid']),
     modify: cmd('/access/users/{userid}', 'PUT', ['userid']),
     delete: cmd('/access/users/{userid}', 'DELETE', ['userid']),
     list: list('/access/users'),
+    permissions: cmd('/access/permissions', 'GET', ['userid'], { output: true, print: printPermResult }),
     token: {
       add: cmd('/access/users/{userid}/token/{tokenid}', 'POST', ['userid', 'tokenid'], { output: true }),
       modify: cmd('/access/users/{userid}/token/{tokenid}', 'PUT', ['userid', 'tokenid'], { output: true }),
       delete: cmd('/access/users/{userid}/token/{tokenid}', 'DELETE', ['userid', 'tokenid'], { output: true }),
       remove: { alias: 'delete' },
       list: list('/access/users/{userid}/token', ['userid']),
+      permissions: { method: tokenPermissions, args: ['userid', 'tokenid'], output: true, print: printPermResult },
     },
   },
   group: {

@@ -27,8 +27,9 @@ import {
   type UserCfg,
 } from '../../../../src/pve/user-cfg.ts';
 import { parseFwConfig, writeFwConfig, FW_OPTIONS, type FwKind } from '../../../../src/pve/firewall-config.ts';
-import { isValidAclPath, normalizeAclPath } from '../../../../src/pve/names.ts';
-import { die, opt, paramExc, type Params, type Prop } from './schema.ts';
+import { isValidAclPath, normalizeAclPath, REALM_RE_SRC, TOKEN_SUBID_RE_SRC, USER_RE_SRC } from '../../../../src/pve/names.ts';
+import { effectivePermissions, hasPrivileges, privilegeMap, privObject } from '../../../../src/pve/permissions.ts';
+import { die, opt, paramExc, PveError, type Params, type Prop } from './schema.ts';
 import { deleteFile, lockFile, lockUserConfig, nodename, readFile, readUserCfg, updateUserCfg, writeFile, writeUserCfgFile } from './pmxcfs.ts';
 
 export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'DELETE';
@@ -716,7 +717,43 @@ function setOrDelete(members: Map<string, Map<string, Bit>>, id: string, role: s
   roles.set(role, propagate);
 }
 
+/** the user the stand-ins act as: pveum and pvesh run as root@pam */
+const AUTHID = 'root@pam';
+
+/** $PVE::AccessControl::userid_or_token_regex (without its anchors; check_prop adds them) */
+const USERID_OR_TOKEN_PATTERN = `${USER_RE_SRC}@${REALM_RE_SRC}(?:!${TOKEN_SUBID_RE_SRC})?`;
+
+/**
+ * GET /access/permissions (API2/AccessControl.pm 'permissions'): with `path`,
+ * `{ <path>: { <priv>: 0|1 } }` (also when empty); without it,
+ * RPCEnvironment::get_effective_permissions. Anyone may ask about themselves
+ * and their own tokens; asking about others needs Sys.Audit on /access.
+ */
+function getPermissions(p: Params): Record<string, Record<string, Bit>> {
+  const cfg = readUserCfg();
+  const userid = p.userid !== undefined ? String(p.userid) : AUTHID;
+  const owner = splitTokenid(userid)?.[0];
+  if (!(userid === AUTHID || owner === AUTHID) && !hasPrivileges(cfg, AUTHID, '/access', ['Sys.Audit'])) {
+    throw new PveError(`${msg.permissionCheckFailed('/access, Sys.Audit')}\n`, { code: 403 });
+  }
+  const path = str(p.path);
+  if (truthy(path)) return { [path!]: privObject(privilegeMap(cfg, userid, path)) }; // Perl: if (my $path = $param->{path})
+  return effectivePermissions(cfg, userid);
+}
+
 const access: ApiMethod[] = [
+  {
+    name: 'permissions',
+    path: '/access/permissions',
+    method: 'GET',
+    description: 'Retrieve effective permissions of given user/token.',
+    parameters: {
+      userid: { type: 'string', description: 'User ID or full API token ID', pattern: USERID_OR_TOKEN_PATTERN, optional: true },
+      path: { type: 'string', description: 'Only dump this specific path, not the whole tree.', optional: true },
+    },
+    returns: { type: 'object', description: 'Map of "path" => (Map of "privilege" => "propagate boolean").' },
+    handler: getPermissions,
+  },
   {
     name: 'change_password',
     path: '/access/password',
@@ -1084,7 +1121,7 @@ export const API: ApiMethod[] = [...users, ...groups, ...roles, ...acl, ...acces
 /** directory-like API paths: what `pvesh get` / `pvesh ls` list there */
 export const API_DIRS: Record<string, string[]> = {
   '/': ['access', 'cluster', 'nodes', 'pools', 'storage', 'version'],
-  '/access': ['acl', 'domains', 'groups', 'password', 'roles', 'users'],
+  '/access': ['acl', 'domains', 'groups', 'password', 'permissions', 'roles', 'users'],
   '/cluster': ['firewall'],
   '/cluster/firewall': ['options'],
   '/nodes/{node}': ['firewall', 'version'],

@@ -171,9 +171,13 @@ export function getOptions(props: Record<string, Prop>, argv: string[], cmd: Com
   const params: Params = {};
   let rest = positional;
   if (argParams.length) {
-    for (const p of argParams) {
-      if (rest.length === 0) badRequest(msg.notEnoughArguments());
-      params[p] = rest[0];
+    for (let i = 0; i < argParams.length; i++) {
+      if (rest.length === 0) {
+        // left-over positional parameters must all be optional, else the mapping is ambiguous
+        for (const p of argParams.slice(i)) if (!props[p]?.optional) badRequest(msg.notEnoughArguments());
+        break;
+      }
+      params[argParams[i]!] = rest[0];
       rest = rest.slice(1);
     }
   }

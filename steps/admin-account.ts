@@ -1,0 +1,202 @@
+/**
+ * A named admin account, so that nobody needs root for daily work (seeds 000,
+ * 001, 002): a Linux user in the sudo group with a password for sudo, and the
+ * matching Proxmox user NAME@pam (realm pam: the same account logs in over
+ * SSH and to the web UI) with a role on / — Administrator, or PVEAdmin.
+ *
+ * An existing personal account may be adopted. Rollback undoes only what
+ * this step did: it removes an account it created, takes an adopted one back
+ * out of sudo, and removes the Proxmox user and ACL it added.
+ */
+import type { Change, CommandChange } from '../src/engine/change.ts';
+import { Secret } from '../src/engine/secret.ts';
+import type { Answers, Check, Step } from '../src/engine/step.ts';
+import { adminNameProblem, CRYPT_HASH, memberOf, parsePasswd, readAccounts, type Accounts } from '../src/system/accounts.ts';
+import { runChecked } from '../src/system/exec.ts';
+import { listAcl, listUsers, rolesOn, type PveAclEntry, type PveUser } from '../src/pve/pveum.ts';
+
+export const ADMIN_ROLES = {
+  Administrator: 'every privilege, including the root-only ones: node network and power (Sys.Modify, Sys.PowerMgmt), handing out permissions (Permissions.Modify), realms',
+  PVEAdmin: 'nearly everything with guests, storage, users and pools, but not the root-only privileges above (no network, power or permission changes)',
+} as const;
+
+/** Proxmox's email format (pve-access-control), at most 254 characters. */
+const PVE_EMAIL = /^[\w+~-]+(\.[\w+~-]+)*@[a-zA-Z0-9-]+(\.[a-zA-Z0-9-]+)*$/;
+
+interface AdminFacts {
+  accounts: Accounts;
+  sudoInstalled: boolean;
+  pveUsers: PveUser[];
+  acl: PveAclEntry[];
+}
+
+const passwordSet = (facts: AdminFacts, name: unknown) => facts.accounts.passwords.get(String(name)) === 'set';
+
+export const adminAccountStep: Step<AdminFacts> = {
+  id: 'admin-account',
+  title: 'Named admin account',
+  summary: 'A personal Linux and Proxmox admin (NAME@pam) with sudo, so root is not used for daily work.',
+  scope: 'node',
+  risk: 'safe',
+
+  questions: [
+    {
+      id: 'name',
+      kind: 'text',
+      prompt: 'Name of your admin account',
+      help: 'Your personal login for SSH, sudo and the web UI (as NAME@pam). An existing personal account is adopted.',
+      detect: (facts) => {
+        const people = facts.accounts.users.filter((u) => u.uid >= 1000 && u.uid < 65534);
+        return people.length === 1 ? people[0]!.name : undefined;
+      },
+      validate: async (value, _answers, ctx) => adminNameProblem(value, parsePasswd((await ctx.files.read('/etc/passwd')) ?? '')),
+    },
+    {
+      id: 'role',
+      kind: 'select',
+      prompt: 'Proxmox role on / (the whole datacenter)',
+      help: `Administrator: ${ADMIN_ROLES.Administrator}. PVEAdmin: ${ADMIN_ROLES.PVEAdmin}.`,
+      choices: [
+        { value: 'Administrator', label: 'Administrator', hint: 'everything, like root@pam' },
+        { value: 'PVEAdmin', label: 'PVEAdmin', hint: 'no network, power or permission changes' },
+      ],
+      detect: () => 'Administrator',
+    },
+    {
+      id: 'email',
+      kind: 'text',
+      optional: true,
+      prompt: 'Email for Proxmox notifications (optional)',
+      validate: (value) => (value.length > 254 || !PVE_EMAIL.test(value) ? 'wants an email address such as alice@example.com' : undefined),
+    },
+    {
+      id: 'comment',
+      kind: 'text',
+      optional: true,
+      prompt: 'Full name or comment (optional)',
+      validate: (value) => (/[:\n]/.test(value) ? 'must not contain a colon or a line break' : undefined),
+    },
+    {
+      id: 'password_hash',
+      kind: 'text',
+      fileOnly: true,
+      prompt: 'crypt(3) hash of the password',
+      when: (answers, facts) => !passwordSet(facts, answers.name),
+      validate: (value) => (CRYPT_HASH.test(value) ? undefined : 'wants a crypt(3) hash such as $y$j9T$... (make one with: mkpasswd -m yescrypt)'),
+    },
+    {
+      id: 'password',
+      kind: 'password',
+      minLength: 12,
+      prompt: 'Password for sudo',
+      help: 'Asked by sudo, and for the web UI login. Typed twice, never shown, never stored by pve-baseline.',
+      when: (answers, facts) => !passwordSet(facts, answers.name) && answers.password_hash === undefined,
+    },
+  ],
+
+  async probe(ctx) {
+    const sudo = await ctx.exec.run(['dpkg-query', '-W', '-f=${db:Status-Status}', 'sudo']);
+    return {
+      accounts: await readAccounts(ctx.files),
+      sudoInstalled: sudo.exitCode === 0 && sudo.stdout.trim() === 'installed',
+      pveUsers: await listUsers(ctx.exec),
+      acl: await listAcl(ctx.exec),
+    };
+  },
+
+  notApplicable: (_facts, node) => (node.proxmox ? undefined : 'needs a Proxmox VE node (pveum)'),
+
+  plan(facts, answers) {
+    const name = String(answers.name);
+    const role = String(answers.role);
+    const userid = `${name}@pam`;
+    const existing = facts.accounts.users.find((u) => u.name === name);
+    const changes: Change[] = [];
+    if (!facts.sudoInstalled) {
+      changes.push({
+        kind: 'command',
+        argv: ['apt-get', 'install', '-y', '--no-install-recommends', 'sudo'],
+        undo: ['apt-get', 'remove', '-y', 'sudo'],
+        reason: 'a fresh Proxmox VE node has no sudo; the admin needs it for the tasks that require root',
+      });
+    }
+    if (!existing) {
+      changes.push({
+        kind: 'command',
+        argv: ['useradd', '--create-home', '--shell', '/bin/bash', '--groups', 'sudo', ...(answers.comment ? ['--comment', String(answers.comment)] : []), name],
+        undo: ['userdel', '--remove', name],
+        reason: `creates ${name} with a home, a login shell and sudo`,
+      });
+    } else if (!memberOf(facts.accounts, name, 'sudo')) {
+      changes.push({
+        kind: 'command',
+        argv: ['usermod', '--append', '--groups', 'sudo', name],
+        undo: ['gpasswd', '--delete', name, 'sudo'],
+        reason: `adopts the existing account ${name} (uid ${existing.uid}) and gives it sudo`,
+      });
+    }
+    if (!passwordSet(facts, name)) changes.push(passwordChange(name, answers, facts, !existing));
+    const pveUser = facts.pveUsers.find((u) => u.userid === userid);
+    if (!pveUser) {
+      changes.push({
+        kind: 'command',
+        argv: ['pveum', 'user', 'add', userid, ...(answers.email ? ['--email', String(answers.email)] : []), ...(answers.comment ? ['--comment', String(answers.comment)] : [])],
+        undo: ['pveum', 'user', 'delete', userid],
+        reason: 'the same account in Proxmox (realm pam checks the Linux password), for the web UI and the API',
+      });
+    } else if (pveUser.enable === 0) {
+      changes.push({
+        kind: 'command',
+        argv: ['pveum', 'user', 'modify', userid, '--enable', '1'],
+        undo: ['pveum', 'user', 'modify', userid, '--enable', '0'],
+        reason: `${userid} exists but is disabled`,
+      });
+    }
+    if (!rolesOn(facts.acl, userid, '/').includes(role)) {
+      changes.push({
+        kind: 'command',
+        argv: ['pveum', 'acl', 'modify', '/', '--users', userid, '--roles', role],
+        undo: ['pveum', 'acl', 'delete', '/', '--users', userid, '--roles', role],
+        reason: `${role} on / and everything below it: ${ADMIN_ROLES[role as keyof typeof ADMIN_ROLES] ?? role}`,
+      });
+    }
+    return changes;
+  },
+
+  async verify(ctx, answers) {
+    const name = String(answers.name);
+    const userid = `${name}@pam`;
+    const role = String(answers.role);
+    const accounts = await readAccounts(ctx.files);
+    const user = accounts.users.find((u) => u.name === name);
+    const sudoList = await ctx.exec.run(['sudo', '-l', '-U', name]);
+    const pveUser = (await listUsers(ctx.exec)).find((u) => u.userid === userid);
+    const roles = rolesOn(await listAcl(ctx.exec), userid, '/');
+    const checks: Check[] = [
+      { label: `Linux account ${name} exists`, ok: !!user, ...(user ? { detail: `uid ${user.uid}, home ${user.home}, shell ${user.shell}` } : {}) },
+      { label: `${name} is in the sudo group`, ok: memberOf(accounts, name, 'sudo') },
+      { label: `${name} has a password (for sudo)`, ok: accounts.passwords.get(name) === 'set' },
+      { label: `sudo lets ${name} run any command`, ok: sudoList.exitCode === 0 && /\(ALL(\s*:\s*ALL)?\)\s+ALL/.test(sudoList.stdout), ...(sudoList.exitCode !== 0 ? { detail: sudoList.stderr.trim() } : {}) },
+      { label: `Proxmox user ${userid} exists and is enabled`, ok: pveUser?.enable === 1 },
+      { label: `${userid} has ${role} on /`, ok: roles.includes(role), ...(roles.length ? { detail: `roles on /: ${roles.join(', ')}` } : {}) },
+    ];
+    return checks;
+  },
+};
+
+/** chpasswd reads "name:password" (or "name:hash" with --encrypted) on stdin; never argv. */
+function passwordChange(name: string, answers: Answers, facts: AdminFacts, created: boolean): CommandChange {
+  const hash = answers.password_hash ? String(answers.password_hash) : undefined;
+  const password = answers.password instanceof Secret ? answers.password : undefined;
+  const state = facts.accounts.passwords.get(name);
+  // Undo for an adopted account: back to no usable password (a created one is removed whole).
+  const undo = created ? undefined : state === 'none' ? ['usermod', '--password', '*', name] : ['usermod', '--lock', name];
+  return {
+    kind: 'command',
+    argv: hash ? ['chpasswd', '--encrypted'] : ['chpasswd'],
+    input: new Secret(`${name}:${hash ?? password?.reveal() ?? ''}\n`),
+    ...(password ? { hide: [password] } : {}),
+    ...(undo ? { undo } : {}),
+    reason: hash ? `sets ${name}'s password from the given hash, for sudo and the web UI` : `sets ${name}'s password, for sudo and the web UI (on standard input, never in the process list)`,
+  };
+}

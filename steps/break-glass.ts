@@ -1,0 +1,131 @@
+/**
+ * An optional break-glass account (seed 000, FAQ 10): one emergency admin
+ * for the day the named admins cannot log in. It is created disabled — no
+ * usable password, no key, its Proxmox user switched off — so it opens
+ * nothing until someone follows the procedure below, which the access-policy
+ * document prints. Off unless asked for.
+ */
+import type { Change } from '../src/engine/change.ts';
+import type { Step } from '../src/engine/step.ts';
+import { adminNameProblem, memberOf, parsePasswd, parseShadow, readAccounts, type Accounts } from '../src/system/accounts.ts';
+import { listAcl, listUsers, rolesOn, type PveAclEntry, type PveUser } from '../src/pve/pveum.ts';
+
+export const BREAK_GLASS_PURPOSE =
+  'An emergency administrator for when the named admin accounts cannot be used (lost keys, a departed admin, a broken 2FA device). Disabled until needed.';
+
+/** How to use it, for the access-policy document; NAME is the account. */
+export function breakGlassProcedure(name: string): string[] {
+  return [
+    'Log in as root on the console (local, IPMI/iDRAC/iLO), because the account has no password and no key.',
+    `Set a password and unlock it: passwd ${name}.`,
+    `Enable the Proxmox user: pveum user modify ${name}@pam --enable 1.`,
+    'Do the emergency work, recording who, when and why.',
+    `Afterwards disable it again: usermod --lock ${name}; pveum user modify ${name}@pam --enable 0; then rotate any credential that was exposed.`,
+  ];
+}
+
+interface BreakGlassFacts {
+  accounts: Accounts;
+  pveUsers: PveUser[];
+  acl: PveAclEntry[];
+}
+
+const COMMENT = 'pve-baseline break-glass account (disabled until needed)';
+
+export const breakGlassStep: Step<BreakGlassFacts> = {
+  id: 'break-glass',
+  title: 'Break-glass account (optional)',
+  summary: 'An emergency admin, created disabled (no password, no key), with a documented procedure to enable it.',
+  scope: 'node',
+  risk: 'safe',
+  dependsOn: ['admin-account'],
+
+  questions: [
+    {
+      id: 'wanted',
+      kind: 'confirm',
+      prompt: 'Create a disabled break-glass account?',
+      help: BREAK_GLASS_PURPOSE,
+      detect: (facts) => facts.accounts.users.some((u) => u.gecos === COMMENT),
+    },
+    {
+      id: 'name',
+      kind: 'text',
+      prompt: 'Name of the break-glass account',
+      when: (answers) => answers.wanted === true,
+      detect: (facts) => facts.accounts.users.find((u) => u.gecos === COMMENT)?.name ?? 'breakglass',
+      validate: async (value, _answers, ctx) => {
+        const problem = adminNameProblem(value, parsePasswd((await ctx.files.read('/etc/passwd')) ?? ''));
+        if (problem) return problem;
+        // Never lock somebody's working account (the admin's, say): a new or already-disabled one only.
+        const state = parseShadow((await ctx.files.read('/etc/shadow')) ?? '').get(value);
+        return state === 'set' ? `${value} is an account in use (it has a password); the break-glass account must be a separate, unused one` : undefined;
+      },
+    },
+  ],
+
+  async probe(ctx) {
+    return { accounts: await readAccounts(ctx.files), pveUsers: await listUsers(ctx.exec), acl: await listAcl(ctx.exec) };
+  },
+
+  notApplicable: (_facts, node) => (node.proxmox ? undefined : 'needs a Proxmox VE node (pveum)'),
+
+  plan(facts, answers) {
+    if (answers.wanted !== true) return [];
+    const name = String(answers.name);
+    const userid = `${name}@pam`;
+    const user = facts.accounts.users.find((u) => u.name === name);
+    const changes: Change[] = [];
+    if (!user) {
+      changes.push({
+        kind: 'command',
+        argv: ['useradd', '--create-home', '--shell', '/bin/bash', '--groups', 'sudo', '--comment', COMMENT, name],
+        undo: ['userdel', '--remove', name],
+        reason: 'the emergency account, with sudo for when it is enabled; useradd gives it no usable password',
+      });
+    } else {
+      if (facts.accounts.passwords.get(name) === 'set' || facts.accounts.passwords.get(name) === 'empty') {
+        changes.push({ kind: 'command', argv: ['usermod', '--lock', name], undo: ['usermod', '--unlock', name], reason: `${name} must stay disabled until the procedure is followed` });
+      }
+      if (!memberOf(facts.accounts, name, 'sudo')) {
+        changes.push({ kind: 'command', argv: ['usermod', '--append', '--groups', 'sudo', name], undo: ['gpasswd', '--delete', name, 'sudo'], reason: 'sudo for when it is enabled' });
+      }
+    }
+    const pveUser = facts.pveUsers.find((u) => u.userid === userid);
+    if (!pveUser) {
+      changes.push({
+        kind: 'command',
+        argv: ['pveum', 'user', 'add', userid, '--enable', '0', '--comment', COMMENT],
+        undo: ['pveum', 'user', 'delete', userid],
+        reason: 'its Proxmox user, switched off until the procedure enables it',
+      });
+    } else if (pveUser.enable !== 0) {
+      changes.push({ kind: 'command', argv: ['pveum', 'user', 'modify', userid, '--enable', '0'], undo: ['pveum', 'user', 'modify', userid, '--enable', '1'], reason: `${userid} must stay disabled until needed` });
+    }
+    if (!rolesOn(facts.acl, userid, '/').includes('Administrator')) {
+      changes.push({
+        kind: 'command',
+        argv: ['pveum', 'acl', 'modify', '/', '--users', userid, '--roles', 'Administrator'],
+        undo: ['pveum', 'acl', 'delete', '/', '--users', userid, '--roles', 'Administrator'],
+        reason: 'Administrator on /, effective only once the user is enabled',
+      });
+    }
+    return changes;
+  },
+
+  async verify(ctx, answers) {
+    if (answers.wanted !== true) return [{ label: 'no break-glass account was asked for', ok: true }];
+    const name = String(answers.name);
+    const accounts = await readAccounts(ctx.files);
+    const state = accounts.passwords.get(name);
+    const home = accounts.users.find((u) => u.name === name)?.home;
+    const keys = home ? await ctx.files.read(`${home}/.ssh/authorized_keys`) : null;
+    const pveUser = (await listUsers(ctx.exec)).find((u) => u.userid === `${name}@pam`);
+    return [
+      { label: `${name} exists`, ok: !!home },
+      { label: `${name} has no usable password`, ok: state === 'none' || state === 'locked', detail: `password: ${state ?? 'unknown'}` },
+      { label: `${name} has no SSH key`, ok: !keys?.trim() },
+      { label: `${name}@pam exists and is disabled`, ok: pveUser?.enable === 0 },
+    ];
+  },
+};
