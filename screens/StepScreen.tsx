@@ -2,6 +2,7 @@ import { Box, Text } from 'ink';
 import type { NodeInfo } from '../src/system/detect.ts';
 import { RISK_EXPLAINED } from '../src/engine/step.ts';
 import type { WizardState } from './state/wizard-reducer.ts';
+import { DetailsPrompt } from './components/DetailsPrompt.tsx';
 import { QuestionPrompt } from './components/QuestionPrompt.tsx';
 import { ReviewPrompt } from './components/ReviewPrompt.tsx';
 import { RiskBadge } from './components/RiskBadge.tsx';
@@ -66,6 +67,8 @@ export function StepScreen({ state, node, rows }: StepScreenProps) {
       <Box marginTop={1} flexDirection="column">
         {pending?.kind === 'answer' ? (
           <QuestionPrompt request={pending.request} onAnswer={pending.resolve} />
+        ) : pending?.kind === 'details' ? (
+          <DetailsPrompt details={pending.details} onDecision={pending.resolve} />
         ) : pending?.kind === 'review' ? (
           <ReviewPrompt plan={pending.plan} hostname={node.hostname} height={bodyHeight - 1} onDecision={pending.resolve} />
         ) : state.activity ? (

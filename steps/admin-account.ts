@@ -104,7 +104,7 @@ export const adminAccountStep: Step<AdminFacts> = {
     };
   },
 
-  notApplicable: (_facts, node) => (node.proxmox ? undefined : 'needs a Proxmox VE node (pveum)'),
+  requires: (node) => (node.proxmox ? undefined : 'needs a Proxmox VE node (pveum)'),
 
   plan(facts, answers) {
     const name = String(answers.name);

@@ -68,7 +68,7 @@ export const breakGlassStep: Step<BreakGlassFacts> = {
     return { accounts: await readAccounts(ctx.files), pveUsers: await listUsers(ctx.exec), acl: await listAcl(ctx.exec) };
   },
 
-  notApplicable: (_facts, node) => (node.proxmox ? undefined : 'needs a Proxmox VE node (pveum)'),
+  requires: (node) => (node.proxmox ? undefined : 'needs a Proxmox VE node (pveum)'),
 
   plan(facts, answers) {
     if (answers.wanted !== true) return [];

@@ -117,6 +117,7 @@ export const sshKeyStep: Step<KeyFacts> = {
     };
   },
 
+  requires: (node) => (node.proxmox ? undefined : 'needs a Proxmox VE node'),
   notApplicable: (facts) => (facts.admin ? undefined : 'the admin account does not exist yet'),
 
   plan(facts, answers) {

@@ -98,7 +98,7 @@ export const sysctlStep: Step<SysctlFacts> = {
   },
 
   notApplicable(facts) {
-    return applicable(facts).length === 0 ? 'this kernel lets no setting be changed here (a container?)' : undefined;
+    return applicable(facts).length === 0 ? 'no setting can be changed here (/proc/sys is read-only: a container, or not root)' : undefined;
   },
 
   plan(facts) {

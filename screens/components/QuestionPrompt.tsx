@@ -39,6 +39,7 @@ function QuestionInput({ request, onAnswer }: QuestionPromptProps) {
           label={question.prompt}
           {...(typeof defaultValue === 'string' ? { defaultValue } : {})}
           {...(error ? { error } : {})}
+          multiline={question.multiline ?? false}
           onSubmit={onAnswer}
         />
       );

@@ -9,6 +9,8 @@ export interface TextPromptProps {
   defaultValue?: string;
   /** Show one bullet per character instead of the text (passwords). */
   mask?: boolean;
+  /** Keep pasted line breaks; each line is shown shortened. */
+  multiline?: boolean;
   error?: string;
   onSubmit: (value: string) => void;
 }
@@ -19,12 +21,21 @@ export interface TextPromptProps {
  *    ✖ must not be empty
  * ```
  */
-export function TextPrompt({ label, defaultValue, mask = false, error, onSubmit }: TextPromptProps) {
+export function TextPrompt({ label, defaultValue, mask = false, multiline = false, error, onSubmit }: TextPromptProps) {
   const theme = useTheme();
-  const { value } = useTextInput((v) => onSubmit(v === '' && defaultValue !== undefined ? defaultValue : v));
-  const shown = mask ? '*'.repeat(Array.from(value).length) : value;
+  const { value } = useTextInput((v) => onSubmit(v.trim() === '' && defaultValue !== undefined ? defaultValue : v), true, multiline);
+  const lines = multiline ? value.split('\n') : [value];
+  const shown = mask ? '*'.repeat(Array.from(value).length) : (lines[lines.length - 1] ?? '');
+  const earlier = lines.slice(0, -1).filter((l) => l.trim());
   return (
     <Box flexDirection="column">
+      {earlier.slice(-4).map((line, i) => (
+        <Text key={i} color={theme.color('muted')} wrap="truncate-middle">
+          {'  '}
+          {line}
+        </Text>
+      ))}
+      {earlier.length > 4 ? <Text color={theme.color('muted')}>  ({earlier.length} lines so far)</Text> : null}
       <Text>
         <Text color={theme.color('accent')}>? </Text>
         <Text bold>{label}</Text>
@@ -33,6 +44,7 @@ export function TextPrompt({ label, defaultValue, mask = false, error, onSubmit 
         <Text>{shown}</Text>
         <Text inverse> </Text>
       </Text>
+      {multiline ? <Text color={theme.color('muted')}>  paste one or more lines; Enter on its own when done</Text> : null}
       {error ? <ErrorLine message={error} /> : null}
     </Box>
   );

@@ -20,7 +20,11 @@ export function textInputReducer(value: string, action: TextInputAction): string
   }
 }
 
-export function useTextInput(onSubmit: (value: string) => void, isActive = true): { value: string; clear: () => void } {
+/**
+ * @param multiline keep line breaks that arrive inside pasted text (a paste
+ *   comes as one chunk; Enter on its own still submits)
+ */
+export function useTextInput(onSubmit: (value: string) => void, isActive = true, multiline = false): { value: string; clear: () => void } {
   const [value, dispatch] = useReducer(textInputReducer, '');
   useInput(
     (input, key) => {
@@ -31,8 +35,9 @@ export function useTextInput(onSubmit: (value: string) => void, isActive = true)
       if (key.backspace || key.delete) return dispatch({ type: 'backspace' });
       if (key.ctrl && input === 'u') return dispatch({ type: 'clear' });
       if (key.ctrl || key.meta || key.escape || key.tab || key.upArrow || key.downArrow || key.leftArrow || key.rightArrow || key.pageUp || key.pageDown) return;
-      // A paste arrives as one chunk; keep printable characters only.
-      const printable = input.replace(/[\u0000-\u001f\u007f]/g, '');
+      // A paste arrives as one chunk; keep printable characters (and its line breaks when multi-line).
+      const text = multiline ? input.replace(/\r\n?/g, '\n') : input;
+      const printable = text.replace(multiline ? /[\u0000-\u0009\u000b-\u001f\u007f]/g : /[\u0000-\u001f\u007f]/g, '');
       if (printable) dispatch({ type: 'insert', text: printable });
     },
     { isActive },

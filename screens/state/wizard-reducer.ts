@@ -3,7 +3,7 @@
  * does. Pure: every screen renders from this, and tests drive it directly.
  */
 import type { AnswerRequest, Plan, Review, RunnerEvent, StepOutcome, StepResult } from '../../src/engine/events.ts';
-import type { Check, Risk, Scope } from '../../src/engine/step.ts';
+import type { AnswerDetails, Check, Risk, Scope } from '../../src/engine/step.ts';
 import type { StepStatus } from '../../src/engine/journal.ts';
 
 export type StepState = 'pending' | 'active' | StepOutcome;
@@ -26,7 +26,8 @@ export interface StepView {
 export type Pending =
   | { kind: 'start'; resolve: (start: boolean) => void }
   | { kind: 'answer'; request: AnswerRequest; resolve: (value: unknown) => void; reject: (error: Error) => void }
-  | { kind: 'review'; plan: Plan; resolve: (review: Review) => void };
+  | { kind: 'review'; plan: Plan; resolve: (review: Review) => void }
+  | { kind: 'details'; request: AnswerRequest; details: AnswerDetails; resolve: (accept: boolean) => void; reject: (error: Error) => void };
 
 /** A finished step, written once into Ink's <Static> region (scrollback). */
 export interface FinishedEntry {
@@ -81,7 +82,7 @@ export function wizardReducer(state: WizardState, action: WizardAction): WizardS
     const pending = action.pending;
     // Once answered, the runner goes on: after a question it plans, after a review it applies.
     const activity: Activity | undefined =
-      pending?.kind === 'answer'
+      pending?.kind === 'answer' || pending?.kind === 'details'
         ? 'asking'
         : pending?.kind === 'review'
           ? 'reviewing'

@@ -5,6 +5,7 @@
  * settles. Screens subscribe with useSyncExternalStore.
  */
 import { OperatorStop, type AnswerRequest, type Operator, type Plan, type Review, type RunnerEvent } from '../../src/engine/events.ts';
+import type { AnswerDetails } from '../../src/engine/step.ts';
 import { initialState, wizardReducer, type WizardAction, type WizardState } from './wizard-reducer.ts';
 
 export class WizardStore implements Operator {
@@ -39,6 +40,10 @@ export class WizardStore implements Operator {
     return new Promise((resolve) => this.#setPending({ kind: 'review', plan, resolve }));
   }
 
+  confirmDetails(request: AnswerRequest, details: AnswerDetails): Promise<boolean> {
+    return new Promise((resolve, reject) => this.#setPending({ kind: 'details', request, details, resolve, reject }));
+  }
+
   /**
    * Ctrl+C. At a prompt nothing is in flight, so stop now; while a step runs,
    * the runner finishes (or rolls back) the step and stops at the boundary.
@@ -47,6 +52,12 @@ export class WizardStore implements Operator {
   interrupt(requestStop: () => void): boolean {
     const pending = this.#state.pending;
     if (pending?.kind === 'answer') {
+      this.#clear();
+      pending.reject(new OperatorStop());
+      return true;
+    }
+    if (pending?.kind === 'details') {
+      // Stop at once, as at a question: nothing has been applied for this step.
       this.#clear();
       pending.reject(new OperatorStop());
       return true;
@@ -73,7 +84,9 @@ export class WizardStore implements Operator {
         ? { ...pending, resolve: (start: boolean) => (clear(), pending.resolve(start)) }
         : pending.kind === 'answer'
           ? { ...pending, resolve: (v: unknown) => (clear(), pending.resolve(v)), reject: (e: Error) => (clear(), pending.reject(e)) }
-          : { ...pending, resolve: (r: Review) => (clear(), pending.resolve(r)) };
+          : pending.kind === 'details'
+            ? { ...pending, resolve: (accept: boolean) => (clear(), pending.resolve(accept)), reject: (e: Error) => (clear(), pending.reject(e)) }
+            : { ...pending, resolve: (r: Review) => (clear(), pending.resolve(r)) };
     this.dispatch({ type: 'pending', pending: wrapped });
   }
 

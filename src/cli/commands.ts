@@ -68,7 +68,7 @@ export async function applyCommand(
   if (held?.ok && held.staleNote) io.err(`pve-baseline: ${held.staleNote}`);
   try {
     const journal = dryRun ? readOnlyJournal(runtime) : openJournal(runtime);
-    const operator: Operator = new HeadlessOperator(options.yes);
+    const operator: Operator = new HeadlessOperator(options.yes, io.out);
     let total = 0;
     const runner = new Runner({
       steps,

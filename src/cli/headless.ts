@@ -4,12 +4,26 @@
  * file lacks one. A plan is applied only with --yes.
  */
 import type { AnswerRequest, Operator, Plan, Review } from '../engine/events.ts';
+import type { AnswerDetails } from '../engine/step.ts';
 import { MissingAnswerError } from '../engine/runner.ts';
 
 export class HeadlessOperator implements Operator {
   readonly refused: Plan[] = [];
 
-  constructor(private readonly yes: boolean) {}
+  constructor(
+    private readonly yes: boolean,
+    private readonly write: (line: string) => void = () => undefined,
+  ) {}
+
+  /** Unattended, the answers file is the decision; the details still go into the log. */
+  async confirmDetails(request: AnswerRequest, details: AnswerDetails): Promise<boolean> {
+    this.write(`  ${request.stepId}.${request.question.id}: ${details.title}`);
+    for (const item of details.items) {
+      this.write(`    ${item.heading}: ${item.fields.map(([label, value]) => `${label.toLowerCase()} ${value}`).join(', ')}`);
+      if (item.warning) this.write(`    warning: ${item.warning}`);
+    }
+    return true;
+  }
 
   async answer(request: AnswerRequest): Promise<unknown> {
     // A detected default is a fine answer unattended: it is what the wizard would offer.

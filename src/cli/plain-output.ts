@@ -55,6 +55,8 @@ export function plainEventPrinter(write: (line: string) => void, total: () => nu
         write('  applying');
         break;
       case 'output':
+        // Progress counters (apt's "Reading database ... 45%") are for live screens; a log keeps the last.
+        if (/\.\.\. \d{1,2}%$/.test(event.line)) break;
         write(`    | ${event.line}`);
         break;
       case 'step-finished': {

@@ -3,7 +3,7 @@
  * the moment it has happened (a file's backup before it is written), so an
  * interruption at any point leaves a record of exactly what to undo.
  */
-import { serviceArgv, inverseServiceAction, type Change, type CommandChange } from './change.ts';
+import { formatArgv, serviceArgv, inverseServiceAction, type Change, type CommandChange } from './change.ts';
 import type { AppliedChange, Journal } from './journal.ts';
 import { runChecked, type Exec } from '../system/exec.ts';
 import type { BackupStore, Files } from '../system/files.ts';
@@ -52,7 +52,7 @@ export async function applyChanges(stepId: string, backupSet: string, changes: r
         // A program may echo what it was fed (chpasswd does on some errors):
         // scrub the secret from its output and from the error before they travel on.
         const scrub = scrubber(change);
-        env.onLine(`$ ${change.argv.join(' ')}`);
+        env.onLine(`$ ${formatArgv(change.argv)}`);
         try {
           await runChecked(env.exec, change.argv, {
             onLine: (line) => env.onLine(scrub(line)),
@@ -91,7 +91,7 @@ export async function rollbackApplied(applied: readonly AppliedChange[], env: Om
           break;
         case 'command':
           if (record.undo) {
-            env.onLine(`$ ${record.undo.join(' ')}`);
+            env.onLine(`$ ${formatArgv(record.undo)}`);
             await runChecked(env.exec, record.undo, { onLine: env.onLine });
           }
           break;

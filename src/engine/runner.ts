@@ -162,6 +162,8 @@ export class Runner {
       answersOf: (id) => this.#answered.get(id) ?? journal.step(id)?.answers ?? {},
     };
 
+    const unmet = step.requires?.(ctx.node);
+    if (unmet) return { ...base, outcome: 'not-applicable', reason: unmet };
     let plan: Plan;
     let answers: Answers;
     try {

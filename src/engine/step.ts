@@ -137,6 +137,8 @@ export interface Step<F = unknown> {
   /** Steps that must be verified before this one may run. */
   dependsOn?: string[];
   questions?: Question<F>[];
+  /** Says why the step cannot apply to this node at all, before anything is probed (e.g. no Proxmox tools). */
+  requires?: (node: NodeInfo) => string | undefined;
   /** Says why the step does not apply to this node (e.g. not a cluster); undefined when it applies. */
   notApplicable?: (facts: F, node: NodeInfo) => string | undefined;
   probe(ctx: StepContext): Promise<F>;

@@ -63,7 +63,8 @@ export async function readAccounts(files: Pick<Files, 'read'>): Promise<Accounts
   return {
     users: parsePasswd((await files.read('/etc/passwd')) ?? ''),
     groups: parseGroup((await files.read('/etc/group')) ?? ''),
-    passwords: parseShadow((await files.read('/etc/shadow')) ?? ''),
+    // Only root may read the shadow file; a read-only run as another user knows no password states.
+    passwords: parseShadow((await files.read('/etc/shadow').catch(() => null)) ?? ''),
   };
 }
 

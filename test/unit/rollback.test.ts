@@ -188,7 +188,7 @@ describe('applyChanges / rollbackApplied', () => {
       { exec, files: new LocalFiles(), backups, journal, onLine: (l) => lines.push(l) },
     );
     await assert.rejects(fs.stat(file), { code: 'ENOENT' });
-    assert.deepEqual(lines, ['$ printf %s\\n one two', 'one', 'two']);
+    assert.deepEqual(lines, ["$ printf '%s\\n' one two", 'one', 'two']);
     const applied = journal.step('s')!.applied;
     assert.deepEqual(
       applied.map((a) => a.kind),
