@@ -36,6 +36,23 @@ export const bundleFixes = {
     // every redraw lands one line lower and leaves stale lines behind. ink 7.1
     // fixed it (cursorUp(previousLines.length - 1)); ink 7 needs Node 22, so
     // the fix is applied here, and the build fails if the code ever changes.
+    // ink 6.8's useInput subscribes to key presses in a passive effect, which
+    // React may run after the frame that shows a new prompt is on screen: keys
+    // typed (or pasted) in that gap are lost. Subscribing in a layout effect
+    // closes the gap: it runs in the same commit that writes the frame, before
+    // any further input is read. The build fails if the code ever changes.
+    b.onLoad({ filter: /[\\/]ink[\\/]build[\\/]hooks[\\/]use-input\.js$/ }, async (args) => {
+      const source = await readFile(args.path, 'utf8');
+      const parts = source.split('    useEffect(() => {');
+      if (!source.startsWith("import { useEffect } from 'react';") || parts.length !== 3) {
+        throw new Error('ink use-input.js changed; re-check the input-subscription fix in scripts/bundle.mjs');
+      }
+      const patched = `${parts[0]}    useEffect(() => {${parts[1]}    useLayoutEffect(() => {${parts[2]}`.replace(
+        "import { useEffect } from 'react';",
+        "import { useEffect, useLayoutEffect } from 'react';",
+      );
+      return { contents: patched, loader: 'js' };
+    });
     b.onLoad({ filter: /[\\/]ink[\\/]build[\\/]log-update\.js$/ }, async (args) => {
       const source = await readFile(args.path, 'utf8');
       const buggy = 'buffer.push(ansiEscapes.cursorUp(previousVisible - 1));';

@@ -270,6 +270,10 @@ export class Runner {
       if (question.id in preset) {
         const v = await validateAnswer(question, preset[question.id], answers, qctx);
         if (!v.ok) throw new AnswerError(field, v.message);
+        // An answer given up front is the decision; its details are still shown (headless: logged).
+        if (question.kind === 'text' && question.details && operator.confirmDetails && typeof v.value === 'string' && v.value !== '') {
+          await operator.confirmDetails({ stepId: step.id, stepTitle: step.title, question }, await question.details(v.value, qctx));
+        }
         answers[question.id] = v.value;
         continue;
       }

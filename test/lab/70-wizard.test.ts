@@ -11,6 +11,7 @@ import { ensureBundle } from '../support/bundle.ts';
 import { KEYS, ptyEnv, runInPty, type PtyStep } from '../support/pty.ts';
 import { labOrSkip, sh } from './helpers.ts';
 import type { Lab } from './lab.ts';
+import { loadSsh2 } from '../../src/ssh/ssh2.ts';
 
 const lab = await labOrSkip();
 
@@ -39,20 +40,49 @@ async function waitUntil(check: () => Promise<boolean>, what: string, timeoutMs 
   }
 }
 
+const { utils } = await loadSsh2();
+const operator = utils.generateKeyPairSync('ed25519', { comment: 'operator@laptop' });
+const PASSWORD = 'correct horse battery staple';
+
 const WELCOME: PtyStep = { waitFor: 'Nothing changes until you have seen the plan', timeoutMs: 20_000 };
 
 if (lab) {
-  test('the wizard over ssh -t: sees the node and the session, applies a safe step, verifies it', async () => {
+  test('the whole wizard over ssh -t, by keys as a person types them: admin, key, no break-glass, sysctl', async () => {
     await lab.reset();
     await install(lab);
     const r = await overSsh(lab, ['pve-baseline'], [
       WELCOME,
       { snapshot: 'welcome' },
       { send: KEYS.enter },
-      { waitFor: 'Plan:', timeoutMs: 20_000 },
-      { snapshot: 'plan' },
+      { waitFor: 'Name of your admin account', timeoutMs: 20_000 },
+      { send: 'alice\r' },
+      { waitFor: 'Proxmox role on /' },
+      { send: KEYS.enter }, // Administrator, the default
+      { waitFor: 'Email for Proxmox notifications' },
+      { send: 'alice@example.com\r' },
+      { waitFor: 'Full name or comment' },
       { send: KEYS.enter },
-      { waitFor: 'Finished: 1 verified.', timeoutMs: 30_000 },
+      { waitFor: 'Password for sudo' },
+      { send: `${PASSWORD}\r` },
+      { waitFor: '(again)' },
+      { send: `${PASSWORD}\r` },
+      { waitFor: 'Plan: 5 commands to run.', timeoutMs: 20_000 },
+      { send: KEYS.enter },
+      { waitFor: 'Your public key(s)', timeoutMs: 60_000 },
+      { send: `${operator.public}\r` },
+      { send: KEYS.enter },
+      { waitFor: 'This key will let you log in as the admin:' },
+      { snapshot: 'key' },
+      { send: 'y' },
+      { waitFor: 'Also let this key log in as root?' },
+      { send: KEYS.enter }, // no, the default
+      { waitFor: 'Plan: 1 to create, 1 command to run.', timeoutMs: 20_000 },
+      { send: KEYS.enter },
+      { waitFor: 'Create a disabled break-glass account?', timeoutMs: 20_000 },
+      { send: KEYS.enter }, // no, the default
+      { waitFor: 'Plan:', timeoutMs: 20_000 }, // sysctl
+      { send: KEYS.enter },
+      { waitFor: 'Finished: 3 verified, 1 already compliant.', timeoutMs: 30_000 },
       { waitExit: true, timeoutMs: 10_000 },
     ]);
     assert.ok(r.ok, r.timedOut ? `${r.timedOut.reason}\n${r.timedOut.tail}` : r.plain);
@@ -61,13 +91,17 @@ if (lab) {
     assert.match(welcome, /Node +pve1 · Proxmox VE 9\.\d+\.\d+ · Debian 13 \(trixie\)/);
     assert.match(welcome, new RegExp(`Session +SSH from ${lab.workstationAddress.replace(/\./g, '\\.')}: keep this session open`));
     assert.match(welcome, /Journal +first run on this node/);
-    // In a container the kernel.* and fs.* keys belong to the host: only the network ones are planned.
-    const plan = r.snapshots.find((s) => s.name === 'plan')!.screen.join('\n');
-    assert.match(plan, /\+ create \/etc\/sysctl\.d\/90-pve-baseline\.conf/);
+    const key = r.snapshots.find((s) => s.name === 'key')!.screen.join('\n');
+    assert.match(key, /Type +ssh-ed25519/);
+    assert.match(key, /Size +256 bits/);
+    assert.match(key, /Fingerprint +SHA256:/);
+    assert.match(key, /Comment +operator@laptop/);
+    assert.doesNotMatch(r.plain, new RegExp(PASSWORD), 'the password never reached the screen');
+    // In a container the kernel.* and fs.* keys belong to the host: only the network ones apply.
     assert.match(r.plain, /Kernel and network sysctl settings: verified \(2 changes\)/);
     assert.equal((await sh(lab, 'sysctl -n net.ipv4.conf.all.accept_redirects')).trim(), '0');
-    assert.equal((await sh(lab, 'sysctl -n net.ipv4.tcp_syncookies')).trim(), '1');
-    assert.match(await sh(lab, 'cat /etc/sysctl.d/90-pve-baseline.conf'), /# Deliberately not set on a Proxmox VE node:\n#   net\.ipv4\.ip_forward/);
+    const who = await lab.ssh({ user: 'alice', privateKey: operator.private, input: `${PASSWORD}\n` }, "sudo -S -p '' id -un");
+    assert.equal(who.stdout.trim(), 'root', 'the admin made in the wizard logs in with the key and sudo works');
     const status = await sh(lab, 'pve-baseline status');
     assert.match(status, /sysctl +verified/);
     assert.match(status, /backup of \/etc\/sysctl\.d\/90-pve-baseline\.conf: \(did not exist\)/);
@@ -80,7 +114,7 @@ if (lab) {
     await sh(lab, 'printf "sysctl: {}\\n" > /root/answers.yml');
     const again = await lab.exec(['pve-baseline', 'apply', '--answers', '/root/answers.yml', '--yes']);
     assert.equal(again.exitCode, 0, again.stderr);
-    assert.match(again.stdout, /=> compliant/);
+    assert.match(again.stdout, /Summary: 4 compliant\./);
     assert.doesNotMatch(again.stdout, /Plan:/);
     // Someone sets a value back by hand: check names the drift and exits 1.
     await sh(lab, 'sysctl -w net.ipv4.conf.all.accept_redirects=1 >/dev/null');
@@ -120,14 +154,14 @@ if (lab) {
     assert.equal((await lab.exec(['test', '-e', '/etc/sysctl.d/90-pve-baseline.conf'])).exitCode, 1);
 
     // The operator's SSH link drops at the plan review: the wizard ends by SIGHUP, frees its lock.
-    const dropped = await overSsh(lab, ['pve-baseline'], [WELCOME, { send: KEYS.enter }, { waitFor: 'Plan:', timeoutMs: 20_000 }]);
+    const dropped = await overSsh(lab, ['pve-baseline'], [WELCOME, { send: KEYS.enter }, { waitFor: 'Name of your admin account', timeoutMs: 20_000 }]);
     assert.equal(dropped.killedAtEnd, true, 'the driver hung up on the session');
     await waitUntil(async () => (await lab.exec(['pgrep', '-f', '^node /usr/local/bin/pve-baseline'])).exitCode === 1, 'the wizard to end');
     assert.equal((await lab.exec(['test', '-e', '/var/lib/pve-baseline/lock'])).exitCode, 1, 'no lock left behind');
 
     // A wizard killed outright (SIGKILL, no handler runs) leaves a stale lock;
     // the next one explains it, takes over, and the journal still reads.
-    const victim = overSsh(lab, ['pve-baseline'], [WELCOME, { send: KEYS.enter }, { waitFor: 'Plan:', timeoutMs: 20_000 }, { sleepMs: 20_000 }, { waitExit: true }]);
+    const victim = overSsh(lab, ['pve-baseline'], [WELCOME, { send: KEYS.enter }, { waitFor: 'Name of your admin account', timeoutMs: 20_000 }, { sleepMs: 20_000 }, { waitExit: true }]);
     await waitUntil(async () => (await lab.exec(['test', '-e', '/var/lib/pve-baseline/lock'])).exitCode === 0, 'the wizard to take its lock');
     const kill = await lab.exec(['pkill', '-KILL', '-f', '^node /usr/local/bin/pve-baseline']);
     assert.equal(kill.exitCode, 0, 'the wizard was found and killed');
