@@ -60,7 +60,7 @@ test('keys: a private key is refused and not kept; a public key is confirmed wit
 
   await screen.waitForText('Your public key(s)');
   assert.match(screen.frame(), /paste one or more lines; Enter on its own when done/);
-  await screen.press(`${key.private}\r`, KEY.enter);
+  await screen.press(key.private, KEY.enter); // a paste (it ends with a line break), then Enter
   let frame = await screen.waitForText('PRIVATE key. It was not stored or sent anywhere');
   assert.doesNotMatch(frame, /BEGIN OPENSSH PRIVATE KEY|PRIVATE KEY-----/, 'the pasted private key is gone from the screen');
 
