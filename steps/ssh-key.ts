@@ -9,7 +9,7 @@
 import type { Change } from '../src/engine/change.ts';
 import type { AnswerDetails, Check, QuestionContext, Step } from '../src/engine/step.ts';
 import { readAccounts, type PasswdEntry } from '../src/system/accounts.ts';
-import { authorizedKeysLine, checkPublicKeys, readCheckedKeys } from '../src/ssh/keys.ts';
+import { authorizedKeysLine, checkPublicKeys, readCheckedKeys, type PublicKey } from '../src/ssh/keys.ts';
 
 export const ROOT_KEYS = '/root/.ssh/authorized_keys';
 export const ROOT_KEYS_CLUSTER_FILE = '/etc/pve/priv/authorized_keys';
@@ -42,7 +42,31 @@ function hasOptions(text: unknown): boolean {
   return /^(?!ssh-|ecdsa-|sk-)\S+\s+(ssh-|ecdsa-|sk-)/m.test(String(text ?? ''));
 }
 
-const modeOk = (meta: KeyFacts['sshDir'], mode: number, admin: PasswdEntry) => !!meta && meta.mode === mode && meta.uid === admin.uid && meta.gid === admin.gid;
+type Meta = KeyFacts['sshDir'];
+
+const modeOk = (meta: Meta, mode: number, admin: PasswdEntry) => !!meta && meta.mode === mode && meta.uid === admin.uid && meta.gid === admin.gid;
+
+/** chmod/chown so sshd accepts the path (it ignores keys others could have written), each undoable. */
+function fixOwnership(path: string, meta: NonNullable<Meta>, mode: number, admin: PasswdEntry): Change[] {
+  const octal = (m: number) => m.toString(8).padStart(4, '0');
+  const changes: Change[] = [];
+  if (meta.mode !== mode) {
+    changes.push({ kind: 'command', argv: ['chmod', octal(mode), path], undo: ['chmod', octal(meta.mode), path], reason: `${path} is mode ${octal(meta.mode)}; sshd wants ${octal(mode)}` });
+  }
+  if (meta.uid !== admin.uid || meta.gid !== admin.gid) {
+    changes.push({ kind: 'command', argv: ['chown', `${admin.uid}:${admin.gid}`, path], undo: ['chown', `${meta.uid}:${meta.gid}`, path], reason: `${path} must belong to ${admin.name}` });
+  }
+  return changes;
+}
+
+/** The keys a file does not hold yet. */
+const keysToAdd = (content: string | null, keys: PublicKey[]) => keys.filter((k) => !(content ?? '').includes(k.base64));
+
+/** The file with the keys appended, each on its own line. */
+function appendKeys(content: string | null, keys: PublicKey[], keepOptions: boolean): string {
+  const base = content === null || content === '' || content.endsWith('\n') ? (content ?? '') : `${content}\n`;
+  return base + keys.map((k) => `${authorizedKeysLine(k, keepOptions)}\n`).join('');
+}
 
 export const sshKeyStep: Step<KeyFacts> = {
   id: 'ssh-key',
@@ -134,51 +158,32 @@ export const sshKeyStep: Step<KeyFacts> = {
         undo: ['rmdir', dir],
         reason: 'sshd ignores keys in a directory others can write to: 0700, owned by the admin',
       });
-    } else if (!modeOk(facts.sshDir, 0o700, admin)) {
-      changes.push({
-        kind: 'command',
-        argv: ['chmod', '0700', dir],
-        undo: ['chmod', facts.sshDir.mode.toString(8).padStart(4, '0'), dir],
-        reason: `${dir} is mode ${facts.sshDir.mode.toString(8)}; sshd wants 0700`,
-      });
-      if (facts.sshDir.uid !== admin.uid || facts.sshDir.gid !== admin.gid) {
-        changes.push({ kind: 'command', argv: ['chown', `${admin.uid}:${admin.gid}`, dir], undo: ['chown', `${facts.sshDir.uid}:${facts.sshDir.gid}`, dir], reason: `${dir} must belong to ${admin.name}` });
-      }
+    } else {
+      changes.push(...fixOwnership(dir, facts.sshDir, 0o700, admin));
     }
-    const missing = keys.filter((k) => !(facts.authorizedKeys ?? '').includes(k.base64));
-    if (missing.length) {
-      const before = facts.authorizedKeys;
-      const base = before === null || before === '' || before.endsWith('\n') ? (before ?? '') : `${before}\n`;
+    const forAdmin = keysToAdd(facts.authorizedKeys, keys);
+    if (forAdmin.length) {
       changes.push({
         kind: 'file',
         path: file,
-        before,
-        after: base + missing.map((k) => `${authorizedKeysLine(k, keep)}\n`).join(''),
+        before: facts.authorizedKeys,
+        after: appendKeys(facts.authorizedKeys, forAdmin, keep),
         mode: 0o600,
         owner: { uid: admin.uid, gid: admin.gid },
-        reason: `lets ${missing.map((k) => k.fingerprint).join(', ')} log in as ${admin.name}`,
+        reason: `lets ${forAdmin.map((k) => k.fingerprint).join(', ')} log in as ${admin.name}`,
       });
     }
-    if (facts.authorizedKeysMeta && !modeOk(facts.authorizedKeysMeta, 0o600, admin)) {
-      changes.push({ kind: 'command', argv: ['chmod', '0600', file], undo: ['chmod', facts.authorizedKeysMeta.mode.toString(8).padStart(4, '0'), file], reason: 'sshd wants authorized_keys at 0600' });
-      if (facts.authorizedKeysMeta.uid !== admin.uid || facts.authorizedKeysMeta.gid !== admin.gid) {
-        changes.push({ kind: 'command', argv: ['chown', `${admin.uid}:${admin.gid}`, file], undo: ['chown', `${facts.authorizedKeysMeta.uid}:${facts.authorizedKeysMeta.gid}`, file], reason: `authorized_keys must belong to ${admin.name}` });
-      }
-    }
-    if (answers.also_root === true) {
-      const rootMissing = keys.filter((k) => !(facts.rootKeys ?? '').includes(k.base64));
-      if (rootMissing.length) {
-        const before = facts.rootKeys;
-        const base = before === null || before === '' || before.endsWith('\n') ? (before ?? '') : `${before}\n`;
-        changes.push({
-          kind: 'file',
-          path: ROOT_KEYS,
-          before,
-          after: base + rootMissing.map((k) => `${authorizedKeysLine(k, keep)}\n`).join(''),
-          mode: 0o600,
-          reason: `root's keys live in ${ROOT_KEYS_CLUSTER_FILE} (the symlink is kept): every node of a cluster will accept this key for root`,
-        });
-      }
+    if (facts.authorizedKeysMeta) changes.push(...fixOwnership(file, facts.authorizedKeysMeta, 0o600, admin));
+    const forRoot = answers.also_root === true ? keysToAdd(facts.rootKeys, keys) : [];
+    if (forRoot.length) {
+      changes.push({
+        kind: 'file',
+        path: ROOT_KEYS,
+        before: facts.rootKeys,
+        after: appendKeys(facts.rootKeys, forRoot, keep),
+        mode: 0o600,
+        reason: `root's keys live in ${ROOT_KEYS_CLUSTER_FILE} (the symlink is kept): every node of a cluster will accept this key for root`,
+      });
     }
     return changes;
   },
