@@ -10,6 +10,7 @@ export type Command =
   | { name: 'check'; json: boolean }
   | { name: 'status'; json: boolean }
   | { name: 'revert'; step: string; yes: boolean }
+  | { name: 'docs'; out?: string }
   | { name: 'help' }
   | { name: 'version' };
 
@@ -47,6 +48,7 @@ Usage
   pve-baseline check [--json]          read-only audit of every step
   pve-baseline status [--json]         what the journal holds
   pve-baseline revert STEP [--yes]     undo a step from its backups; without --yes, show how
+  pve-baseline docs [--out FILE]       write the access-policy document from the node's state
   pve-baseline --help | --version
 
 Exit codes
@@ -68,7 +70,7 @@ Environment
   NO_COLOR    no colours        TERM=linux    console-safe glyphs
 `;
 
-const COMMANDS = ['apply', 'check', 'status', 'revert', 'help', 'version'] as const;
+const COMMANDS = ['apply', 'check', 'status', 'revert', 'docs', 'help', 'version'] as const;
 
 export function parseCommand(argv: readonly string[]): Command {
   let parsed;
@@ -83,6 +85,7 @@ export function parseCommand(argv: readonly string[]): Command {
         'dry-run': { type: 'boolean', short: 'n' },
         only: { type: 'string' },
         json: { type: 'boolean' },
+        out: { type: 'string', short: 'o' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean', short: 'V' },
       },
@@ -124,6 +127,9 @@ export function parseCommand(argv: readonly string[]): Command {
     case 'status':
       allowed('json');
       return { name, json: !!values.json };
+    case 'docs':
+      allowed('out');
+      return { name: 'docs', ...(values.out ? { out: values.out } : {}) };
     case 'help':
       return { name: 'help' };
     case 'version':

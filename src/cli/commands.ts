@@ -3,7 +3,7 @@
  * audit) and status (the journal). Each returns an exit code and writes
  * plain text (or JSON) through `out`.
  */
-import { readFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Operator } from '../engine/events.ts';
 import { Journal } from '../engine/journal.ts';
@@ -245,4 +245,28 @@ export async function revertCommand(runtime: Runtime, steps: readonly AnyStep[],
   } finally {
     held.release();
   }
+}
+
+/** The default place of the document: /root/pve-baseline/access-policy-HOST-DATE.md. */
+export function defaultDocPath(hostname: string, date: string): string {
+  return `/root/pve-baseline/access-policy-${hostname}-${date}.md`;
+}
+
+/** Write the access-policy document from what the node says now (mode 0600: it maps who can do what). */
+export async function docsCommand(runtime: Runtime, options: { out?: string }, io: Output, version: string): Promise<number> {
+  if (!runtime.node.isRoot) {
+    io.err('pve-baseline: docs reads root-only files (/etc/shadow, /etc/pve/priv); run it as root.');
+    return EXIT.notRoot;
+  }
+  const { collectPolicyFacts } = await import('../report/facts.ts');
+  const { renderAccessPolicy } = await import('../report/access-policy.ts');
+  const date = new Date().toISOString().slice(0, 10);
+  const facts = await collectPolicyFacts(runtime, readOnlyJournal(runtime));
+  const text = renderAccessPolicy(facts, { date, version });
+  const out = options.out ?? defaultDocPath(runtime.node.hostname, date);
+  await mkdir(path.dirname(out), { recursive: true, mode: 0o700 });
+  await runtime.files.write(out, text, { mode: 0o600 });
+  await chmod(out, 0o600);
+  io.out(`Wrote ${out} (${text.split('\n').length} lines, mode 0600).`);
+  return EXIT.ok;
 }

@@ -68,6 +68,7 @@ test('usage errors name the option and exit 2', async () => {
     [['--frobnicate'], /Unknown option '--frobnicate'/],
     [['apply', '--answers', 'x.yml', '--only', ','], /--only wants a comma-separated list/],
     [['revert'], /revert wants exactly one step id/],
+    [['docs', '--json'], /--json does not go with 'docs'/],
     [['revert', 'sysctl', '--json'], /--json does not go with 'revert'/],
   ];
   for (const [args, message] of cases) {
@@ -180,4 +181,17 @@ test('revert names unknown steps, and with no record there is nothing to undo', 
   assert.equal(nothing.exitCode, 0);
   assert.match(String(nothing.stdout), /Nothing to revert for sysctl: the journal holds no change of it\./);
   assert.equal(existsSync(path.join(state, 'state')), false);
+});
+
+test('docs writes the access-policy document, mode 0600, and passes its own reading', { skip: process.getuid?.() !== 0 && 'docs needs root' }, async (t) => {
+  const state = await tempState(t);
+  const out = path.join(state, 'out', 'policy.md');
+  const r = await cli(['docs', '--out', out], { state: path.join(state, 'state') });
+  assert.equal(r.exitCode, 0, String(r.stderr));
+  assert.match(String(r.stdout), /Wrote .*policy\.md \(\d+ lines, mode 0600\)\./);
+  const { statSync } = await import('node:fs');
+  assert.equal(statSync(out).mode & 0o777, 0o600);
+  const text = readFileSync(out, 'utf8');
+  assert.match(text, /^# Access policy: /);
+  assert.match(text, /## Evidence/);
 });
