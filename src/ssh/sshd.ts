@@ -99,8 +99,8 @@ function allowSetting(intent: SshdIntent): SshdSetting {
     value: unique([...intent.admins, ...intent.allow.names, ...roots]).join(' '),
     reason: 'Only these accounts may log in; every other account is refused before authentication.',
     proxmoxNote: rootNo
-      ? 'root is allowed from the cluster and management networks only: Proxmox clusters need root SSH between nodes (migration, replication, pvecm).'
-      : 'root stays allowed (with keys only): Proxmox clusters need root SSH between nodes (migration, replication, pvecm).',
+      ? 'root is allowed from the cluster and management networks only: clusters need root SSH between nodes (migration, replication, pvecm).'
+      : 'root stays allowed (with keys only): clusters need root SSH between nodes (migration, replication, pvecm).',
   };
 }
 
@@ -133,13 +133,13 @@ export function intentSettings(intent: SshdIntent, supported: SupportedAlgorithm
           keyword: 'PermitRootLogin',
           value: 'no',
           reason: 'root cannot log in over SSH from anywhere but the networks in the Match block below; admins use their own account and sudo.',
-          proxmoxNote: 'Proxmox clusters need root SSH between nodes, so root keeps key-only access from the cluster and management networks (Match Address below).',
+          proxmoxNote: 'Clusters need root SSH between nodes, so root keeps key-only access from the cluster and management networks (Match Address below).',
         }
       : {
           keyword: 'PermitRootLogin',
           value: 'prohibit-password',
           reason: 'root may log in with a key only, never with a password.',
-          proxmoxNote: 'Not "no": Proxmox clusters need root SSH between nodes (migration, replication, pvecm, the web shell on other nodes).',
+          proxmoxNote: 'Not "no": clusters need root SSH between nodes (migration, replication, pvecm, the web shell on other nodes).',
         },
     allowSetting(intent),
     {
@@ -175,14 +175,14 @@ export function intentSettings(intent: SshdIntent, supported: SupportedAlgorithm
       keyword: 'AllowTcpForwarding',
       value: 'yes',
       leaveDefault: true,
-      reason: 'Left at the default (yes).',
-      proxmoxNote: 'Proxmox live migration and tools that tunnel VNC/SPICE through SSH need TCP forwarding; "no" breaks them.',
+      reason: 'left at the default (yes).',
+      proxmoxNote: 'Live migration and tools that tunnel VNC/SPICE through SSH need TCP forwarding; "no" breaks them.',
     },
     {
       keyword: 'DisableForwarding',
       value: 'no',
       leaveDefault: true,
-      reason: 'Left at the default (no).',
+      reason: 'left at the default (no).',
       proxmoxNote: 'DisableForwarding yes (CIS) also disables TCP forwarding and breaks SSH-tunnelled live migration.',
     },
     ...crypto.settings,
