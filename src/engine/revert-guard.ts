@@ -234,8 +234,10 @@ disarm() {
 }
 
 # One run at a time (released when this process ends, however it ends).
-if command -v flock >/dev/null 2>&1; then
-  exec 9>>"$LOCK" && flock 9
+mkdir -p -- "\${LOCK%/*}" 2>/dev/null
+if command -v flock >/dev/null 2>&1 && touch -- "$LOCK" 2>/dev/null; then
+  exec 9>>"$LOCK"
+  flock 9
 fi
 
 # Claim the change: the rename races with a confirmation, and only one wins.
@@ -289,10 +291,15 @@ export function renderBootUnit(stateDir: string): string {
   const runner = revertPaths(stateDir, 'x').bootRunner;
   if (!UNIT_SAFE_PATH.test(runner)) throw new Error(`state dir ${stateDir} cannot go into a unit file; use plain characters`);
   return `# Written by pve-baseline: reverts unconfirmed changes at boot, before sshd starts.
+# No default dependencies: ordered before ssh.socket (which is before
+# sockets.target, before basic.target) without a cycle. It needs only the
+# local filesystems.
 [Unit]
 Description=pve-baseline: revert unconfirmed changes
+DefaultDependencies=no
 After=local-fs.target
-Before=ssh.service ssh.socket sshd.service pve-firewall.service network-online.target
+Before=ssh.service ssh.socket sshd.service pve-firewall.service sockets.target shutdown.target
+Conflicts=shutdown.target
 
 [Service]
 Type=oneshot

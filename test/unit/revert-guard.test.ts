@@ -1,0 +1,405 @@
+/**
+ * The revert the node owns: the rendered plain-sh script is run for real with
+ * /bin/sh against files in a temp dir (backups taken with BackupStore), the
+ * reload replaced by a harmless `touch`. Runs as root (chown).
+ */
+import { describe, it, before } from 'node:test';
+import assert from 'node:assert/strict';
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { BackupStore, LocalFiles, type BackupRecord } from '../../src/system/files.ts';
+import { LocalExec, type Exec, type ExecResult } from '../../src/system/exec.ts';
+import {
+  armRevert,
+  BOOT_UNIT,
+  disarmRevert,
+  pendingReverts,
+  renderBootRunner,
+  renderBootUnit,
+  renderRevertScript,
+  revertNow,
+  revertPaths,
+  shellQuote,
+} from '../../src/engine/revert-guard.ts';
+import { modeOf, tempDir } from '../fixtures/temp.ts';
+
+const run = promisify(execFile);
+const isRoot = process.getuid?.() === 0;
+const BINARY = Buffer.concat([Buffer.from('Port 22\r\n'), Buffer.from([0x00, 0x01, 0x7f, 0x80, 0xfe, 0xff]), Buffer.from('ünïcode, no newline')]);
+const NASTY = [`it's "quoted" and spaced`, 'dollar $HOME `backtick` $(touch pwned) ; & | *', "trailing quote'", 'new\nline'];
+
+async function sh(args: string[], env: Record<string, string> = {}): Promise<{ code: number; out: string }> {
+  try {
+    const r = await run('/bin/sh', args, { env: { ...process.env, ...env } });
+    return { code: 0, out: r.stdout + r.stderr };
+  } catch (error) {
+    const e = error as { code: number; stdout: string; stderr: string };
+    return { code: e.code, out: e.stdout + e.stderr };
+  }
+}
+
+interface Fixture {
+  dir: string;
+  state: string;
+  reloaded: string;
+  store: BackupStore;
+  records: BackupRecord[];
+  /** path -> [bytes, mode, uid, gid] before the change (null: did not exist) */
+  before: Map<string, [Buffer, number, number, number] | null>;
+  script: string;
+  id: string;
+}
+
+/** Files as they were, backed up, then changed the way an apply would change them. */
+async function fixture(
+  t: { after(fn: () => unknown): void },
+  id = 'test-1',
+  names = ['sshd_config', `sub dir/${NASTY[0]}`, `${NASTY[1]}.conf`],
+  stateName = "state dir 'x'",
+): Promise<Fixture> {
+  const dir = await tempDir(t, 'pve-baseline-revert-');
+  const state = path.join(dir, stateName);
+  const reloaded = path.join(dir, "reloaded it's");
+  const store = new BackupStore(path.join(state, 'backups'));
+  const before = new Map<string, [Buffer, number, number, number] | null>();
+  const records: BackupRecord[] = [];
+  for (const [i, name] of names.entries()) {
+    const file = path.join(dir, 'etc', name);
+    await fs.mkdir(path.dirname(file), { recursive: true });
+    const content = Buffer.concat([BINARY, Buffer.from(` ${i}`)]);
+    await fs.writeFile(file, content);
+    await fs.chown(file, 1000 + i, 2000 + i);
+    await fs.chmod(file, [0o644, 0o600, 0o4750][i % 3]!);
+    before.set(file, [content, [0o644, 0o600, 0o4750][i % 3]!, 1000 + i, 2000 + i]);
+    records.push(await store.backup(id, file));
+  }
+  // a drop-in that did not exist before
+  const dropIn = path.join(dir, 'etc', 'sshd_config.d', `10-pve-baseline ${NASTY[2]}.conf`);
+  before.set(dropIn, null);
+  records.push(await store.backup(id, dropIn));
+  // the change
+  for (const file of before.keys()) {
+    await fs.mkdir(path.dirname(file), { recursive: true });
+    await fs.writeFile(file, 'PasswordAuthentication no\n');
+    await fs.chmod(file, 0o666);
+    await fs.chown(file, 0, 0);
+  }
+  const script = path.join(state, 'revert', `${id}.sh`);
+  await fs.mkdir(path.dirname(script), { recursive: true });
+  await fs.writeFile(
+    script,
+    renderRevertScript({ id, backups: records, reload: [['touch', reloaded]], stateDir: state, unitDir: path.join(dir, 'units') }),
+    { mode: 0o700 },
+  );
+  return { dir, state, reloaded, store, records, before, script, id };
+}
+
+async function markPending(f: Fixture): Promise<void> {
+  const p = revertPaths(f.state, f.id);
+  await fs.mkdir(p.pendingDir, { recursive: true });
+  await fs.writeFile(p.marker, `${f.id}\n`);
+}
+
+async function assertRestored(f: Fixture): Promise<void> {
+  for (const [file, was] of f.before) {
+    if (was === null) {
+      await assert.rejects(fs.lstat(file), { code: 'ENOENT' }, `${file} should be gone`);
+      continue;
+    }
+    assert.deepEqual(await fs.readFile(file), was[0], `${file}: bytes`);
+    const st = await fs.stat(file);
+    assert.equal(modeOf(st).toString(8), was[1].toString(8), `${file}: mode`);
+    assert.deepEqual([st.uid, st.gid], [was[2], was[3]], `${file}: owner`);
+  }
+  for (const r of f.records) assert.ok(await f.store.matches(r), `${r.path} matches its backup`);
+}
+
+async function exists(file: string): Promise<boolean> {
+  return fs.lstat(file).then(
+    () => true,
+    () => false,
+  );
+}
+
+describe('shellQuote', () => {
+  it('passes any string through sh unchanged', async () => {
+    for (const value of [...NASTY, '', "'", "''", '\\', '"\'"', '%s %%']) {
+      const r = await run('/bin/sh', ['-c', `printf '%s' ${shellQuote(value)}`]);
+      assert.equal(r.stdout, value);
+    }
+  });
+  it('refuses NUL', () => {
+    assert.throws(() => shellQuote('a\0b'));
+  });
+});
+
+describe('the revert script', () => {
+  before(() => {
+    assert.ok(isRoot, 'these tests chown files and must run as root');
+  });
+
+  it('is plain POSIX sh (dash -n, no bash-isms we know of)', async (t) => {
+    const f = await fixture(t);
+    const text = await fs.readFile(f.script, 'utf8');
+    assert.match(text, /^#!\/bin\/sh\n/);
+    assert.doesNotMatch(text, /\[\[|^\s*local\s|\bfunction\b|\$'|<<<|^\s*source\s|pipefail|==/m);
+    const dash = await run('dash', ['-n', f.script]).then(
+      () => 0,
+      (e: { code: number }) => e.code,
+    );
+    assert.equal(dash, 0);
+  });
+
+  it('puts every file back byte for byte with mode and owner, removes new ones, reloads, records, disarms', async (t) => {
+    const f = await fixture(t);
+    await markPending(f);
+    const r = await sh([f.script]);
+    assert.equal(r.code, 0, r.out);
+    await assertRestored(f);
+    assert.ok(await exists(f.reloaded), 'the reload ran');
+    const p = revertPaths(f.state, f.id);
+    assert.match(await fs.readFile(p.result, 'utf8'), /^reverted at \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ \(timer\)\n$/);
+    assert.equal(await exists(p.marker), false);
+    assert.equal(await exists(p.firing), false);
+    assert.equal(await exists(path.join(f.dir, 'pwned')), false);
+    assert.equal(await exists('pwned'), false);
+    // no temp files left next to the targets
+    const left = await fs.readdir(path.join(f.dir, 'etc'), { recursive: true });
+    assert.deepEqual(left.filter((n) => String(n).includes('pve-baseline-revert')), []);
+  });
+
+  it('is safe to run twice: a second timer run does nothing, a second forced run changes nothing', async (t) => {
+    const f = await fixture(t);
+    await markPending(f);
+    assert.equal((await sh([f.script])).code, 0);
+    await fs.rm(f.reloaded);
+    const again = await sh([f.script]);
+    assert.equal(again.code, 0, again.out);
+    assert.match(again.out, /nothing pending/);
+    assert.equal(await exists(f.reloaded), false, 'no reload when nothing was pending');
+    await assertRestored(f);
+    const forced = await sh([f.script, 'now']);
+    assert.equal(forced.code, 0, forced.out);
+    assert.match(forced.out, /already as it was/);
+    await assertRestored(f);
+  });
+
+  it('does nothing from the timer when the change was confirmed (no marker)', async (t) => {
+    const f = await fixture(t);
+    const r = await sh([f.script]);
+    assert.equal(r.code, 0);
+    for (const file of f.before.keys()) assert.equal(await fs.readFile(file, 'utf8'), 'PasswordAuthentication no\n');
+    assert.equal(await exists(f.reloaded), false);
+  });
+
+  it('refuses a backup copy whose checksum is wrong, restores the rest, reports it and stays pending', async (t) => {
+    const f = await fixture(t);
+    await markPending(f);
+    const bad = f.records[1]!;
+    await fs.appendFile(bad.copy!, 'tampered');
+    const r = await sh([f.script]);
+    assert.equal(r.code, 1, r.out);
+    assert.equal(await fs.readFile(bad.path, 'utf8'), 'PasswordAuthentication no\n', 'the file with a bad copy is not touched');
+    for (const rec of f.records.filter((x) => x !== bad)) assert.ok(await f.store.matches(rec), `${rec.path} restored`);
+    const p = revertPaths(f.state, f.id);
+    const result = await fs.readFile(p.result, 'utf8');
+    assert.match(result, /^FAILED at .* \(timer\):\n/);
+    assert.ok(result.includes(`${bad.path}: the backup copy ${bad.copy} does not match its checksum`), result);
+    assert.ok(await exists(p.firing), 'the claim is kept, so the boot hook tries again');
+    const pending = await pendingReverts(new LocalFiles(), { stateDir: f.state });
+    assert.deepEqual(pending, []); // not in the index: this fixture never armed
+    // a missing copy is reported too
+    await fs.rm(bad.copy!);
+    const r2 = await sh([f.script]);
+    assert.equal(r2.code, 1);
+    assert.match(await fs.readFile(p.result, 'utf8'), /backup copy .* is missing; not restored/);
+  });
+
+  it('writes through a symlink, as the backup was taken', async (t) => {
+    const dir = await tempDir(t, 'pve-baseline-revert-');
+    const real = path.join(dir, "priv/authorized keys'");
+    const link = path.join(dir, 'root/.ssh/authorized_keys');
+    await fs.mkdir(path.dirname(real), { recursive: true });
+    await fs.mkdir(path.dirname(link), { recursive: true });
+    await fs.writeFile(real, 'ssh-ed25519 AAAA old\n', { mode: 0o600 });
+    await fs.symlink(real, link);
+    const store = new BackupStore(path.join(dir, 'state/backups'));
+    const rec = await store.backup('s', link);
+    await fs.writeFile(link, 'ssh-ed25519 AAAA new\n');
+    const script = path.join(dir, 's.sh');
+    await fs.writeFile(script, renderRevertScript({ id: 's', backups: [rec], reload: [], stateDir: path.join(dir, 'state') }));
+    const r = await sh([script, 'now']);
+    assert.equal(r.code, 0, r.out);
+    assert.equal((await fs.lstat(link)).isSymbolicLink(), true);
+    assert.equal(await fs.readFile(real, 'utf8'), 'ssh-ed25519 AAAA old\n');
+  });
+
+  it('reports a failing reload', async (t) => {
+    const dir = await tempDir(t, 'pve-baseline-revert-');
+    const script = path.join(dir, 'r.sh');
+    await fs.writeFile(script, renderRevertScript({ id: 'r', backups: [], reload: [['false'], ['sh', '-c', 'exit 3']], stateDir: dir }));
+    const r = await sh([script, 'now']);
+    assert.equal(r.code, 1);
+    const result = await fs.readFile(path.join(dir, 'revert/r.result'), 'utf8');
+    assert.match(result, /'false' exited with 1/);
+    assert.match(result, /'sh -c exit 3' exited with 3/);
+  });
+
+  it('refuses bad ids and incomplete records', () => {
+    assert.throws(() => renderRevertScript({ id: '../x', backups: [], reload: [], stateDir: '/s' }));
+    assert.throws(() => renderRevertScript({ id: 'a b', backups: [], reload: [], stateDir: '/s' }));
+    assert.throws(() => renderRevertScript({ id: 'x', backups: [{ path: '/a', existed: true, takenAt: '' }], reload: [], stateDir: '/s' }));
+    assert.throws(() => renderBootUnit("/var/lib/it's"));
+  });
+});
+
+describe('the boot hook', () => {
+  it('runs every pending script before the services start, without reloading them', async (t) => {
+    const f = await fixture(t, 'boot-1');
+    await markPending(f);
+    const runner = revertPaths(f.state, f.id).bootRunner;
+    await fs.writeFile(runner, renderBootRunner(f.state));
+    // an interrupted one (claimed, not finished) is finished too
+    const g = await fixture(t, 'boot-2', ['other.conf']);
+    await fs.cp(path.join(g.state, 'backups'), path.join(f.state, 'backups'), { recursive: true });
+    const gScript = renderRevertScript({ id: g.id, backups: g.records, reload: [['touch', g.reloaded]], stateDir: f.state });
+    await fs.writeFile(revertPaths(f.state, g.id).script, gScript);
+    await fs.writeFile(revertPaths(f.state, g.id).firing, '');
+    const r = await sh([runner]);
+    assert.equal(r.code, 0, r.out);
+    await assertRestored(f);
+    await assertRestored(g);
+    assert.equal(await exists(f.reloaded), false, 'no reload at boot');
+    assert.match(r.out, /at boot: not running 'touch/);
+    assert.deepEqual(await fs.readdir(revertPaths(f.state, f.id).pendingDir), []);
+    assert.match(await fs.readFile(revertPaths(f.state, f.id).result, 'utf8'), /^reverted at .* \(boot\)/);
+  });
+
+  it('is a oneshot ordered before sshd, wanted by multi-user.target', () => {
+    const unit = renderBootUnit('/var/lib/pve-baseline');
+    assert.match(unit, /^Type=oneshot$/m);
+    assert.match(unit, /^Before=.*\bssh\.service\b/m);
+    assert.match(unit, /^After=local-fs\.target$/m);
+    assert.match(unit, /^Before=.*\bssh\.socket\b/m);
+    // before ssh.socket, which is before sockets.target and basic.target: default dependencies would make a cycle
+    assert.match(unit, /^DefaultDependencies=no$/m);
+    assert.match(unit, /^Conflicts=shutdown\.target$/m);
+    assert.match(unit, /^WantedBy=multi-user\.target$/m);
+    assert.match(unit, /^ExecStart=\/bin\/sh \/var\/lib\/pve-baseline\/revert\/at-boot\.sh$/m);
+  });
+});
+
+/** LocalExec, with systemd-run and systemctl recorded and answered (or missing). */
+function fakeSystemd(opts: { systemdRun: 'ok' | 'missing' | 'fails' }): Exec & { calls: string[][] } {
+  const local = new LocalExec();
+  const calls: string[][] = [];
+  return {
+    calls,
+    async run(argv, options) {
+      calls.push([...argv]);
+      const ok = (exitCode = 0, stderr = ''): ExecResult => ({ argv: [...argv], exitCode, stdout: '', stderr });
+      if (argv[0] === 'systemd-run') {
+        if (opts.systemdRun === 'missing') return { ...ok(127, 'systemd-run: command not found'), notFound: true };
+        return opts.systemdRun === 'ok' ? ok() : ok(1, 'System has not been booted with systemd');
+      }
+      if (argv[0] === 'systemctl') return ok();
+      return local.run(argv, options);
+    },
+  };
+}
+
+describe('armRevert / disarmRevert / revertNow / pendingReverts', () => {
+  it('arms with systemd-run, writes the script 0700, the marker and the boot hook; disarm keeps the change', async (t) => {
+    const f = await fixture(t, 'arm-1', undefined, 'state'); // a unit file takes plain paths only
+    const exec = fakeSystemd({ systemdRun: 'ok' });
+    const files = new LocalFiles();
+    const unitDir = path.join(f.dir, 'units');
+    const script = await fs.readFile(f.script, 'utf8');
+    const t0 = Date.now();
+    const h = await armRevert(exec, files, { id: f.id, script, seconds: 42, stateDir: f.state, unitDir });
+    assert.equal(h.armedWith, 'systemd-run');
+    assert.equal(h.bootHook, 'symlink', h.notes.join('\n'));
+    assert.ok(h.deadline >= t0 + 42_000 && h.deadline <= Date.now() + 42_000);
+    const runCall = exec.calls.find((c) => c[0] === 'systemd-run')!;
+    assert.ok(runCall.includes('--unit=pve-baseline-revert-arm-1'));
+    assert.ok(runCall.includes('--on-active=42s'));
+    assert.ok(runCall.includes('--timer-property=AccuracySec=1s'));
+    assert.deepEqual(runCall.slice(-2), ['/bin/sh', f.script]);
+    const p = revertPaths(f.state, f.id);
+    assert.equal(modeOf(await fs.stat(p.script)), 0o700);
+    assert.ok(await exists(p.marker));
+    assert.equal(await fs.readlink(path.join(unitDir, 'multi-user.target.wants', BOOT_UNIT)), path.join(unitDir, BOOT_UNIT));
+    const pending = await pendingReverts(files, { stateDir: f.state, now: () => t0 });
+    assert.equal(pending.length, 1);
+    assert.equal(pending[0]!.id, f.id);
+    assert.equal(pending[0]!.state, 'pending');
+    assert.equal(pending[0]!.secondsLeft, 42);
+
+    assert.deepEqual(await disarmRevert(exec, files, f.id, { stateDir: f.state, unitDir }), { disarmed: true });
+    assert.ok(exec.calls.some((c) => c.join(' ') === 'systemctl stop pve-baseline-revert-arm-1.timer'));
+    assert.equal(await exists(p.marker), false);
+    assert.equal(await exists(p.script), false);
+    assert.match(await fs.readFile(p.result, 'utf8'), /^disarmed at /);
+    assert.equal(await exists(path.join(unitDir, 'multi-user.target.wants', BOOT_UNIT)), false, 'boot hook off when nothing is pending');
+    assert.deepEqual(await pendingReverts(files, { stateDir: f.state }), []);
+    // idempotent
+    assert.deepEqual(await disarmRevert(exec, files, f.id, { stateDir: f.state, unitDir }), { disarmed: true });
+    for (const file of f.before.keys()) assert.equal(await fs.readFile(file, 'utf8'), 'PasswordAuthentication no\n');
+  });
+
+  it('disarm after the revert fired says so (the journal stays truthful)', async (t) => {
+    const f = await fixture(t, 'arm-2');
+    const exec = fakeSystemd({ systemdRun: 'ok' });
+    const files = new LocalFiles();
+    const unitDir = path.join(f.dir, 'units');
+    await armRevert(exec, files, { id: f.id, script: await fs.readFile(f.script, 'utf8'), seconds: 5, stateDir: f.state, unitDir });
+    assert.equal((await sh([f.script])).code, 0); // the timer fires first
+    const d = await disarmRevert(exec, files, f.id, { stateDir: f.state, unitDir });
+    assert.equal(d.disarmed, false);
+    assert.match(d.reverted!, /^reverted at /);
+    await assertRestored(f);
+    assert.equal(await exists(path.join(unitDir, 'multi-user.target.wants', BOOT_UNIT)), false, 'the script took the boot hook down');
+  });
+
+  it('revertNow reverts at once and returns the result file', async (t) => {
+    const f = await fixture(t, 'now-1');
+    const exec = fakeSystemd({ systemdRun: 'ok' });
+    const files = new LocalFiles();
+    await armRevert(exec, files, { id: f.id, script: await fs.readFile(f.script, 'utf8'), seconds: 60, stateDir: f.state, unitDir: path.join(f.dir, 'units') });
+    const r = await revertNow(exec, f.id, { stateDir: f.state });
+    assert.equal(r.ok, true, r.output);
+    assert.match(r.result, /^reverted at .* \(now\)$/);
+    await assertRestored(f);
+    assert.deepEqual(await pendingReverts(files, { stateDir: f.state }), []);
+  });
+
+  it('falls back to a detached setsid sleeper without systemd-run, which fires on its own', async (t) => {
+    const f = await fixture(t, 'sleep-1');
+    const exec = fakeSystemd({ systemdRun: 'missing' });
+    const files = new LocalFiles();
+    const started = Date.now();
+    const h = await armRevert(exec, files, { id: f.id, script: await fs.readFile(f.script, 'utf8'), seconds: 1, stateDir: f.state, unitDir: path.join(f.dir, 'units') });
+    assert.ok(Date.now() - started < 900, 'armRevert does not wait for the sleeper');
+    assert.equal(h.armedWith, 'setsid');
+    assert.match(h.notes.join('\n'), /systemd-run is not available/);
+    const deadline = h.deadline;
+    while (!(await exists(revertPaths(f.state, f.id).result)) && Date.now() < deadline + 5000) await new Promise((r) => setTimeout(r, 50));
+    const latency = Date.now() - deadline;
+    assert.ok(latency < 5000, `reverted ${latency} ms after the deadline`);
+    await assertRestored(f);
+    assert.ok(await exists(f.reloaded));
+  });
+
+  it('a failing systemd-run also falls back', async (t) => {
+    const f = await fixture(t, 'sleep-2');
+    const exec = fakeSystemd({ systemdRun: 'fails' });
+    const files = new LocalFiles();
+    const h = await armRevert(exec, files, { id: f.id, script: await fs.readFile(f.script, 'utf8'), seconds: 2, stateDir: f.state, unitDir: path.join(f.dir, 'units') });
+    assert.equal(h.armedWith, 'setsid');
+    assert.match(h.notes.join('\n'), /systemd-run failed \(System has not been booted with systemd\)/);
+    // disarm: the sleeper finds no marker when it wakes
+    assert.equal((await disarmRevert(exec, files, f.id, { stateDir: f.state, unitDir: path.join(f.dir, 'units') })).disarmed, true);
+  });
+});
