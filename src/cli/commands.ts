@@ -97,7 +97,12 @@ export async function applyCommand(
     if (dryRun && results.some((r) => r.outcome === 'planned')) {
       io.out(options.dryRun ? 'Dry run: nothing was changed.' : 'Nothing was changed. Run again with --yes to apply these plans.');
     }
-    return results.some((r) => r.outcome === 'failed') ? EXIT.failedOrDrift : EXIT.ok;
+    // Unattended, a step left undone for want of an answer is a failure of the run, not a quiet skip.
+    const unanswered = results.filter((r) => r.outcome === 'skipped' && r.reason?.startsWith('needs an answer for '));
+    if (unanswered.length) {
+      io.err(`pve-baseline: the answers file does not give: ${unanswered.map((r) => r.reason!.slice('needs an answer for '.length)).join(', ')}`);
+    }
+    return results.some((r) => r.outcome === 'failed') || (!dryRun && unanswered.length) ? EXIT.failedOrDrift : EXIT.ok;
   } finally {
     if (held?.ok) held.release();
   }

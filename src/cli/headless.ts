@@ -28,6 +28,8 @@ export class HeadlessOperator implements Operator {
   async answer(request: AnswerRequest): Promise<unknown> {
     // A detected default is a fine answer unattended: it is what the wizard would offer.
     if (request.defaultValue !== undefined && !request.error) return request.defaultValue;
+    // An optional answer the file does not give is empty.
+    if (request.question.kind === 'text' && request.question.optional && !request.error) return '';
     throw new MissingAnswerError(`${request.stepId}.${request.question.id}`);
   }
 

@@ -7,7 +7,17 @@
 import type { PolicyFacts } from './facts.ts';
 import { BREAK_GLASS_PURPOSE, breakGlassProcedure } from '../../steps/break-glass.ts';
 
-const cell = (text: string) => text.replace(/\|/g, '\\|').replace(/\n/g, ' ') || '-';
+/**
+ * One table cell. Text that a renderer would turn into a link (an address
+ * like alice@example.com, an algorithm like x@openssh.com, a URL) goes into a
+ * code span, so it reads literally.
+ */
+function cell(text: string): string {
+  const flat = text.replace(/\n/g, ' ');
+  if (!flat) return '-';
+  if (/[^\s@`]+@[^\s@`]+\.[a-z]{2,}|[a-z]+:\/\//i.test(flat) && !flat.includes('`')) return `\`${flat.replace(/\|/g, '\\|')}\``;
+  return flat.replace(/\|/g, '\\|');
+}
 
 function table(head: string[], rows: string[][]): string[] {
   return [`| ${head.join(' | ')} |`, `| ${head.map(() => '---').join(' | ')} |`, ...rows.map((r) => `| ${r.map(cell).join(' | ')} |`)];

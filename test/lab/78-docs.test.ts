@@ -50,7 +50,14 @@ if (lab) {
     assert.match(token.value, /^[0-9a-f-]{36}$/);
     const uri = `otpauth://totp/Proxmox%20VE:alice%40pam?secret=${TOTP_SECRET}&digits=6&algorithm=SHA1&period=30&issuer=Proxmox%20VE`;
     writeFileSync(join(lab.rootDir, 'etc/pve/priv/tfa.cfg'), JSON.stringify({ users: { 'alice@pam': { totp: [{ id: 'seed', description: 'phone', created: 1, entry: uri }] } } }));
-    await sh(lab, "sed -i 's/^user:alice@pam:\\(.*\\):$/user:alice@pam:\\1:x:/' /etc/pve/user.cfg || true");
+    // What Proxmox's TFA API does next: mark the user as having TFA entries (keys field "x").
+    const userCfg = join(lab.rootDir, 'etc/pve/user.cfg');
+    const marked = readFileSync(userCfg, 'utf8').replace(/^user:alice@pam:.*$/m, (line) => {
+      const fields = line.split(':');
+      fields[8] = 'x';
+      return fields.join(':');
+    });
+    writeFileSync(userCfg, marked);
 
     const docs = await lab.exec(['pve-baseline', 'docs', '--out', '/root/pve-baseline/policy.md']);
     assert.equal(docs.exitCode, 0, docs.stderr);
@@ -60,8 +67,8 @@ if (lab) {
 
     assert.match(doc, /^# Access policy: pve1$/m);
     assert.match(doc, /\| alice \| 1000 \| \/bin\/bash \| yes \| set \|/);
-    assert.match(doc, /\| breakglass \| 1001 \| \/bin\/bash \| yes \| locked \|/);
-    assert.match(doc, /\| alice@pam \| pam \| yes \| never \|/);
+    assert.match(doc, /\| breakglass \| 1001 \| \/bin\/bash \| yes \| none \(cannot log in with one\) \|/);
+    assert.match(doc, /\| alice@pam \| pam \| yes \| never \| - \| yes \|/, 'alice has 2FA');
     assert.match(doc, /\| breakglass@pam \| pam \| no \|/);
     assert.match(doc, /\| alice@pam \| yes \| Administrator \(\d+\) \|/);
     assert.match(doc, /- alice@pam: .*Permissions\.Modify.*Sys\.Modify/);

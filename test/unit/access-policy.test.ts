@@ -41,10 +41,11 @@ function facts(): PolicyFacts {
     pveUsers: [
       { userid: 'alice@pam', realm: 'pam', enabled: true, expire: 0, groups: [], tfa: false, comment: 'Alice Admin' },
       { userid: 'mon@pve', realm: 'pve', enabled: true, expire: 1893456000, groups: ['ops'], tfa: false, comment: 'monitoring' },
+      { userid: 'bob@pve', realm: 'pve', enabled: true, expire: 0, groups: [], tfa: true, comment: 'ask bob@example.com | ops' },
     ],
     tokens: [{ id: 'mon@pve!grafana', privsep: true, expire: 0, comment: 'dashboards' }],
     matrix: accessMatrix(cfg),
-    ssh: { values: parseSshdValues('permitrootlogin prohibit-password\npasswordauthentication no\nallowgroups sudo root\nloglevel VERBOSE\nkexalgorithms mlkem768x25519-sha256,sntrup761x25519-sha512\n') },
+    ssh: { values: parseSshdValues('permitrootlogin prohibit-password\npasswordauthentication no\nallowgroups sudo root\nloglevel VERBOSE\nkexalgorithms mlkem768x25519-sha256,sntrup761x25519-sha512@openssh.com\nciphers chacha20-poly1305@openssh.com\n') },
     breakGlass: 'breakglass',
     changes: [{ step: 'sysctl', status: 'verified', updatedAt: '2026-11-22T10:00:00.000Z', files: [{ path: '/etc/sysctl.d/90-pve-baseline.conf', backup: '(did not exist before)' }] }],
     evidence: ['read /etc/pve/user.cfg', 'sshd -T'],
@@ -67,6 +68,9 @@ test('the document has every section, from the facts', () => {
   assert.match(doc, /\| Storage \| local \(dir: iso,vztmpl,backup\), local-lvm \(lvmthin: rootdir,images\) \|/);
   assert.match(doc, /\| 2026-11-22 10:00:00 \| sysctl \| verified \| \/etc\/sysctl\.d\/90-pve-baseline\.conf \(\(did not exist before\)\) \|/);
   assert.match(doc, /## Firewall\n\nNot configured yet by pve-baseline\./);
+  // Addresses and algorithm names read literally (markdownlint would take them for links).
+  assert.match(doc, /\| `ask bob@example\.com \\\| ops` \|/);
+  assert.match(doc, /\| `mlkem768x25519-sha256,sntrup761x25519-sha512@openssh\.com` \|/);
 });
 
 test('the document passes markdownlint', async () => {
