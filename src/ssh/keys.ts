@@ -229,3 +229,20 @@ export function authorizedKeysLine(key: PublicKey, keepOptions: boolean): string
 export function describeKey(key: PublicKey): string {
   return `${key.family.toUpperCase()} ${key.bits} bits ${key.fingerprint}${key.comment ? ` ${key.comment}` : ''}`;
 }
+
+type KeyGenOptions = { bits?: number; comment?: string };
+
+/**
+ * A new key pair from ssh2's generator, checked before use. ssh2 1.17 writes
+ * an ed25519 public key whose first byte is 0 as 31 bytes (it strips the
+ * zero as if the key were an mpint), about one key in 256; OpenSSH refuses
+ * such a key. Such a pair is thrown away and another made.
+ */
+export async function generateKeyPair(type: 'ed25519' | 'rsa' | 'ecdsa', options: KeyGenOptions = {}): Promise<{ public: string; private: string }> {
+  const { utils } = await loadSsh2();
+  for (let attempt = 0; attempt < 32; attempt++) {
+    const pair = utils.generateKeyPairSync(type as 'rsa', options as { bits: number; comment?: string });
+    if (readCheckedKeys(pair.public).length === 1) return pair;
+  }
+  throw new Error(`could not generate a well-formed ${type} key`);
+}

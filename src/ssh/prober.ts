@@ -20,7 +20,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Check } from '../engine/step.ts';
 import type { Exec } from '../system/exec.ts';
-import { fingerprintOf } from './keys.ts';
+import { fingerprintOf, generateKeyPair } from './keys.ts';
 import { loadSsh2 } from './ssh2.ts';
 
 export const PROBE_COMMENT = 'pve-baseline-probe';
@@ -39,8 +39,8 @@ export interface ProbeKey {
 
 /** A fresh ed25519 key pair for one probe; never written to the node except as the public line. */
 export async function makeProbeKey(): Promise<ProbeKey> {
-  const { utils } = await loadSsh2();
-  const pair = utils.generateKeyPairSync('ed25519', { comment: PROBE_COMMENT });
+  // Checked: ssh2's generator sometimes writes a malformed ed25519 key (see generateKeyPair).
+  const pair = await generateKeyPair('ed25519', { comment: PROBE_COMMENT });
   const publicKey = pair.public.trim();
   const blob = Buffer.from(publicKey.split(/\s+/)[1] ?? '', 'base64');
   return { privateKey: pair.private, publicKey, fingerprint: fingerprintOf(blob) };

@@ -11,7 +11,7 @@ import { ensureBundle } from '../support/bundle.ts';
 import { KEYS, ptyEnv, runInPty, type PtyStep } from '../support/pty.ts';
 import { labOrSkip, sh } from './helpers.ts';
 import type { Lab } from './lab.ts';
-import { loadSsh2 } from '../../src/ssh/ssh2.ts';
+import { generateKeyPair } from '../../src/ssh/keys.ts';
 
 const lab = await labOrSkip();
 
@@ -40,8 +40,7 @@ async function waitUntil(check: () => Promise<boolean>, what: string, timeoutMs 
   }
 }
 
-const { utils } = await loadSsh2();
-const operator = utils.generateKeyPairSync('ed25519', { comment: 'operator@laptop' });
+const operator = await generateKeyPair('ed25519', { comment: 'operator@laptop' });
 const PASSWORD = 'correct horse battery staple';
 
 const WELCOME: PtyStep = { waitFor: 'Nothing changes until you have seen the plan', timeoutMs: 20_000 };

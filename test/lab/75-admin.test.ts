@@ -9,15 +9,14 @@ import { chmodSync, copyFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { ensureBundle } from '../support/bundle.ts';
-import { loadSsh2 } from '../../src/ssh/ssh2.ts';
+import { generateKeyPair } from '../../src/ssh/keys.ts';
 import { DSA_PUBLIC_KEY } from '../fixtures/dsa-key.ts';
 import { labOrSkip, sh } from './helpers.ts';
 import type { Lab } from './lab.ts';
 
 const lab = await labOrSkip();
-const { utils } = await loadSsh2();
-const operator = utils.generateKeyPairSync('ed25519', { comment: 'operator@laptop' });
-const rsa1024 = utils.generateKeyPairSync('rsa', { bits: 1024, comment: 'ancient' });
+const operator = await generateKeyPair('ed25519', { comment: 'operator@laptop' });
+const rsa1024 = await generateKeyPair('rsa', { bits: 1024, comment: 'ancient' });
 const PASSWORD = 'correct horse battery staple';
 const STEPS = 'admin-account,ssh-key,break-glass';
 

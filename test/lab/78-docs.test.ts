@@ -10,12 +10,11 @@ import { chmodSync, copyFileSync, readFileSync, statSync, writeFileSync } from '
 import { join } from 'node:path';
 import { lint } from 'markdownlint/promise';
 import { ensureBundle } from '../support/bundle.ts';
-import { loadSsh2 } from '../../src/ssh/ssh2.ts';
+import { generateKeyPair } from '../../src/ssh/keys.ts';
 import { labOrSkip, sh } from './helpers.ts';
 
 const lab = await labOrSkip();
-const { utils } = await loadSsh2();
-const operator = utils.generateKeyPairSync('ed25519', { comment: 'operator@laptop' });
+const operator = await generateKeyPair('ed25519', { comment: 'operator@laptop' });
 const PASSWORD = 'seeded-password-never-in-docs';
 const TOTP_SECRET = 'JBSWY3DPEHPK3PXPSEEDEDTOTP2FAXYZ';
 

@@ -13,7 +13,7 @@ import { labOrSkip, sh } from './helpers.ts';
 import type { Lab } from './lab.ts';
 import { LocalExec, type Exec } from '../../src/system/exec.ts';
 import { loadSsh2 } from '../../src/ssh/ssh2.ts';
-import { fingerprintOf } from '../../src/ssh/keys.ts';
+import { fingerprintOf, generateKeyPair } from '../../src/ssh/keys.ts';
 import { makeProbeKey, probe, probeKeyLine, probeWithOpenSsh, withoutProbeKey, PROBE_COMMENT, type ExpectedAlgorithms, type ProbeResult } from '../../src/ssh/prober.ts';
 import { watchForLogin } from '../../src/ssh/login-watch.ts';
 
@@ -64,7 +64,7 @@ if (lab) {
   const exec = nodeExec(lab);
   const probeKey = await makeProbeKey();
   const { utils } = await loadSsh2();
-  const own = utils.generateKeyPairSync('ed25519', { comment: 'alice@laptop' });
+  const own = await generateKeyPair('ed25519', { comment: 'alice@laptop' });
   const ownFingerprint = fingerprintOf(Buffer.from(own.public.split(/\s+/)[1]!, 'base64'));
   const base = { host: lab.nodeAddress, admin: 'alice', privateKey: probeKey.privateKey, expect: EXPECT, timeoutMs: 15_000 };
 

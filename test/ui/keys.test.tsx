@@ -11,7 +11,7 @@ import { App } from '../../screens/App.tsx';
 import { WizardStore } from '../../screens/state/wizard-store.ts';
 import { Runner } from '../../src/engine/runner.ts';
 import type { Step } from '../../src/engine/step.ts';
-import { loadSsh2 } from '../../src/ssh/ssh2.ts';
+import { generateKeyPair } from '../../src/ssh/keys.ts';
 import { sshKeyStep } from '../../steps/ssh-key.ts';
 import { LocalFiles } from '../../src/system/files.ts';
 import { engine } from '../fixtures/harness.ts';
@@ -20,8 +20,7 @@ import { fakeNode, KEY, renderScreen } from './helpers.tsx';
 
 afterEach(() => cleanup());
 
-const { utils } = await loadSsh2();
-const key = utils.generateKeyPairSync('ed25519', { comment: 'alice@laptop' });
+const key = await generateKeyPair('ed25519', { comment: 'alice@laptop' });
 const fingerprint = (await import('../../src/ssh/keys.ts')).fingerprintOf(Buffer.from(key.public.split(' ')[1]!, 'base64'));
 
 /** A step that asks only the real keys question and plans one harmless change. */

@@ -2,12 +2,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { describeChange } from '../../src/engine/change.ts';
-import { loadSsh2 } from '../../src/ssh/ssh2.ts';
+import { generateKeyPair } from '../../src/ssh/keys.ts';
 import { sshKeyStep } from '../../steps/ssh-key.ts';
 import { testNode } from '../fixtures/node.ts';
 
-const { utils } = await loadSsh2();
-const key = utils.generateKeyPairSync('ed25519', { comment: 'op' }).public.trim();
+const key = (await generateKeyPair('ed25519', { comment: 'op' })).public.trim();
 const admin = { name: 'alice', uid: 1000, gid: 1000, gecos: '', home: '/home/alice', shell: '/bin/bash' };
 
 test('wrong modes and owners are fixed, each with its undo; an existing file gets the key appended on a new line', () => {
