@@ -3,9 +3,10 @@
  * adding a step means writing its file and listing it here.
  */
 import type { AnyStep } from '../src/engine/step.ts';
+import { accessPolicyStep } from './access-policy.ts';
 import { adminAccountStep } from './admin-account.ts';
 import { breakGlassStep } from './break-glass.ts';
 import { sshKeyStep } from './ssh-key.ts';
 import { sysctlStep } from './sysctl.ts';
 
-export const CATALOGUE: AnyStep[] = [adminAccountStep, sshKeyStep, breakGlassStep, sysctlStep];
+export const CATALOGUE: AnyStep[] = [adminAccountStep, sshKeyStep, breakGlassStep, sysctlStep, accessPolicyStep];

@@ -236,6 +236,7 @@ export async function revertCommand(runtime: Runtime, steps: readonly AnyStep[],
       node: runtime.node,
       log: (line: string) => io.out(`    | ${line}`),
       answersOf: (id: string) => journal.step(id)?.answers ?? {},
+      journalRecords: () => journal.all(),
     };
     const problems = await revertStep(step, { journal, backups: backupStore(runtime), ctx });
     if (problems.length) {
@@ -266,7 +267,8 @@ export async function docsCommand(runtime: Runtime, options: { out?: string }, i
   const { collectPolicyFacts } = await import('../report/facts.ts');
   const { renderAccessPolicy } = await import('../report/access-policy.ts');
   const date = new Date().toISOString().slice(0, 10);
-  const facts = await collectPolicyFacts(runtime, readOnlyJournal(runtime));
+  const journal = readOnlyJournal(runtime);
+  const facts = await collectPolicyFacts(runtime, journal.all(), journal.path);
   const text = renderAccessPolicy(facts, { date, version });
   const out = options.out ?? defaultDocPath(runtime.node.hostname, date);
   await mkdir(path.dirname(out), { recursive: true, mode: 0o700 });

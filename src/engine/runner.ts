@@ -16,7 +16,7 @@ import type { BackupStore } from '../system/files.ts';
 export interface RunnerOptions {
   steps: readonly AnyStep[];
   journal: Journal;
-  ctx: Omit<StepContext, 'log' | 'answersOf'>;
+  ctx: Omit<StepContext, 'log' | 'answersOf' | 'journalRecords'>;
   backups: BackupStore;
   operator: Operator;
   onEvent?: (event: RunnerEvent) => void;
@@ -160,6 +160,7 @@ export class Runner {
       ...this.#opts.ctx,
       log: (line) => this.#emit({ type: 'output', stepId: step.id, line }),
       answersOf: (id) => this.#answered.get(id) ?? journal.step(id)?.answers ?? {},
+      journalRecords: () => journal.all(),
     };
 
     const unmet = step.requires?.(ctx.node);

@@ -15,6 +15,7 @@ import type { Secret } from './secret.ts';
 import type { Exec } from '../system/exec.ts';
 import type { Files } from '../system/files.ts';
 import type { NodeInfo } from '../system/detect.ts';
+import type { StepRecord } from './journal.ts';
 
 export type Risk = 'safe' | 'disruptive' | 'lockout' | 'reboot';
 export type Scope = 'node' | 'datacenter';
@@ -125,6 +126,8 @@ export interface StepContext {
   log: (line: string) => void;
   /** The answers another step was given (secrets excluded), e.g. the admin's name for the SSH key step. */
   answersOf: (stepId: string) => Readonly<Answers>;
+  /** What the journal records of every step (for the document's change log). */
+  journalRecords: () => Readonly<Record<string, StepRecord>>;
 }
 
 export interface Step<F = unknown> {

@@ -4,7 +4,7 @@
  * regenerated at any time. Nothing secret is collected: password states,
  * never hashes; token ids, never values.
  */
-import type { Journal, StepRecord } from '../engine/journal.ts';
+import type { StepRecord } from '../engine/journal.ts';
 import { memberOf, readAccounts, type PasswordState } from '../system/accounts.ts';
 import type { NodeInfo } from '../system/detect.ts';
 import type { Exec } from '../system/exec.ts';
@@ -63,7 +63,11 @@ export function parseSshdValues(text: string): Record<string, string[]> {
   return values;
 }
 
-export async function collectPolicyFacts(ctx: { exec: Exec; files: Files; node: NodeInfo }, journal: Journal): Promise<PolicyFacts> {
+export async function collectPolicyFacts(
+  ctx: { exec: Exec; files: Files; node: NodeInfo },
+  records: Readonly<Record<string, StepRecord>>,
+  journalPath: string,
+): Promise<PolicyFacts> {
   const { exec, files, node } = ctx;
   const evidence: string[] = [];
   const read = async (path: string) => {
@@ -95,7 +99,6 @@ export async function collectPolicyFacts(ctx: { exec: Exec; files: Files; node: 
   const sshd = await exec.run(['sshd', '-T']);
   const ssh = sshd.exitCode === 0 ? { values: parseSshdValues(sshd.stdout) } : { error: (sshd.stderr || sshd.stdout).trim() || `sshd -T exited ${sshd.exitCode}` };
 
-  const records = journal.all();
   const changes = Object.entries(records)
     .map(([step, r]) => ({
       step,
@@ -105,7 +108,7 @@ export async function collectPolicyFacts(ctx: { exec: Exec; files: Files; node: 
     }))
     .sort((a, b) => (a.updatedAt < b.updatedAt ? -1 : a.updatedAt > b.updatedAt ? 1 : a.step < b.step ? -1 : 1));
   const bg = records['break-glass']?.answers;
-  evidence.push(`read ${journal.path}`);
+  evidence.push(`read ${journalPath}`);
 
   return {
     node: {

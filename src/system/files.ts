@@ -29,6 +29,8 @@ export interface Files {
   remove(file: string): Promise<void>;
   /** True when this process may write the file (false on a read-only mount, e.g. /proc/sys in a container). */
   writable(file: string): Promise<boolean>;
+  /** The names in a directory, sorted; empty when it does not exist. */
+  list(dir: string): Promise<string[]>;
 }
 
 function isNotFound(error: unknown): boolean {
@@ -135,6 +137,15 @@ export class LocalFiles implements Files {
 
   async remove(file: string): Promise<void> {
     await fs.rm(file, { force: true });
+  }
+
+  async list(dir: string): Promise<string[]> {
+    try {
+      return (await fs.readdir(dir)).sort();
+    } catch (error) {
+      if (isNotFound(error)) return [];
+      throw error;
+    }
   }
 
   async writable(file: string): Promise<boolean> {

@@ -81,7 +81,10 @@ if (lab) {
       { send: KEYS.enter }, // no, the default
       { waitFor: 'Plan:', timeoutMs: 20_000 }, // sysctl
       { send: KEYS.enter },
-      { waitFor: 'Finished: 3 verified, 1 already compliant.', timeoutMs: 30_000 },
+      { waitFor: 'Access-policy document', timeoutMs: 20_000 },
+      { waitFor: 'Plan:', timeoutMs: 20_000 },
+      { send: KEYS.enter },
+      { waitFor: 'Finished: 4 verified, 1 already compliant.', timeoutMs: 30_000 },
       { waitExit: true, timeoutMs: 10_000 },
     ]);
     assert.ok(r.ok, r.timedOut ? `${r.timedOut.reason}\n${r.timedOut.tail}` : r.plain);
@@ -113,7 +116,7 @@ if (lab) {
     await sh(lab, 'printf "sysctl: {}\\n" > /root/answers.yml');
     const again = await lab.exec(['pve-baseline', 'apply', '--answers', '/root/answers.yml', '--yes']);
     assert.equal(again.exitCode, 0, again.stderr);
-    assert.match(again.stdout, /Summary: 4 compliant\./);
+    assert.match(again.stdout, /Summary: 5 compliant\./);
     assert.doesNotMatch(again.stdout, /Plan:/);
     // Someone sets a value back by hand: check names the drift and exits 1.
     await sh(lab, 'sysctl -w net.ipv4.conf.all.accept_redirects=1 >/dev/null');

@@ -76,6 +76,10 @@ function nodeFiles(lab: Lab): Files {
     async writable(file) {
       return (await lab.exec(['test', '-w', file])).exitCode === 0;
     },
+    async list(dir) {
+      const r = await lab.exec(['ls', '-1A', '--', dir]);
+      return r.exitCode === 0 ? r.stdout.split('\n').filter(Boolean).sort() : [];
+    },
   };
 }
 

@@ -51,7 +51,7 @@ test('revert undoes a verified step newest first, runs the step hook, and says b
   assert.equal(lines[1], 'run true undo (undoes: true apply)');
   assert.match(lines[2]!, new RegExp(`^restore ${target.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')} from .+ \\(sha256 [0-9a-f]{12}…\\)$`));
 
-  const problems = await revertStep(step, { journal: e.journal, backups: e.backups, ctx: { exec: e.exec, files: e.files, node: (await import('../fixtures/node.ts')).testNode, log: () => undefined, answersOf: () => ({}) } });
+  const problems = await revertStep(step, { journal: e.journal, backups: e.backups, ctx: { exec: e.exec, files: e.files, node: (await import('../fixtures/node.ts')).testNode, log: () => undefined, answersOf: () => ({}), journalRecords: () => ({}) } });
   assert.deepEqual(problems, []);
   assert.equal(await readFile(target, 'utf8'), 'original\n');
   assert.deepEqual(hook, ['after']);
