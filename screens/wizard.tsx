@@ -3,6 +3,7 @@
  * WizardStore as its Operator, and turns the outcome into an exit code.
  */
 import { render } from 'ink';
+import { EXIT } from '../src/cli/args.ts';
 import { OperatorStop, type Operator, type RunnerEvent, type StepResult } from '../src/engine/events.ts';
 import type { NodeInfo } from '../src/system/detect.ts';
 import type { Runner } from '../src/engine/runner.ts';
@@ -30,7 +31,6 @@ export interface WizardExit {
   results: StepResult[];
 }
 
-export const EXIT_INTERRUPTED = 130;
 
 export async function runWizard(options: WizardOptions): Promise<WizardExit> {
   const store = new WizardStore();
@@ -79,18 +79,18 @@ export async function runWizard(options: WizardOptions): Promise<WizardExit> {
   try {
     const start = await started;
     if (!start) {
-      exitCode = interrupted ? EXIT_INTERRUPTED : 0;
+      exitCode = interrupted ? EXIT.interrupted : 0;
       store.onEvent({ type: 'run-finished', results: [], stopped: true });
     } else {
       results = await runner.run();
-      exitCode = interrupted ? EXIT_INTERRUPTED : results.some((r) => r.outcome === 'failed') ? 1 : 0;
+      exitCode = interrupted ? EXIT.interrupted : results.some((r) => r.outcome === 'failed') ? 1 : 0;
     }
   } catch (error) {
     if (!(error instanceof OperatorStop)) {
       instance.unmount();
       throw error;
     }
-    exitCode = EXIT_INTERRUPTED;
+    exitCode = EXIT.interrupted;
     store.onEvent({ type: 'run-finished', results: store.getState().finished, stopped: true });
   }
   // Let the last frame (summary) reach the terminal before unmounting.

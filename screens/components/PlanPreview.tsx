@@ -1,7 +1,8 @@
 import { Box, Text } from 'ink';
 import type { Plan } from '../../src/engine/events.ts';
 import { useTheme, type Theme } from '../theme.ts';
-import { planLines, planSummary, type LineStyle } from './plan-lines.ts';
+import { planSummaryLine } from '../../src/engine/change.ts';
+import { planLines, type LineStyle } from './plan-lines.ts';
 
 function lineColor(style: LineStyle, theme: Theme): string | undefined {
   switch (style) {
@@ -48,7 +49,7 @@ export function PlanPreview({ plan, offset, height }: PlanPreviewProps) {
   const more = lines.length > body;
   return (
     <Box flexDirection="column">
-      <Text bold>{planSummary(plan)}</Text>
+      <Text bold>{planSummaryLine(plan.changes)}</Text>
       {shown.map((line, i) => (
         <Text key={start + i} color={lineColor(line.style, theme)} bold={line.style === 'heading'} wrap="truncate-end">
           {line.text || ' '}

@@ -2,7 +2,7 @@
  * A plan flattened into display lines, so the preview can scroll through
  * any number of changes and diffs inside a fixed-height region.
  */
-import { changeSymbol, describeChange, formatArgv, summarize, unifiedDiff } from '../../src/engine/change.ts';
+import { changeSymbol, describeChange, formatArgv, unifiedDiff } from '../../src/engine/change.ts';
 import type { Plan } from '../../src/engine/events.ts';
 
 export type LineStyle = 'heading' | 'reason' | 'added' | 'removed' | 'hunk' | 'meta' | 'plain' | 'command';
@@ -10,18 +10,6 @@ export type LineStyle = 'heading' | 'reason' | 'added' | 'removed' | 'hunk' | 'm
 export interface PlanLine {
   text: string;
   style: LineStyle;
-}
-
-/** "Plan: 1 to create, 2 to change, 1 command." in Terraform's manner. */
-export function planSummary(plan: Plan): string {
-  const c = summarize(plan.changes);
-  const parts = [
-    c.create ? `${c.create} to create` : '',
-    c.change ? `${c.change} to change` : '',
-    c.remove ? `${c.remove} to delete` : '',
-    c.run ? `${c.run} command${c.run > 1 ? 's' : ''} to run` : '',
-  ].filter(Boolean);
-  return `Plan: ${parts.join(', ')}.`;
 }
 
 export function planLines(plan: Plan): PlanLine[] {

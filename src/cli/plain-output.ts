@@ -3,23 +3,12 @@
  * logs: no colours, no cursor movement, one line per fact, and the same plan
  * model the wizard shows.
  */
-import { changeSymbol, describeChange, formatArgv, summarize, unifiedDiff } from '../engine/change.ts';
+import { changeSymbol, describeChange, formatArgv, planSummaryLine, unifiedDiff } from '../engine/change.ts';
 import type { Plan, RunnerEvent, StepResult } from '../engine/events.ts';
 import type { Check } from '../engine/step.ts';
 
-export function planSummaryLine(plan: Plan): string {
-  const c = summarize(plan.changes);
-  const parts = [
-    c.create && `${c.create} to create`,
-    c.change && `${c.change} to change`,
-    c.remove && `${c.remove} to delete`,
-    c.run && `${c.run} command${c.run > 1 ? 's' : ''} to run`,
-  ].filter(Boolean);
-  return `Plan: ${parts.join(', ')}.`;
-}
-
 export function planText(plan: Plan, indent = '  '): string[] {
-  const out = [`${indent}${planSummaryLine(plan)}`];
+  const out = [`${indent}${planSummaryLine(plan.changes)}`];
   for (const change of plan.changes) {
     out.push(`${indent}${changeSymbol(change)} ${describeChange(change)}`, `${indent}    why: ${change.reason}`);
     if (change.kind === 'file') out.push(...unifiedDiff(change).split('\n').map((l) => `${indent}    ${l}`));

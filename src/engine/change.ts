@@ -136,3 +136,15 @@ export function summarize(changes: readonly Change[]): { create: number; change:
   }
   return counts;
 }
+
+/** "Plan: 1 to create, 2 to change, 1 command to run." in Terraform's manner. */
+export function planSummaryLine(changes: readonly Change[]): string {
+  const c = summarize(changes);
+  const parts = [
+    c.create ? `${c.create} to create` : '',
+    c.change ? `${c.change} to change` : '',
+    c.remove ? `${c.remove} to delete` : '',
+    c.run ? `${c.run} command${c.run > 1 ? 's' : ''} to run` : '',
+  ].filter(Boolean);
+  return `Plan: ${parts.join(', ')}.`;
+}
