@@ -4,7 +4,7 @@
  * hands over to the wizard (Ink) or to a plain-text command.
  */
 import { EXIT, HELP, parseCommand, UsageError, type Command } from '../src/cli/args.ts';
-import { applyCommand, checkCommand, docsCommand, NOT_ROOT, revertCommand, statusCommand, type Output } from '../src/cli/commands.ts';
+import { applyCommand, checkCommand, confirmCommand, docsCommand, NOT_ROOT, revertCommand, statusCommand, type Output } from '../src/cli/commands.ts';
 import { createRuntime, lock, openJournal, backupStore, type Runtime } from '../src/cli/runtime.ts';
 import { version } from '../src/cli/version.ts';
 import { Runner } from '../src/engine/runner.ts';
@@ -46,6 +46,8 @@ async function main(argv: string[]): Promise<number> {
       return revertCommand(await createRuntime(), CATALOGUE, command, io);
     case 'docs':
       return docsCommand(await createRuntime(), command, io, version());
+    case 'confirm':
+      return confirmCommand(await createRuntime(), io);
     case 'wizard':
       return wizard();
   }

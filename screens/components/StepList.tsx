@@ -22,6 +22,8 @@ export function stepMark(step: Pick<StepView, 'state' | 'journaled'>, theme: The
       return { glyph: g.skipped, hue: 'muted', word: 'not applicable' };
     case 'planned':
       return { glyph: g.bullet, hue: 'warn', word: 'would change' };
+    case 'awaiting-confirmation':
+      return { glyph: g.warn, hue: 'warn', word: 'to confirm' };
     case 'pending':
       return journaledMark(step.journaled, theme);
   }

@@ -11,6 +11,7 @@ export type Command =
   | { name: 'status'; json: boolean }
   | { name: 'revert'; step: string; yes: boolean }
   | { name: 'docs'; out?: string }
+  | { name: 'confirm' }
   | { name: 'help' }
   | { name: 'version' };
 
@@ -49,6 +50,8 @@ Usage
   pve-baseline status [--json]         what the journal holds
   pve-baseline revert STEP [--yes]     undo a step from its backups; without --yes, show how
   pve-baseline docs [--out FILE]       write the access-policy document from the node's state
+  pve-baseline confirm                 from a NEW session: keep a change that could cut
+                                       access (it reverts at its deadline otherwise)
   pve-baseline --help | --version
 
 Exit codes
@@ -70,7 +73,7 @@ Environment
   NO_COLOR    no colours        TERM=linux    console-safe glyphs
 `;
 
-const COMMANDS = ['apply', 'check', 'status', 'revert', 'docs', 'help', 'version'] as const;
+const COMMANDS = ['apply', 'check', 'status', 'revert', 'docs', 'confirm', 'help', 'version'] as const;
 
 export function parseCommand(argv: readonly string[]): Command {
   let parsed;
@@ -127,6 +130,9 @@ export function parseCommand(argv: readonly string[]): Command {
     case 'status':
       allowed('json');
       return { name, json: !!values.json };
+    case 'confirm':
+      allowed();
+      return { name: 'confirm' };
     case 'docs':
       allowed('out');
       return { name: 'docs', ...(values.out ? { out: values.out } : {}) };

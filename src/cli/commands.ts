@@ -277,3 +277,46 @@ export async function docsCommand(runtime: Runtime, options: { out?: string }, i
   io.out(`Wrote ${out} (${text.split('\n').length} lines, mode 0600).`);
   return EXIT.ok;
 }
+
+/**
+ * `pve-baseline confirm`, run from a NEW session: that it could log in at all
+ * is the proof. Disarms every pending revert (race-safe against the timer)
+ * and, unless a wizard is still running and will record it itself, marks the
+ * steps verified.
+ */
+export async function confirmCommand(runtime: Runtime, io: Output, options: { unitDir?: string } = {}): Promise<number> {
+  if (!runtime.node.isRoot) {
+    io.err(`pve-baseline: ${NOT_ROOT}`);
+    return EXIT.notRoot;
+  }
+  const { disarmRevert, pendingReverts } = await import('../engine/revert-guard.ts');
+  const pending = await pendingReverts(runtime.files, { stateDir: runtime.stateDir });
+  if (!pending.length) {
+    io.out('Nothing is waiting for confirmation.');
+    return EXIT.ok;
+  }
+  const held = lock(runtime, 'confirm');
+  const journal = held.ok ? openJournal(runtime) : null;
+  let failed = 0;
+  try {
+    for (const p of pending) {
+      const r = await disarmRevert(runtime.exec, runtime.files, p.id, { stateDir: runtime.stateDir, ...(options.unitDir ? { unitDir: options.unitDir } : {}) });
+      const stepId = journal ? Object.entries(journal.all()).find(([, rec]) => rec.applyId?.replace(/[^A-Za-z0-9_-]/g, '-').slice(0, 120) === p.id)?.[0] : undefined;
+      if (!r.disarmed) {
+        failed++;
+        io.err(`pve-baseline: too late for ${stepId ?? p.id}: the node already reverted it (${r.reverted ?? 'reverting'})`);
+        if (journal && stepId) {
+          journal.clearApplied(stepId);
+          journal.setStatus(stepId, 'failed', { error: `the node reverted the change before it was confirmed: ${r.reverted ?? ''}`.trim() });
+        }
+        continue;
+      }
+      if (journal && stepId) journal.setStatus(stepId, 'verified', { note: 'access confirmed from a new session (pve-baseline confirm)' });
+      io.out(`Confirmed ${stepId ?? p.id}: the change stays; the revert set for ${new Date(p.deadline).toISOString()} is disarmed.`);
+    }
+  } finally {
+    if (held.ok) held.release();
+  }
+  if (!held.ok) io.out('A wizard is running: it records the confirmation itself.');
+  return failed ? EXIT.failedOrDrift : EXIT.ok;
+}

@@ -49,7 +49,7 @@ export function plainEventPrinter(write: (line: string) => void, total: () => nu
         write(`    | ${event.line}`);
         break;
       case 'step-finished': {
-        const word = { compliant: 'compliant', verified: 'verified', failed: 'FAILED', skipped: 'skipped', 'not-applicable': 'not applicable', planned: 'would change' }[event.outcome];
+        const word = { compliant: 'compliant', verified: 'verified', failed: 'FAILED', skipped: 'skipped', 'not-applicable': 'not applicable', planned: 'would change', 'awaiting-confirmation': 'applied; AWAITING CONFIRMATION (run pve-baseline confirm from a new session, or it reverts)' }[event.outcome];
         write(`  => ${word}${event.reason ? `: ${event.reason}` : ''}`);
         for (const line of checkLines(event.checks, '     ', event.outcome !== 'failed' ? true : false)) write(line);
         break;

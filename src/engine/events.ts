@@ -25,7 +25,7 @@ export interface Plan {
   changes: Change[];
 }
 
-export type StepOutcome = 'compliant' | 'verified' | 'failed' | 'skipped' | 'not-applicable' | 'planned';
+export type StepOutcome = 'compliant' | 'verified' | 'failed' | 'skipped' | 'not-applicable' | 'planned' | 'awaiting-confirmation';
 
 export type RunnerEvent =
   | { type: 'run-started'; steps: StepInfo[]; resumeAt?: { stepId: string; index: number } }
@@ -62,6 +62,13 @@ export interface AnswerRequest {
   error?: string;
 }
 
+export interface AccessRequest {
+  stepId: string;
+  title: string;
+  /** Epoch ms: when the node reverts the change unless it is confirmed. */
+  deadline: number;
+}
+
 export interface Operator {
   /** One answer; the runner validates it and asks again with `error` set when it is refused. */
   answer(request: AnswerRequest): Promise<unknown>;
@@ -72,6 +79,13 @@ export interface Operator {
    * question again. Front-ends without it (headless) accept the answer.
    */
   confirmDetails?(request: AnswerRequest, details: AnswerDetails): Promise<boolean>;
+  /**
+   * A lockout-risk change is active and verified: prove access (e.g. log in
+   * from a new session) before `deadline`, when the node reverts on its own.
+   * true keeps the change, false reverts it now. Front-ends without it
+   * (headless) leave it armed for `pve-baseline confirm` from a new session.
+   */
+  confirmAccess?(request: AccessRequest): Promise<boolean>;
 }
 
 /** Thrown by an Operator when the person asked to stop right now (Ctrl+C at a prompt). */

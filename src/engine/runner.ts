@@ -5,11 +5,12 @@
  * here knows about terminals.
  */
 import { randomBytes } from 'node:crypto';
-import { applyChanges, rollbackApplied } from './apply.ts';
+import { applyChanges, rollbackApplied, type ApplyEnv } from './apply.ts';
+import { armRevert, DEFAULT_REVERT_SECONDS, disarmRevert, renderRevertScript, revertNow } from './revert-guard.ts';
 import type { Journal, StepStatus } from './journal.ts';
 import { orderSteps } from './order.ts';
 import { applicableQuestions, detectedDefault, validateAnswer } from './questions.ts';
-import { persistableAnswers, type AnyStep, type Answers, type Check, type QuestionContext, type StepContext } from './step.ts';
+import { persistableAnswers, type AccessGuard, type AnyStep, type Answers, type Check, type QuestionContext, type StepContext } from './step.ts';
 import { OperatorStop, type Operator, type Plan, type RunnerEvent, type StepInfo, type StepOutcome, type StepResult } from './events.ts';
 import type { BackupStore } from '../system/files.ts';
 
@@ -26,6 +27,8 @@ export interface RunnerOptions {
   dryRun?: boolean;
   /** Answers given up front (answers file); validated before they are used. */
   presetAnswers?: Record<string, Answers>;
+  /** Where and how lockout-risk reverts are armed (tests: a unit dir, the setsid fallback). */
+  revert?: { unitDir?: string; forceFallback?: boolean };
 }
 
 /**
@@ -167,8 +170,9 @@ export class Runner {
     if (unmet) return { ...base, outcome: 'not-applicable', reason: unmet };
     let plan: Plan;
     let answers: Answers;
+    let facts: unknown;
     try {
-      const facts = await step.probe(ctx);
+      facts = await step.probe(ctx);
       const na = step.notApplicable?.(facts, ctx.node);
       if (na) return { ...base, outcome: 'not-applicable', reason: na };
       answers = await this.#collectAnswers(step, facts, ctx);
@@ -197,10 +201,10 @@ export class Runner {
     }
     if (decision === 'skip') return { ...count, outcome: 'skipped', reason: 'skipped by the operator' };
 
-    return this.#apply(step, ctx, plan, answers, count);
+    return this.#apply(step, ctx, plan, answers, facts, count);
   }
 
-  async #apply(step: AnyStep, ctx: StepContext, plan: Plan, answers: Answers, base: Omit<StepResult, 'outcome'>): Promise<StepResult> {
+  async #apply(step: AnyStep, ctx: StepContext, plan: Plan, answers: Answers, facts: unknown, base: Omit<StepResult, 'outcome'>): Promise<StepResult> {
     const { journal, backups } = this.#opts;
     let record = journal.step(step.id);
     // A failed apply whose rollback was incomplete still owns changes: undo them first,
@@ -227,6 +231,7 @@ export class Runner {
       onChange: (index: number, change: Plan['changes'][number], phase: 'started' | 'finished') =>
         this.#emit(phase === 'started' ? { type: 'change-started', stepId: step.id, index, change } : { type: 'change-finished', stepId: step.id, index }),
     };
+    if (step.guard) return this.#applyGuarded(step, step.guard, ctx, plan, answers, facts, base, applyId, env);
     try {
       await applyChanges(step.id, applyId, plan.changes, env);
     } catch (error) {
@@ -237,6 +242,79 @@ export class Runner {
     if (!checks.every((c) => c.ok)) return this.#fail(step, ctx, base, `verification failed: ${failedChecks(checks)}`, checks);
     journal.setStatus(step.id, 'verified');
     return { ...base, outcome: 'verified', checks };
+  }
+
+  /**
+   * The lockout protocol (design.md): back up every file, arm the revert the
+   * node owns, write, check before activating, activate, verify, and keep the
+   * change only once access is confirmed. Any failure reverts at once.
+   */
+  async #applyGuarded(
+    step: AnyStep,
+    guard: AccessGuard<any>,
+    ctx: StepContext,
+    plan: Plan,
+    answers: Answers,
+    facts: unknown,
+    base: Omit<StepResult, 'outcome'>,
+    applyId: string,
+    env: ApplyEnv,
+  ): Promise<StepResult> {
+    const { journal, backups } = this.#opts;
+    const revertOpts = { stateDir: journal.dir, ...this.#opts.revert };
+    const revertId = applyId.replace(/[^A-Za-z0-9_-]/g, '-').slice(0, 120);
+    const fileChanges = plan.changes.filter((c) => c.kind === 'file');
+    const serviceChanges = plan.changes.filter((c) => c.kind === 'service');
+    const otherChanges = plan.changes.filter((c) => c.kind === 'command');
+    let armed = false;
+    const failNow = async (reason: string, checks?: Check[]): Promise<StepResult> => {
+      if (armed) {
+        const now = await revertNow(ctx.exec, revertId, revertOpts);
+        ctx.log(now.result);
+      }
+      return this.#fail(step, ctx, base, reason, checks);
+    };
+    try {
+      // 1. Every file backed up and recorded first: the revert script is written from these records.
+      for (const change of fileChanges) {
+        if (journal.step(step.id)?.applied.some((a) => a.kind === 'file' && a.path === change.path)) continue;
+        journal.recordApplied(step.id, { kind: 'file', path: change.path, backup: await backups.backup(applyId, change.path) });
+      }
+      const records = (journal.step(step.id)?.applied ?? []).flatMap((a) => (a.kind === 'file' ? [a.backup] : []));
+      // 2. Armed before anything changes: from here on, a kill, a hang-up or a reboot reverts.
+      const script = renderRevertScript({ id: revertId, backups: records, reload: guard.reload, stateDir: revertOpts.stateDir, ...(revertOpts.unitDir ? { unitDir: revertOpts.unitDir } : {}) });
+      const handle = await armRevert(ctx.exec, ctx.files, { id: revertId, script, seconds: guard.seconds ?? DEFAULT_REVERT_SECONDS, ...revertOpts });
+      armed = true;
+      journal.setStatus(step.id, 'applying', { note: `revert armed until ${new Date(handle.deadline).toISOString()} (${handle.armedWith})` });
+      ctx.log(`the node reverts this change at ${new Date(handle.deadline).toISOString()} unless access is confirmed`);
+      // 3. Files and commands, then the checks that must hold before anything is activated.
+      await applyChanges(step.id, applyId, [...fileChanges, ...otherChanges], env);
+      const pre = guard.beforeActivate ? await guard.beforeActivate(ctx, answers, facts) : [];
+      if (!pre.every((c) => c.ok)) return await failNow(`refused before activating: ${failedChecks(pre)}`, pre);
+      // 4. Activate (reload), then prove it.
+      await applyChanges(step.id, applyId, serviceChanges, env);
+      journal.setStatus(step.id, 'applied');
+      const checks = await this.#verify(step, ctx, answers);
+      if (!checks.every((c) => c.ok)) return await failNow(`verification failed: ${failedChecks(checks)}`, checks);
+      // 5. Kept only when access is confirmed.
+      if (!this.#opts.operator.confirmAccess) {
+        journal.setStatus(step.id, 'applied', { note: `awaiting confirmation until ${new Date(handle.deadline).toISOString()}: run pve-baseline confirm from a new session` });
+        return { ...base, outcome: 'awaiting-confirmation', checks, reason: `confirm from a new session before ${new Date(handle.deadline).toISOString()} (pve-baseline confirm), or the node reverts` };
+      }
+      if (!(await this.#opts.operator.confirmAccess({ stepId: step.id, title: step.title, deadline: handle.deadline }))) {
+        return await failNow('access was not confirmed', checks);
+      }
+      const disarm = await disarmRevert(ctx.exec, ctx.files, revertId, revertOpts);
+      if (!disarm.disarmed) {
+        journal.clearApplied(step.id);
+        journal.setStatus(step.id, 'failed', { error: `the node reverted the change before it was confirmed: ${disarm.reverted ?? ''}`.trim() });
+        return { ...base, outcome: 'failed', reason: 'the node reverted the change before it was confirmed', rolledBack: true, checks };
+      }
+      journal.setStatus(step.id, 'verified', { note: 'access confirmed' });
+      return { ...base, outcome: 'verified', checks };
+    } catch (error) {
+      return failNow(`apply failed: ${(error as Error).message}`);
+    }
   }
 
   async #verify(step: AnyStep, ctx: StepContext, answers: Answers): Promise<Check[]> {

@@ -130,6 +130,25 @@ export interface StepContext {
   journalRecords: () => Readonly<Record<string, StepRecord>>;
 }
 
+/**
+ * For steps that can cut access (risk 'lockout'): the engine backs up every
+ * file the plan touches, arms a revert the node owns (src/engine/revert-guard)
+ * BEFORE anything changes, applies, checks, activates, verifies, and keeps
+ * the change only once access is confirmed (the operator, or
+ * `pve-baseline confirm` from a new session); otherwise the node reverts.
+ */
+export interface AccessGuard<F = unknown> {
+  /** argv lists the revert runs after restoring the files, e.g. [['systemctl', 'reload', 'ssh']]. */
+  reload: string[][];
+  /** Seconds before the node reverts on its own; default 180. */
+  seconds?: number;
+  /**
+   * After the files are written and before any service change: what must hold
+   * (e.g. `sshd -t` and `sshd -T` against the intent). A failing check reverts at once.
+   */
+  beforeActivate?: (ctx: StepContext, answers: Answers, facts: F) => Promise<Check[]>;
+}
+
 export interface Step<F = unknown> {
   id: string;
   title: string;
@@ -147,6 +166,8 @@ export interface Step<F = unknown> {
   probe(ctx: StepContext): Promise<F>;
   plan(facts: F, answers: Answers, node: NodeInfo): Change[];
   verify(ctx: StepContext, answers: Answers): Promise<Check[]>;
+  /** Required for risk 'lockout': how the change is kept reversible until access is proven. */
+  guard?: AccessGuard<F>;
   /**
    * Anything beyond what the engine undoes from the record (files restored,
    * undo commands run, services put back), e.g. telling a daemon to re-read
