@@ -12,6 +12,8 @@ import { describeUndo } from '../engine/apply.ts';
 import type { AnyStep } from '../engine/step.ts';
 import { describeChange } from '../engine/change.ts';
 import { describeNode } from '../system/detect.ts';
+import { renderAccessPolicy } from '../report/access-policy.ts';
+import { collectPolicyFacts } from '../report/facts.ts';
 import { EXIT } from './args.ts';
 import { HeadlessOperator } from './headless.ts';
 import { plainEventPrinter, resultsSummary } from './plain-output.ts';
@@ -264,8 +266,6 @@ export async function docsCommand(runtime: Runtime, options: { out?: string }, i
     io.err('pve-baseline: docs reads root-only files (/etc/shadow, /etc/pve/priv); run it as root.');
     return EXIT.notRoot;
   }
-  const { collectPolicyFacts } = await import('../report/facts.ts');
-  const { renderAccessPolicy } = await import('../report/access-policy.ts');
   const date = new Date().toISOString().slice(0, 10);
   const journal = readOnlyJournal(runtime);
   const facts = await collectPolicyFacts(runtime, journal.all(), journal.path);

@@ -77,7 +77,8 @@ export interface ExpectedAlgorithms {
   hostKeys: readonly string[];
 }
 
-export interface ProbeOptions {
+/** What both probes (ssh2 and the OpenSSH client) are given. */
+interface ProbeTarget {
   host: string;
   port?: number;
   admin: string;
@@ -86,6 +87,9 @@ export interface ProbeOptions {
   expect: ExpectedAlgorithms;
   /** Per connection; default 15 s. */
   timeoutMs?: number;
+}
+
+export interface ProbeOptions extends ProbeTarget {
   /** Optional host key check (the raw key blob); the probe talks to the node's own address, so it is off by default. */
   hostVerifier?: (key: Buffer) => boolean;
 }
@@ -309,13 +313,7 @@ export async function probe(opts: ProbeOptions): Promise<ProbeResult> {
 // ---------------------------------------------------------------------------
 // the probe with the OpenSSH client
 
-export interface OpenSshProbeOptions {
-  host: string;
-  port?: number;
-  admin: string;
-  privateKey: string;
-  expect: ExpectedAlgorithms;
-  timeoutMs?: number;
+export interface OpenSshProbeOptions extends ProbeTarget {
   /** The ssh binary; default `ssh` from PATH. */
   ssh?: string;
 }
