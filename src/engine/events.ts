@@ -62,12 +62,37 @@ export interface AnswerRequest {
   error?: string;
 }
 
+/** How access was proven while the node counted down. */
+export interface AccessProof {
+  /** 'login': a new login by the admin was seen in the journal; 'confirm': `pve-baseline confirm` ran in another session. */
+  by: 'login' | 'confirm';
+  /** One line for the operator and the journal, e.g. "alice from 10.77.7.1 (port 50412) with ED25519 key SHA256:...". */
+  detail: string;
+}
+
 export interface AccessRequest {
   stepId: string;
   title: string;
   /** Epoch ms: when the node reverts the change unless it is confirmed. */
   deadline: number;
+  /** What the operator should do, one line each (e.g. "ssh alice@10.77.7.2"), shown with the countdown. */
+  instructions: string[];
+  /**
+   * The change may be kept without a second login: the wizard runs on the
+   * console, which the change cannot cut off. Over SSH it is never offered.
+   */
+  maySkip: boolean;
+  /** Settles with the proof when it is seen, or null at the deadline. */
+  proof: Promise<AccessProof | null>;
 }
+
+/** What the operator decided while the node counted down. */
+export type AccessDecision =
+  | { kind: 'proven'; proof: AccessProof }
+  /** Kept without a second login (console only). */
+  | { kind: 'skipped' }
+  /** Put it back now (the operator asked, or the deadline passed). */
+  | { kind: 'revert'; reason: string };
 
 export interface Operator {
   /** One answer; the runner validates it and asks again with `error` set when it is refused. */
@@ -82,10 +107,11 @@ export interface Operator {
   /**
    * A lockout-risk change is active and verified: prove access (e.g. log in
    * from a new session) before `deadline`, when the node reverts on its own.
-   * true keeps the change, false reverts it now. Front-ends without it
+   * The front-end shows the countdown and the instructions and settles with
+   * the proof when `request.proof` brings one. Front-ends without it
    * (headless) leave it armed for `pve-baseline confirm` from a new session.
    */
-  confirmAccess?(request: AccessRequest): Promise<boolean>;
+  confirmAccess?(request: AccessRequest): Promise<AccessDecision>;
 }
 
 /** Thrown by an Operator when the person asked to stop right now (Ctrl+C at a prompt). */

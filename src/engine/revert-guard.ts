@@ -545,3 +545,23 @@ export async function pendingReverts(files: Files, opts: { stateDir?: string; no
   }
   return out;
 }
+
+/**
+ * Wait for `pve-baseline confirm` in another session to disarm a revert
+ * (its result file then begins "disarmed"); resolves with that line's time,
+ * or null when `signal` aborts or the revert ran instead.
+ */
+export async function confirmedElsewhere(files: Files, id: string, opts: { stateDir?: string; signal: AbortSignal; pollMs?: number }): Promise<string | null> {
+  assertRevertId(id);
+  const p = revertPaths(opts.stateDir ?? defaultStateDir(), id);
+  while (!opts.signal.aborted) {
+    const result = (await files.read(p.result))?.trim();
+    if (result?.startsWith('disarmed')) return result.replace(/^disarmed at (\S+).*$/, '$1');
+    if (result) return null;
+    await new Promise<void>((resolve) => {
+      const t = setTimeout(resolve, opts.pollMs ?? 500);
+      opts.signal.addEventListener('abort', () => (clearTimeout(t), resolve()), { once: true });
+    });
+  }
+  return null;
+}

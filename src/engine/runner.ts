@@ -6,12 +6,12 @@
  */
 import { randomBytes } from 'node:crypto';
 import { applyChanges, rollbackApplied, type ApplyEnv } from './apply.ts';
-import { armRevert, DEFAULT_REVERT_SECONDS, disarmRevert, renderRevertScript, revertNow } from './revert-guard.ts';
+import { armRevert, confirmedElsewhere, DEFAULT_REVERT_SECONDS, disarmRevert, renderRevertScript, revertNow } from './revert-guard.ts';
 import type { Journal, StepStatus } from './journal.ts';
 import { orderSteps } from './order.ts';
 import { applicableQuestions, detectedDefault, validateAnswer } from './questions.ts';
 import { persistableAnswers, type AccessGuard, type AnyStep, type Answers, type Check, type QuestionContext, type StepContext } from './step.ts';
-import { OperatorStop, type Operator, type Plan, type RunnerEvent, type StepInfo, type StepOutcome, type StepResult } from './events.ts';
+import { OperatorStop, type AccessDecision, type AccessProof, type Operator, type Plan, type RunnerEvent, type StepInfo, type StepOutcome, type StepResult } from './events.ts';
 import type { BackupStore } from '../system/files.ts';
 
 export interface RunnerOptions {
@@ -177,6 +177,9 @@ export class Runner {
       if (na) return { ...base, outcome: 'not-applicable', reason: na };
       answers = await this.#collectAnswers(step, facts, ctx);
       plan = { stepId: step.id, title: step.title, risk: step.risk, changes: step.plan(facts, answers, ctx.node) };
+      // A plan that would shut the operator out is refused before it is shown; the journal is left as it was.
+      const refusals = plan.changes.length && step.preflight ? step.preflight(facts, answers, ctx.node) : [];
+      if (!refusals.every((c) => c.ok)) return { ...base, outcome: 'failed', checks: refusals, reason: `refused before any change: ${failedChecks(refusals)}` };
     } catch (error) {
       if (error instanceof MissingAnswerError) return { ...base, outcome: 'skipped', reason: `needs an answer for ${error.field}` };
       if (error instanceof AnswerError || error instanceof OperatorStop) throw error;
@@ -291,29 +294,92 @@ export class Runner {
       await applyChanges(step.id, applyId, [...fileChanges, ...otherChanges], env);
       const pre = guard.beforeActivate ? await guard.beforeActivate(ctx, answers, facts) : [];
       if (!pre.every((c) => c.ok)) return await failNow(`refused before activating: ${failedChecks(pre)}`, pre);
-      // 4. Activate (reload), then prove it.
+      // 4. Activate (reload), then prove it: the state (verify), then live (prove).
+      const activatedAt = new Date();
       await applyChanges(step.id, applyId, serviceChanges, env);
       journal.setStatus(step.id, 'applied');
-      const checks = await this.#verify(step, ctx, answers);
+      let checks = await this.#verify(step, ctx, answers);
+      if (checks.every((c) => c.ok) && guard.prove) checks = [...checks, ...(await this.#prove(guard, ctx, answers, facts))];
       if (!checks.every((c) => c.ok)) return await failNow(`verification failed: ${failedChecks(checks)}`, checks);
       // 5. Kept only when access is confirmed.
       if (!this.#opts.operator.confirmAccess) {
         journal.setStatus(step.id, 'applied', { note: `awaiting confirmation until ${new Date(handle.deadline).toISOString()}: run pve-baseline confirm from a new session` });
         return { ...base, outcome: 'awaiting-confirmation', checks, reason: `confirm from a new session before ${new Date(handle.deadline).toISOString()} (pve-baseline confirm), or the node reverts` };
       }
-      if (!(await this.#opts.operator.confirmAccess({ stepId: step.id, title: step.title, deadline: handle.deadline }))) {
-        return await failNow('access was not confirmed', checks);
-      }
+      const decision = await this.#awaitAccess(step, guard, ctx, answers, facts, handle.deadline, activatedAt, revertId, revertOpts.stateDir);
+      if (decision.kind === 'revert') return await failNow(decision.reason, checks);
       const disarm = await disarmRevert(ctx.exec, ctx.files, revertId, revertOpts);
       if (!disarm.disarmed) {
         journal.clearApplied(step.id);
         journal.setStatus(step.id, 'failed', { error: `the node reverted the change before it was confirmed: ${disarm.reverted ?? ''}`.trim() });
         return { ...base, outcome: 'failed', reason: 'the node reverted the change before it was confirmed', rolledBack: true, checks };
       }
-      journal.setStatus(step.id, 'verified', { note: 'access confirmed' });
-      return { ...base, outcome: 'verified', checks };
+      const confirmation: Check =
+        decision.kind === 'proven'
+          ? { label: decision.proof.by === 'login' ? 'a new login proved access' : 'access confirmed from a new session', ok: true, detail: decision.proof.detail }
+          : { label: 'kept without a second login', ok: true, detail: 'on the console, by the operator\'s choice' };
+      journal.setStatus(step.id, 'verified', { note: `${confirmation.label}: ${confirmation.detail}` });
+      return { ...base, outcome: 'verified', checks: [...checks, confirmation] };
     } catch (error) {
       return failNow(`apply failed: ${(error as Error).message}`);
+    }
+  }
+
+  async #prove(guard: AccessGuard<any>, ctx: StepContext, answers: Answers, facts: unknown): Promise<Check[]> {
+    try {
+      return await guard.prove!(ctx, answers, facts);
+    } catch (error) {
+      return [{ label: 'the live proof ran', ok: false, detail: (error as Error).message }];
+    }
+  }
+
+  /**
+   * The countdown: the operator proves access by logging in from a new
+   * session (the step's watch), or by running `pve-baseline confirm` there;
+   * whichever comes first. At the deadline the node reverts on its own.
+   */
+  async #awaitAccess(step: AnyStep, guard: AccessGuard<any>, ctx: StepContext, answers: Answers, facts: unknown, deadline: number, since: Date, revertId: string, stateDir: string): Promise<AccessDecision> {
+    const stop = new AbortController();
+    const access = guard.access?.(ctx, answers, facts);
+    const never = new Promise<never>(() => undefined);
+    // A source that ends without a proof (aborted, or its watch failed) does not end the wait: only the deadline does.
+    const proofs: Promise<AccessProof>[] = [
+      confirmedElsewhere(ctx.files, revertId, { stateDir, signal: stop.signal }).then((at) =>
+        at ? { by: 'confirm' as const, detail: `pve-baseline confirm ran in another session (${at})` } : never,
+      ),
+    ];
+    if (access) {
+      proofs.push(
+        access.watch(since, stop.signal).then(
+          (who) => (who ? { by: 'login' as const, detail: who } : never),
+          (error: Error) => (ctx.log(`watching for the login failed: ${error.message}`), never),
+        ),
+      );
+    }
+    const deadlineReached = new Promise<null>((resolve) => {
+      const timer = setTimeout(() => resolve(null), Math.max(0, deadline - Date.now()));
+      stop.signal.addEventListener('abort', () => (clearTimeout(timer), resolve(null)), { once: true });
+    });
+    const proof = Promise.race([...proofs, deadlineReached]);
+    try {
+      const decision = await this.#opts.operator.confirmAccess!({
+        stepId: step.id,
+        title: step.title,
+        deadline,
+        instructions: [...(access?.instructions ?? []), 'or, from a new session: pve-baseline confirm'],
+        maySkip: ctx.node.session.kind === 'console',
+        proof,
+      });
+      return decision;
+    } catch (error) {
+      // Ctrl+C while the node counts down: the change is not confirmed, so it goes back now.
+      if (error instanceof OperatorStop) {
+        this.requestStop();
+        return { kind: 'revert', reason: 'stopped by the operator before access was confirmed' };
+      }
+      throw error;
+    } finally {
+      stop.abort();
     }
   }
 

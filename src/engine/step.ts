@@ -147,6 +147,24 @@ export interface AccessGuard<F = unknown> {
    * (e.g. `sshd -t` and `sshd -T` against the intent). A failing check reverts at once.
    */
   beforeActivate?: (ctx: StepContext, answers: Answers, facts: F) => Promise<Check[]>;
+  /**
+   * The live proof once the change is active (e.g. logging in with an
+   * ephemeral probe key). Kept apart from `verify`, which must stay
+   * read-only because `check` runs it; a failing proof reverts at once.
+   */
+  prove?: (ctx: StepContext, answers: Answers, facts: F) => Promise<Check[]>;
+  /**
+   * How a person proves access: what to tell them, and how to see them do
+   * it (e.g. the journal's "Accepted publickey" line of their own key).
+   * `watch` resolves with one line saying who logged in, or null when
+   * `signal` aborts.
+   */
+  access?: (ctx: StepContext, answers: Answers, facts: F) => AccessWatch;
+}
+
+export interface AccessWatch {
+  instructions: string[];
+  watch: (since: Date, signal: AbortSignal) => Promise<string | null>;
 }
 
 export interface Step<F = unknown> {
@@ -165,6 +183,12 @@ export interface Step<F = unknown> {
   notApplicable?: (facts: F, node: NodeInfo) => string | undefined;
   probe(ctx: StepContext): Promise<F>;
   plan(facts: F, answers: Answers, node: NodeInfo): Change[];
+  /**
+   * Refusals before anything is shown or changed: checks a plan must pass
+   * because it would otherwise shut the operator out (e.g. no installed key
+   * the new sshd settings accept). Pure; a failing check ends the step.
+   */
+  preflight?(facts: F, answers: Answers, node: NodeInfo): Check[];
   verify(ctx: StepContext, answers: Answers): Promise<Check[]>;
   /** Required for risk 'lockout': how the change is kept reversible until access is proven. */
   guard?: AccessGuard<F>;

@@ -11,7 +11,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Journal } from '../../src/engine/journal.ts';
 import { Runner } from '../../src/engine/runner.ts';
-import type { AccessRequest, Operator } from '../../src/engine/events.ts';
+import { OperatorStop, type AccessDecision, type AccessRequest, type Operator } from '../../src/engine/events.ts';
 import type { Check, Step } from '../../src/engine/step.ts';
 import { LocalExec } from '../../src/system/exec.ts';
 import { BackupStore, LocalFiles } from '../../src/system/files.ts';
@@ -20,7 +20,16 @@ import { tempDir } from '../fixtures/temp.ts';
 
 const root = process.getuid?.() === 0;
 
-function guardedStep(dir: string, o: { pre?: Check[]; verifyOk?: boolean; seconds?: number }): Step<{ content: string | null }> {
+interface GuardedOptions {
+  pre?: Check[];
+  verifyOk?: boolean;
+  proveOk?: boolean;
+  seconds?: number;
+  /** What the step's login watch reports, and after how long (ms); it never reports when absent. */
+  login?: { who: string; afterMs: number };
+}
+
+function guardedStep(dir: string, o: GuardedOptions): Step<{ content: string | null }> {
   const target = path.join(dir, 'sshd.conf');
   return {
     id: 'guarded',
@@ -28,7 +37,21 @@ function guardedStep(dir: string, o: { pre?: Check[]; verifyOk?: boolean; second
     summary: 'x',
     scope: 'node',
     risk: 'lockout',
-    guard: { reload: [['touch', path.join(dir, 'reloaded')]], seconds: o.seconds ?? 2, beforeActivate: async () => o.pre ?? [{ label: 'config valid', ok: true }] },
+    guard: {
+      reload: [['touch', path.join(dir, 'reloaded')]],
+      seconds: o.seconds ?? 2,
+      beforeActivate: async () => o.pre ?? [{ label: 'config valid', ok: true }],
+      prove: async () => [{ label: 'the probe key logs in', ok: o.proveOk ?? true }],
+      access: () => ({
+        instructions: ['ssh alice@node'],
+        watch: (_since, signal) =>
+          new Promise((resolve) => {
+            if (!o.login) return signal.addEventListener('abort', () => resolve(null));
+            const t = setTimeout(() => resolve(o.login!.who), o.login.afterMs);
+            signal.addEventListener('abort', () => (clearTimeout(t), resolve(null)));
+          }),
+      }),
+    },
     async probe(ctx) {
       return { content: await ctx.files.read(target) };
     },
@@ -39,13 +62,24 @@ function guardedStep(dir: string, o: { pre?: Check[]; verifyOk?: boolean; second
   };
 }
 
-function operator(confirm: boolean | undefined, seen: AccessRequest[] = []): Operator {
+/** How the test's operator meets the countdown: keep it (console skip), refuse it, wait for the proof, or press Ctrl+C. */
+type Confirm = 'skip' | 'refuse' | 'await-proof' | 'ctrl-c' | undefined;
+
+function operator(confirm: Confirm, seen: AccessRequest[] = []): Operator {
+  const decide = async (r: AccessRequest): Promise<AccessDecision> => {
+    seen.push(r);
+    if (confirm === 'skip') return { kind: 'skipped' };
+    if (confirm === 'refuse') return { kind: 'revert', reason: 'access was not confirmed' };
+    if (confirm === 'ctrl-c') throw new OperatorStop();
+    const proof = await r.proof;
+    return proof ? { kind: 'proven', proof } : { kind: 'revert', reason: 'no new login before the deadline' };
+  };
   return {
     answer: async () => {
       throw new Error('no questions');
     },
     review: async () => 'apply',
-    ...(confirm === undefined ? {} : { confirmAccess: async (r: AccessRequest) => (seen.push(r), confirm) }),
+    ...(confirm === undefined ? {} : { confirmAccess: decide }),
   };
 }
 
@@ -73,7 +107,7 @@ const skip = !root && 'arming writes root-owned files';
 test('confirmed in time: the change stands, and stays after the deadline', { skip }, async (t) => {
   const env = await setup(t);
   const seen: AccessRequest[] = [];
-  const [r] = await run(guardedStep(env.dir, {}), env, operator(true, seen));
+  const [r] = await run(guardedStep(env.dir, {}), env, operator('skip', seen));
   assert.equal(r!.outcome, 'verified');
   assert.equal(seen.length, 1);
   assert.ok(seen[0]!.deadline > Date.now(), 'the operator is told the deadline');
@@ -84,19 +118,22 @@ test('confirmed in time: the change stands, and stays after the deadline', { ski
 
 test('a failing check before activation reverts at once, before any reload', { skip }, async (t) => {
   const env = await setup(t);
-  const [r] = await run(guardedStep(env.dir, { pre: [{ label: 'sshd -T shows PasswordAuthentication no', ok: false, detail: '00-aaa.conf wins' }] }), env, operator(true));
+  const [r] = await run(guardedStep(env.dir, { pre: [{ label: 'sshd -T shows PasswordAuthentication no', ok: false, detail: '00-aaa.conf wins' }] }), env, operator('skip'));
   assert.equal(r!.outcome, 'failed');
   assert.match(r!.reason!, /refused before activating: sshd -T shows PasswordAuthentication no \(00-aaa\.conf wins\)/);
   assert.equal(await readFile(path.join(env.dir, 'sshd.conf'), 'utf8'), 'original\n');
 });
 
-test('a failed verification or a refused confirmation reverts at once', { skip }, async (t) => {
+test('a failed verification or proof, a refused confirmation, no login by the deadline and Ctrl+C each revert at once', { skip }, async (t) => {
   for (const [o, confirm, reason] of [
-    [{ verifyOk: false }, true, /verification failed: access works/],
-    [{}, false, /access was not confirmed/],
+    [{ verifyOk: false }, 'skip', /verification failed: access works/],
+    [{ proveOk: false }, 'skip', /verification failed: the probe key logs in/],
+    [{}, 'refuse', /access was not confirmed/],
+    [{ seconds: 2 }, 'await-proof', /no new login before the deadline/],
+    [{}, 'ctrl-c', /stopped by the operator before access was confirmed/],
   ] as const) {
     const env = await setup(t);
-    const [r] = await run(guardedStep(env.dir, o), env, operator(confirm));
+    const [r] = await run(guardedStep(env.dir, o as GuardedOptions), env, operator(confirm as Confirm));
     assert.equal(r!.outcome, 'failed');
     assert.match(r!.reason!, reason);
     assert.equal(await readFile(path.join(env.dir, 'sshd.conf'), 'utf8'), 'original\n');
@@ -135,4 +172,35 @@ test('pve-baseline confirm from a new session keeps a change the run left awaiti
   const again: string[] = [];
   assert.equal(await confirmCommand(runtime, { out: (l) => again.push(l), err: (l) => again.push(l) }), 0);
   assert.deepEqual(again, ['Nothing is waiting for confirmation.']);
+});
+
+test('a new login seen by the step proves access: the change stands, and the proof is recorded', { skip }, async (t) => {
+  const env = await setup(t);
+  const seen: AccessRequest[] = [];
+  const who = 'alice from 10.77.7.1 (port 50412) with ED25519 key SHA256:abc';
+  const [r] = await run(guardedStep(env.dir, { seconds: 5, login: { who, afterMs: 300 } }), env, operator('await-proof', seen));
+  assert.equal(r!.outcome, 'verified', r!.reason);
+  assert.deepEqual(seen[0]!.instructions, ['ssh alice@node', 'or, from a new session: pve-baseline confirm']);
+  assert.equal(seen[0]!.maySkip, testNode.session.kind === 'console');
+  assert.deepEqual(r!.checks!.at(-1), { label: 'a new login proved access', ok: true, detail: who });
+  assert.match(env.journal.step('guarded')!.history.at(-1)!.note!, /a new login proved access: alice from 10\.77\.7\.1/);
+  await wait(5500);
+  assert.equal(await readFile(path.join(env.dir, 'sshd.conf'), 'utf8'), 'hardened\n', 'still in force after the deadline');
+});
+
+test('pve-baseline confirm in another session while the wizard counts down ends the wait', { skip }, async (t) => {
+  const env = await setup(t);
+  const seen: AccessRequest[] = [];
+  const running = run(guardedStep(env.dir, { seconds: 6 }), env, operator('await-proof', seen));
+  while (!seen.length) await wait(50);
+  // What confirm does in the other session (it leaves the journal to the wizard, which holds the lock).
+  const id = env.journal.step('guarded')!.applyId!.replace(/[^A-Za-z0-9_-]/g, '-').slice(0, 120);
+  const { disarmRevert } = await import('../../src/engine/revert-guard.ts');
+  const started = Date.now();
+  assert.deepEqual(await disarmRevert(new LocalExec(), new LocalFiles(), id, { stateDir: path.join(env.dir, 'state'), unitDir: path.join(env.dir, 'units') }), { disarmed: true });
+  const [r] = await running;
+  assert.ok(Date.now() - started < 3000, 'the wait ended well before the deadline');
+  assert.equal(r!.outcome, 'verified');
+  assert.equal(r!.checks!.at(-1)!.label, 'access confirmed from a new session');
+  assert.equal(await readFile(path.join(env.dir, 'sshd.conf'), 'utf8'), 'hardened\n');
 });
