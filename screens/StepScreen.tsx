@@ -2,6 +2,7 @@ import { Box, Text } from 'ink';
 import type { NodeInfo } from '../src/system/detect.ts';
 import { RISK_EXPLAINED } from '../src/engine/step.ts';
 import type { WizardState } from './state/wizard-reducer.ts';
+import { AccessCountdown } from './components/AccessCountdown.tsx';
 import { DetailsPrompt } from './components/DetailsPrompt.tsx';
 import { QuestionPrompt } from './components/QuestionPrompt.tsx';
 import { ReviewPrompt } from './components/ReviewPrompt.tsx';
@@ -24,7 +25,7 @@ export interface StepScreenProps {
 
 /**
  * The live region while a step runs: its header, then exactly one of the
- * question, the plan review, or progress.
+ * question, the plan review, the access countdown, or progress.
  *
  * ```
  *  Step 1 of 4 · Kernel and network sysctl settings  [safe]
@@ -71,6 +72,8 @@ export function StepScreen({ state, node, rows }: StepScreenProps) {
           <DetailsPrompt details={pending.details} onDecision={pending.resolve} />
         ) : pending?.kind === 'review' ? (
           <ReviewPrompt plan={pending.plan} hostname={node.hostname} height={bodyHeight - 1} onDecision={pending.resolve} />
+        ) : pending?.kind === 'access' ? (
+          <AccessCountdown request={pending.request} onDecision={pending.resolve} />
         ) : state.activity ? (
           <StepProgress activity={state.activity} tail={state.tail} tailLines={Math.min(6, Math.max(0, bodyHeight - 3))} {...(state.progress ? { progress: state.progress } : {})} />
         ) : null}

@@ -7,6 +7,7 @@ import { accessPolicyStep } from './access-policy.ts';
 import { adminAccountStep } from './admin-account.ts';
 import { breakGlassStep } from './break-glass.ts';
 import { sshKeyStep } from './ssh-key.ts';
+import { sshdHardeningStep } from './sshd-hardening.ts';
 import { sysctlStep } from './sysctl.ts';
 
-export const CATALOGUE: AnyStep[] = [adminAccountStep, sshKeyStep, breakGlassStep, sysctlStep, accessPolicyStep];
+export const CATALOGUE: AnyStep[] = [adminAccountStep, sshKeyStep, breakGlassStep, sshdHardeningStep, sysctlStep, accessPolicyStep];

@@ -9,6 +9,8 @@ const ACTIVITY: Record<Activity, string> = {
   reviewing: 'Waiting for your decision',
   applying: 'Applying',
   verifying: 'Verifying',
+  confirming: 'Waiting for proof of access',
+  finishing: 'Finishing the step',
 };
 
 export interface StepProgressProps {

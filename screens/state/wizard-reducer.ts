@@ -2,12 +2,17 @@
  * The wizard's state, reduced from runner events and from what the person
  * does. Pure: every screen renders from this, and tests drive it directly.
  */
-import type { AnswerRequest, Plan, Review, RunnerEvent, StepOutcome, StepResult } from '../../src/engine/events.ts';
+import type { AccessDecision, AccessRequest, AnswerRequest, Plan, Review, RunnerEvent, StepOutcome, StepResult } from '../../src/engine/events.ts';
 import type { AnswerDetails, Check, Risk, Scope } from '../../src/engine/step.ts';
 import type { StepStatus } from '../../src/engine/journal.ts';
 
 export type StepState = 'pending' | 'active' | StepOutcome;
-export type Activity = 'probing' | 'asking' | 'reviewing' | 'applying' | 'verifying';
+/**
+ * 'confirming': the node counts down until access is proven. 'finishing':
+ * after that decision, the runner keeps the change (disarms the node's revert)
+ * or puts it back; which one, the finished step says.
+ */
+export type Activity = 'probing' | 'asking' | 'reviewing' | 'applying' | 'verifying' | 'confirming' | 'finishing';
 
 export interface StepView {
   id: string;
@@ -27,7 +32,8 @@ export type Pending =
   | { kind: 'start'; resolve: (start: boolean) => void }
   | { kind: 'answer'; request: AnswerRequest; resolve: (value: unknown) => void; reject: (error: Error) => void }
   | { kind: 'review'; plan: Plan; resolve: (review: Review) => void }
-  | { kind: 'details'; request: AnswerRequest; details: AnswerDetails; resolve: (accept: boolean) => void; reject: (error: Error) => void };
+  | { kind: 'details'; request: AnswerRequest; details: AnswerDetails; resolve: (accept: boolean) => void; reject: (error: Error) => void }
+  | { kind: 'access'; request: AccessRequest; resolve: (decision: AccessDecision) => void; reject: (error: Error) => void };
 
 /** A finished step, written once into Ink's <Static> region (scrollback). */
 export interface FinishedEntry {
@@ -80,17 +86,22 @@ function patchStep(steps: StepView[], id: string, patch: Partial<StepView>): Ste
 export function wizardReducer(state: WizardState, action: WizardAction): WizardState {
   if (action.type === 'pending') {
     const pending = action.pending;
-    // Once answered, the runner goes on: after a question it plans, after a review it applies.
+    // Once answered, the runner goes on: after a question it plans, after a
+    // review it applies, after the access countdown it keeps or reverts.
     const activity: Activity | undefined =
       pending?.kind === 'answer' || pending?.kind === 'details'
         ? 'asking'
         : pending?.kind === 'review'
           ? 'reviewing'
-          : state.activity === 'reviewing'
-            ? 'applying'
-            : state.activity === 'asking'
-              ? 'probing'
-              : state.activity;
+          : pending?.kind === 'access'
+            ? 'confirming'
+            : state.activity === 'reviewing'
+              ? 'applying'
+              : state.activity === 'asking'
+                ? 'probing'
+                : state.activity === 'confirming'
+                  ? 'finishing'
+                  : state.activity;
     return { ...state, pending, activity };
   }
   const event = action.event;

@@ -4,9 +4,12 @@
  * pending interaction into state and returns a promise that the screen
  * settles. Screens subscribe with useSyncExternalStore.
  */
-import { OperatorStop, type AnswerRequest, type Operator, type Plan, type Review, type RunnerEvent } from '../../src/engine/events.ts';
+import { OperatorStop, type AccessDecision, type AccessRequest, type AnswerRequest, type Operator, type Plan, type Review, type RunnerEvent } from '../../src/engine/events.ts';
 import type { AnswerDetails } from '../../src/engine/step.ts';
-import { initialState, wizardReducer, type WizardAction, type WizardState } from './wizard-reducer.ts';
+import { initialState, wizardReducer, type Pending, type WizardAction, type WizardState } from './wizard-reducer.ts';
+
+/** Why the change goes back when the node's deadline passes without a proof. */
+export const DEADLINE_REASON = 'no new login before the deadline: the node put the change back';
 
 export class WizardStore implements Operator {
   #state: WizardState = initialState;
@@ -45,6 +48,21 @@ export class WizardStore implements Operator {
   }
 
   /**
+   * The node counts down; the screen shows it with the instructions. The
+   * proof (or the deadline's null) settles it unless the person chose first.
+   */
+  confirmAccess(request: AccessRequest): Promise<AccessDecision> {
+    return new Promise((resolve, reject) => {
+      const shown = this.#setPending({ kind: 'access', request, resolve, reject });
+      request.proof.then(
+        (proof) => shown.resolve(proof ? { kind: 'proven', proof } : { kind: 'revert', reason: DEADLINE_REASON }),
+        // Access can no longer be proven, so the change must not stay.
+        (error: Error) => shown.resolve({ kind: 'revert', reason: `watching for access failed: ${error.message}` }),
+      );
+    });
+  }
+
+  /**
    * Ctrl+C. At a prompt nothing is in flight, so stop now; while a step runs,
    * the runner finishes (or rolls back) the step and stops at the boundary.
    * Returns true when the stop is immediate.
@@ -58,6 +76,12 @@ export class WizardStore implements Operator {
     }
     if (pending?.kind === 'details') {
       // Stop at once, as at a question: nothing has been applied for this step.
+      this.#clear();
+      pending.reject(new OperatorStop());
+      return true;
+    }
+    if (pending?.kind === 'access') {
+      // The runner puts the unconfirmed change back at once, then stops.
       this.#clear();
       pending.reject(new OperatorStop());
       return true;
@@ -76,18 +100,39 @@ export class WizardStore implements Operator {
     return false;
   }
 
-  #setPending(pending: NonNullable<WizardState['pending']>): void {
-    // Wrap the settlers so that settling also clears the prompt from the screen.
-    const clear = () => this.#clear();
-    const wrapped =
-      pending.kind === 'start'
-        ? { ...pending, resolve: (start: boolean) => (clear(), pending.resolve(start)) }
-        : pending.kind === 'answer'
-          ? { ...pending, resolve: (v: unknown) => (clear(), pending.resolve(v)), reject: (e: Error) => (clear(), pending.reject(e)) }
-          : pending.kind === 'details'
-            ? { ...pending, resolve: (accept: boolean) => (clear(), pending.resolve(accept)), reject: (e: Error) => (clear(), pending.reject(e)) }
-            : { ...pending, resolve: (r: Review) => (clear(), pending.resolve(r)) };
+  /** Shows the interaction; returns it as shown, with settlers that also clear it from the screen. */
+  #setPending<P extends Pending>(pending: P): P {
+    const wrapped = this.#clearingSettlers(pending) as P;
     this.dispatch({ type: 'pending', pending: wrapped });
+    return wrapped;
+  }
+
+  #clearingSettlers(pending: Pending): Pending {
+    const clear = () => this.#clear();
+    switch (pending.kind) {
+      case 'start':
+        return { ...pending, resolve: (start: boolean) => (clear(), pending.resolve(start)) };
+      case 'answer':
+        return { ...pending, resolve: (v: unknown) => (clear(), pending.resolve(v)), reject: (e: Error) => (clear(), pending.reject(e)) };
+      case 'details':
+        return { ...pending, resolve: (accept: boolean) => (clear(), pending.resolve(accept)), reject: (e: Error) => (clear(), pending.reject(e)) };
+      case 'review':
+        return { ...pending, resolve: (r: Review) => (clear(), pending.resolve(r)) };
+      case 'access': {
+        // Settle once: the proof or the deadline can land after the person
+        // chose, when a later prompt may be on screen that must not be cleared.
+        let settled = false;
+        const once =
+          <T>(settle: (value: T) => void) =>
+          (value: T) => {
+            if (settled) return;
+            settled = true;
+            clear();
+            settle(value);
+          };
+        return { ...pending, resolve: once(pending.resolve), reject: once(pending.reject) };
+      }
+    }
   }
 
   #clear(): void {

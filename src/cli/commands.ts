@@ -70,7 +70,7 @@ export async function applyCommand(
   if (held?.ok && held.staleNote) io.err(`pve-baseline: ${held.staleNote}`);
   try {
     const journal = dryRun ? readOnlyJournal(runtime) : openJournal(runtime);
-    const operator: Operator = new HeadlessOperator(options.yes, io.out);
+    const operator: Operator = new HeadlessOperator(options.yes, io.out, new Set(Object.keys(preset ?? {})));
     let total = 0;
     const runner = new Runner({
       steps,

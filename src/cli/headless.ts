@@ -13,6 +13,8 @@ export class HeadlessOperator implements Operator {
   constructor(
     private readonly yes: boolean,
     private readonly write: (line: string) => void = () => undefined,
+    /** Steps the answers file names: a lockout-risk step runs unattended only when named. */
+    private readonly named: ReadonlySet<string> = new Set(),
   ) {}
 
   /** Unattended, the answers file is the decision; the details still go into the log. */
@@ -34,6 +36,10 @@ export class HeadlessOperator implements Operator {
   }
 
   async review(plan: Plan): Promise<Review> {
+    // Nothing surprising: a change that can cut access is made unattended only when asked for by name.
+    if (plan.risk === 'lockout' && !this.named.has(plan.stepId)) {
+      return { skip: `it can cut access, so it runs unattended only when the answers file has a section for it (${plan.stepId}: {} takes the defaults)` };
+    }
     if (this.yes) return 'apply';
     this.refused.push(plan);
     return 'skip';

@@ -51,7 +51,8 @@ export interface StepResult {
   rolledBack?: boolean;
 }
 
-export type Review = 'apply' | 'skip' | 'stop';
+/** The operator's decision on a plan; `{ skip }` says why, for the summary. */
+export type Review = 'apply' | 'skip' | 'stop' | { skip: string };
 
 export interface AnswerRequest {
   stepId: string;

@@ -203,6 +203,7 @@ export class Runner {
       return { ...count, outcome: 'skipped', reason: 'stopped before applying' };
     }
     if (decision === 'skip') return { ...count, outcome: 'skipped', reason: 'skipped by the operator' };
+    if (typeof decision === 'object') return { ...count, outcome: 'skipped', reason: decision.skip };
 
     return this.#apply(step, ctx, plan, answers, facts, count);
   }
@@ -286,7 +287,7 @@ export class Runner {
       const records = (journal.step(step.id)?.applied ?? []).flatMap((a) => (a.kind === 'file' ? [a.backup] : []));
       // 2. Armed before anything changes: from here on, a kill, a hang-up or a reboot reverts.
       const script = renderRevertScript({ id: revertId, backups: records, reload: guard.reload, stateDir: revertOpts.stateDir, ...(revertOpts.unitDir ? { unitDir: revertOpts.unitDir } : {}) });
-      const handle = await armRevert(ctx.exec, ctx.files, { id: revertId, script, seconds: guard.seconds ?? DEFAULT_REVERT_SECONDS, ...revertOpts });
+      const handle = await armRevert(ctx.exec, ctx.files, { id: revertId, script, seconds: (typeof guard.seconds === 'function' ? guard.seconds(answers) : guard.seconds) ?? DEFAULT_REVERT_SECONDS, ...revertOpts });
       armed = true;
       journal.setStatus(step.id, 'applying', { note: `revert armed until ${new Date(handle.deadline).toISOString()} (${handle.armedWith})` });
       ctx.log(`the node reverts this change at ${new Date(handle.deadline).toISOString()} unless access is confirmed`);

@@ -140,8 +140,8 @@ export interface StepContext {
 export interface AccessGuard<F = unknown> {
   /** argv lists the revert runs after restoring the files, e.g. [['systemctl', 'reload', 'ssh']]. */
   reload: string[][];
-  /** Seconds before the node reverts on its own; default 180. */
-  seconds?: number;
+  /** Seconds before the node reverts on its own (the operator may choose them); default 180. */
+  seconds?: number | ((answers: Answers) => number);
   /**
    * After the files are written and before any service change: what must hold
    * (e.g. `sshd -t` and `sshd -T` against the intent). A failing check reverts at once.
