@@ -49,9 +49,10 @@ export function plainEventPrinter(write: (line: string) => void, total: () => nu
         write(`    | ${event.line}`);
         break;
       case 'step-finished': {
-        const word = { compliant: 'compliant', verified: 'verified', failed: 'FAILED', skipped: 'skipped', 'not-applicable': 'not applicable', planned: 'would change', 'awaiting-confirmation': 'applied; AWAITING CONFIRMATION (run pve-baseline confirm from a new session, or it reverts)' }[event.outcome];
+        const word = { compliant: 'compliant', verified: 'verified', failed: 'FAILED', skipped: 'skipped', 'not-applicable': 'not applicable', planned: 'would change', 'awaiting-confirmation': 'applied; AWAITING CONFIRMATION' }[event.outcome];
         write(`  => ${word}${event.reason ? `: ${event.reason}` : ''}`);
-        for (const line of checkLines(event.checks, '     ', event.outcome !== 'failed' ? true : false)) write(line);
+        // A failure, and a change awaiting confirmation, show every check: what was proven and what was not.
+        for (const line of checkLines(event.checks, '     ', event.outcome !== 'failed' && event.outcome !== 'awaiting-confirmation')) write(line);
         break;
       }
       case 'stop-requested':
@@ -68,6 +69,7 @@ export function resultsSummary(results: StepResult[]): string {
   const parts = (
     [
       ['verified', count('verified')],
+      ['awaiting confirmation', count('awaiting-confirmation')],
       ['compliant', count('compliant')],
       ['would change', count('planned')],
       ['skipped', count('skipped')],

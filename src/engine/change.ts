@@ -125,9 +125,13 @@ export function unifiedDiff(change: FileChange, context = 3): string {
 }
 
 /** Counts for a Terraform-like summary line. */
-export function summarize(changes: readonly Change[]): { create: number; change: number; remove: number; run: number } {
-  const counts = { create: 0, change: 0, remove: 0, run: 0 };
+export function summarize(changes: readonly Change[]): { create: number; change: number; remove: number; run: number; services: number } {
+  const counts = { create: 0, change: 0, remove: 0, run: 0, services: 0 };
   for (const c of changes) {
+    if (c.kind === 'service') {
+      counts.services++;
+      continue;
+    }
     const s = changeSymbol(c);
     if (s === '+') counts.create++;
     else if (s === '-') counts.remove++;
@@ -145,6 +149,7 @@ export function planSummaryLine(changes: readonly Change[]): string {
     c.change ? `${c.change} to change` : '',
     c.remove ? `${c.remove} to delete` : '',
     c.run ? `${c.run} command${c.run > 1 ? 's' : ''} to run` : '',
+    c.services ? `${c.services} service action${c.services > 1 ? 's' : ''}` : '',
   ].filter(Boolean);
   return `Plan: ${parts.join(', ')}.`;
 }

@@ -99,6 +99,7 @@ function octal(mode: number): string {
  *   sh <id>.sh          (timer or sleeper: only while the change is pending)
  *   sh <id>.sh boot     (boot hook: pending; no reload, the services start afterwards)
  *   sh <id>.sh now      (the wizard, on a failure: always)
+ *   sh <id>.sh files    (the wizard, refused before activating: files only, no reload)
  * Safe to run twice: a second run finds nothing pending (timer) or restores
  * the same bytes again (now).
  */
@@ -127,6 +128,7 @@ export function renderRevertScript(opts: RenderOptions): string {
 #   sh THIS          timer or sleeper: reverts only while the change is pending
 #   sh THIS boot     boot hook: reverts a pending change before the services start
 #   sh THIS now      revert at once, pending or not
+#   sh THIS files    put the files back at once, reload nothing (nothing was activated)
 set -u
 umask 077
 PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
@@ -210,6 +212,10 @@ run_reload() {
     say "at boot: not running '$*' (the service starts after this)"
     return
   fi
+  if [ "$MODE" = files ]; then
+    say "not running '$*': nothing was activated"
+    return
+  fi
   if "$@"; then say "ran '$*'"; else fail "'$*' exited with $?"; fi
 }
 
@@ -245,7 +251,7 @@ if mv -- "$MARK" "$FIRING" 2>/dev/null; then
   :
 elif [ -f "$FIRING" ]; then
   say "finishing a revert that was interrupted"
-elif [ "$MODE" != now ]; then
+elif [ "$MODE" != now ] && [ "$MODE" != files ]; then
   say "nothing pending (confirmed or already reverted); nothing to do"
   exit 0
 fi
@@ -499,11 +505,16 @@ export interface RevertNowResult {
   output: string;
 }
 
-/** Revert at once (a failed apply or verify): runs the script in the foreground, pending or not. */
-export async function revertNow(exec: Exec, id: string, opts: { stateDir?: string } = {}): Promise<RevertNowResult> {
+/**
+ * Revert at once (a failed apply or verify): runs the script in the
+ * foreground, pending or not. `reload: false` when nothing was activated yet
+ * (a refusal before the reload): reloading then could only spread a
+ * configuration that failed its check elsewhere.
+ */
+export async function revertNow(exec: Exec, id: string, opts: { stateDir?: string; reload?: boolean } = {}): Promise<RevertNowResult> {
   assertRevertId(id);
   const p = revertPaths(opts.stateDir ?? defaultStateDir(), id);
-  const r = await exec.run(['/bin/sh', p.script, 'now'], { timeoutMs: 120_000 });
+  const r = await exec.run(['/bin/sh', p.script, opts.reload === false ? 'files' : 'now'], { timeoutMs: 120_000 });
   const read = await exec.run(['cat', '--', p.result]);
   const result = read.exitCode === 0 ? read.stdout.trim() : `no result file (${brief(read)})`;
   return { ok: r.exitCode === 0 && result.startsWith('reverted'), exitCode: r.exitCode, result, output: `${r.stdout}${r.stderr}`.trim() };

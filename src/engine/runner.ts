@@ -271,9 +271,10 @@ export class Runner {
     const serviceChanges = plan.changes.filter((c) => c.kind === 'service');
     const otherChanges = plan.changes.filter((c) => c.kind === 'command');
     let armed = false;
+    let activated = false;
     const failNow = async (reason: string, checks?: Check[]): Promise<StepResult> => {
       if (armed) {
-        const now = await revertNow(ctx.exec, revertId, revertOpts);
+        const now = await revertNow(ctx.exec, revertId, { ...revertOpts, reload: activated });
         ctx.log(now.result);
       }
       return this.#fail(step, ctx, base, reason, checks);
@@ -297,6 +298,7 @@ export class Runner {
       if (!pre.every((c) => c.ok)) return await failNow(`refused before activating: ${failedChecks(pre)}`, pre);
       // 4. Activate (reload), then prove it: the state (verify), then live (prove).
       const activatedAt = new Date();
+      activated = true;
       await applyChanges(step.id, applyId, serviceChanges, env);
       journal.setStatus(step.id, 'applied');
       let checks = await this.#verify(step, ctx, answers);

@@ -114,8 +114,8 @@ describe('describeChange, changeSymbol, summarize', () => {
 
   it('gives each its symbol and counts them', () => {
     assert.deepEqual(changes.map(changeSymbol), ['+', '-', '~', '+', '>', '>', '~']);
-    assert.deepEqual(summarize(changes), { create: 2, change: 2, remove: 1, run: 2 });
-    assert.deepEqual(summarize([]), { create: 0, change: 0, remove: 0, run: 0 });
+    assert.deepEqual(summarize(changes), { create: 2, change: 1, remove: 1, run: 2, services: 1 });
+    assert.deepEqual(summarize([]), { create: 0, change: 0, remove: 0, run: 0, services: 0 });
   });
 });
 

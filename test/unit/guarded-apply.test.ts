@@ -122,6 +122,7 @@ test('a failing check before activation reverts at once, before any reload', { s
   assert.equal(r!.outcome, 'failed');
   assert.match(r!.reason!, /refused before activating: sshd -T shows PasswordAuthentication no \(00-aaa\.conf wins\)/);
   assert.equal(await readFile(path.join(env.dir, 'sshd.conf'), 'utf8'), 'original\n');
+  assert.ok(!existsSync(path.join(env.dir, 'reloaded')), 'nothing was reloaded: the files went back, the service never saw them');
 });
 
 test('a failed verification or proof, a refused confirmation, no login by the deadline and Ctrl+C each revert at once', { skip }, async (t) => {
