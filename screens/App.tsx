@@ -4,6 +4,7 @@ import type { NodeInfo } from '../src/system/detect.ts';
 import type { WizardStore } from './state/wizard-store.ts';
 import type { FinishedEntry } from './state/wizard-reducer.ts';
 import { Banner } from './components/Banner.tsx';
+import { WidthContext } from './components/Truncated.tsx';
 import { FinishedStep } from './components/FinishedStep.tsx';
 import { useTerminalSize } from './hooks/use-terminal-size.ts';
 import { StepScreen } from './StepScreen.tsx';
@@ -40,25 +41,27 @@ export function App({ store, node, version, notes, journalPath, backupsPath, onI
   const width = Math.min(columns, 100) - 1;
   const pending = state.pending;
   return (
-    <Box flexDirection="column" width={width}>
-      <Static items={items}>
-        {(item, i) =>
-          item.kind === 'banner' ? (
-            <Box key="banner" marginBottom={1}>
-              <Banner version={version} node={node} width={width} />
-            </Box>
-          ) : (
-            <FinishedStep key={`${item.entry.stepId}-${i}`} entry={item.entry} />
-          )
-        }
-      </Static>
-      {state.phase === 'welcome' && pending?.kind === 'start' ? (
-        <Welcome state={state} node={node} notes={notes} rows={rows - 3} columns={width} onStart={pending.resolve} />
-      ) : state.phase === 'running' ? (
-        <StepScreen state={state} node={node} rows={rows - 1} />
-      ) : state.phase === 'finished' && state.results ? (
-        <Summary results={state.results} stopped={state.stopped} journalPath={journalPath} backupsPath={backupsPath} />
-      ) : null}
-    </Box>
+    <WidthContext.Provider value={width}>
+      <Box flexDirection="column" width={width}>
+        <Static items={items}>
+          {(item, i) =>
+            item.kind === 'banner' ? (
+              <Box key="banner" marginBottom={1}>
+                <Banner version={version} node={node} width={width} />
+              </Box>
+            ) : (
+              <FinishedStep key={`${item.entry.stepId}-${i}`} entry={item.entry} />
+            )
+          }
+        </Static>
+        {state.phase === 'welcome' && pending?.kind === 'start' ? (
+          <Welcome state={state} node={node} notes={notes} rows={rows - 3} columns={width} onStart={pending.resolve} />
+        ) : state.phase === 'running' ? (
+          <StepScreen state={state} node={node} rows={rows - 1} />
+        ) : state.phase === 'finished' && state.results ? (
+          <Summary results={state.results} stopped={state.stopped} journalPath={journalPath} backupsPath={backupsPath} />
+        ) : null}
+      </Box>
+    </WidthContext.Provider>
   );
 }

@@ -6,8 +6,9 @@ import { AccessCountdown } from './components/AccessCountdown.tsx';
 import { DetailsPrompt } from './components/DetailsPrompt.tsx';
 import { QuestionPrompt } from './components/QuestionPrompt.tsx';
 import { ReviewPrompt } from './components/ReviewPrompt.tsx';
-import { RiskBadge } from './components/RiskBadge.tsx';
+import { RiskBadge, riskBadgeText } from './components/RiskBadge.tsx';
 import { StepProgress } from './components/StepProgress.tsx';
+import { Truncated, useWidth } from './components/Truncated.tsx';
 import { useTheme } from './theme.ts';
 
 const PREVIOUSLY: Record<string, string> = {
@@ -37,6 +38,7 @@ export interface StepScreenProps {
  */
 export function StepScreen({ state, node, rows }: StepScreenProps) {
   const theme = useTheme();
+  const width = useWidth();
   const index = state.steps.findIndex((s) => s.id === state.activeStepId);
   const step = state.steps[index];
   if (!step) return null;
@@ -46,24 +48,30 @@ export function StepScreen({ state, node, rows }: StepScreenProps) {
   const bodyHeight = rows - 4 - (note ? 1 : 0) - (state.stopRequested ? 1 : 0);
   return (
     <Box flexDirection="column">
-      <Text wrap="truncate-end">
-        <Text color={theme.color('muted')}>
-          Step {index + 1} of {state.steps.length} ·{' '}
-        </Text>
-        <Text bold>{step.title}</Text> <RiskBadge risk={step.risk} />
-      </Text>
-      <Text color={theme.color('muted')} wrap="truncate-end">
+      {/* A long title is cut, never the risk badge after it. */}
+      <Box>
+        <Truncated width={width - riskBadgeText(step.risk).length - 1}>
+          <Text color={theme.color('muted')}>
+            Step {index + 1} of {state.steps.length} ·{' '}
+          </Text>
+          <Text bold>{step.title}</Text>
+        </Truncated>
+        <Box flexShrink={0} marginLeft={1}>
+          <RiskBadge risk={step.risk} />
+        </Box>
+      </Box>
+      <Truncated color={theme.color('muted')}>
         {step.summary} {step.risk !== 'safe' ? `(${RISK_EXPLAINED[step.risk]})` : ''}
-      </Text>
+      </Truncated>
       {note ? (
-        <Text color={theme.color('warn')} wrap="truncate-end">
+        <Truncated color={theme.color('warn')}>
           {theme.glyphs.info} {note}
-        </Text>
+        </Truncated>
       ) : null}
       {state.stopRequested ? (
-        <Text color={theme.color('warn')} bold wrap="truncate-end">
+        <Truncated color={theme.color('warn')} bold>
           Stopping after this step. Press Ctrl+C again to quit at once (the journal stays consistent).
-        </Text>
+        </Truncated>
       ) : null}
       <Box marginTop={1} flexDirection="column">
         {pending?.kind === 'answer' ? (

@@ -5,6 +5,7 @@ import { describeSession } from '../src/system/detect.ts';
 import type { WizardState } from './state/wizard-reducer.ts';
 import { KeyHints } from './components/KeyHints.tsx';
 import { StepList } from './components/StepList.tsx';
+import { Truncated } from './components/Truncated.tsx';
 import { useTheme } from './theme.ts';
 
 export interface WelcomeProps {
@@ -42,8 +43,9 @@ export function Welcome({ state, node, notes, rows, columns, onStart }: WelcomeP
     else if (input === 'q') onStart(false);
   });
   const selected = steps[cursor];
+  // The label column; what follows it has the rest of the width.
   const label = (text: string) => (
-    <Box width={11}>
+    <Box width={11} flexShrink={0}>
       <Text color={theme.color('muted')}>{text}</Text>
     </Box>
   );
@@ -62,31 +64,31 @@ export function Welcome({ state, node, notes, rows, columns, onStart }: WelcomeP
     <Box flexDirection="column">
       <Box>
         {label('Node')}
-        <Text wrap="truncate-end">
+        <Truncated width={columns - 11}>
           <Text bold>{node.hostname}</Text> · {pve} · {debian}
-        </Text>
+        </Truncated>
       </Box>
       <Box>
         {label('Addresses')}
-        <Text wrap="truncate-end">{addresses.join(', ') || 'none found'}</Text>
+        <Truncated width={columns - 11}>{addresses.join(', ') || 'none found'}</Truncated>
       </Box>
       <Box>
         {label('Session')}
-        <Text wrap="truncate-end">
+        <Truncated width={columns - 11}>
           {describeSession(node.session)}
           {node.session.kind === 'ssh' ? <Text color={theme.color('muted')}>: keep this session open until the end</Text> : null}
-        </Text>
+        </Truncated>
       </Box>
       <Box>
         {label('Journal')}
-        <Text wrap="truncate-end" color={resume ? theme.color('warn') : undefined}>
+        <Truncated width={columns - 11} color={resume ? theme.color('warn') : undefined}>
           {journal}
-        </Text>
+        </Truncated>
       </Box>
       {!node.proxmox ? (
-        <Text color={theme.color('warn')} wrap="truncate-end">
+        <Truncated width={columns} color={theme.color('warn')}>
           {theme.glyphs.warn} {node.rehearsal ? 'Lab node with Proxmox stand-ins' : 'This machine is not a Proxmox VE node; Proxmox steps will say so.'}
-        </Text>
+        </Truncated>
       ) : null}
       {notes.map((note, i) => (
         <Text key={i} color={theme.color('warn')} wrap="wrap">
@@ -96,9 +98,9 @@ export function Welcome({ state, node, notes, rows, columns, onStart }: WelcomeP
       <Box marginTop={1}>
         <StepList steps={steps} cursor={cursor} height={listHeight} width={columns} />
       </Box>
-      <Text color={theme.color('muted')} wrap="truncate-end">
+      <Truncated width={columns} color={theme.color('muted')}>
         {selected ? `${'   '}${selected.summary}` : ' '}
-      </Text>
+      </Truncated>
       <Box marginTop={1} flexDirection="column">
         <Text>Nothing changes until you have seen the plan and confirmed it.</Text>
         <KeyHints hints={[[theme.glyphs.arrow === '->' ? 'up/down' : '↑↓', 'browse'], ['enter', resume ? 'resume' : 'start'], ['q', 'quit']]} />

@@ -109,7 +109,10 @@ function operatorAddress(node: NodeInfo, facts: SshdFacts): string {
 }
 
 function groupsOf(accounts: Accounts, user: PasswdEntry): string[] {
-  return accounts.groups.filter((g) => memberOf(accounts, user.name, g.name)).map((g) => g.name);
+  return accounts.groups
+    .filter((g) => memberOf(accounts, user.name, g.name))
+    .map((g) => g.name)
+    .sort();
 }
 
 /** Intended values sshd -T does not show, each with the file (or Match block) that sets the keyword instead. */
@@ -323,7 +326,8 @@ export const sshdHardeningStep: Step<SshdFacts> = {
     async beforeActivate(ctx, answers, facts) {
       const test = await ctx.exec.run([SSHD, '-t']);
       if (test.exitCode !== 0) {
-        return [{ label: 'sshd -t accepts the configuration', ok: false, detail: `${(test.stderr || test.stdout).trim() || `exit ${test.exitCode}`}; nothing was reloaded` }];
+        const said = (test.stderr || test.stdout).replace(/\r/g, '').trim().split('\n').join('; ');
+        return [{ label: 'sshd -t accepts the configuration', ok: false, detail: `${said || `exit ${test.exitCode}`}; nothing was reloaded` }];
       }
       const { settings } = settingsOf(facts, answers);
       return [{ label: 'sshd -t accepts the configuration', ok: true }, ...(await effectiveChecks(ctx, facts, answers, settings))];
@@ -362,7 +366,7 @@ export const sshdHardeningStep: Step<SshdFacts> = {
       const address = ctx.node.session.kind === 'ssh' ? ctx.node.session.serverAddress : (facts.nodeAddress ?? ctx.node.hostname);
       const fingerprints = facts.adminKeys.map((k) => k.fingerprint);
       return {
-        instructions: [`Keep this session open. In a new terminal, log in as ${admin.name} with your key: ssh ${admin.name}@${address}`],
+        instructions: ['Keep this session open. In a new terminal, log in with your key:', `ssh ${admin.name}@${address}`],
         watch: async (since, signal) => {
           const login = await watchForLogin(ctx.exec, { user: admin.name, fingerprints, since, timeoutMs: 24 * 3600_000, signal });
           return login ? describeLogin(login) : null;

@@ -3,6 +3,7 @@ import type { AccessDecision, AccessRequest } from '../../src/engine/events.ts';
 import { formatCountdown, useCountdown } from '../hooks/use-countdown.ts';
 import { KeyHints } from './KeyHints.tsx';
 import { Spinner } from './Spinner.tsx';
+import { Truncated, useWidth } from './Truncated.tsx';
 import { useTheme } from '../theme.ts';
 
 /** Under this many seconds the countdown turns warn-coloured. */
@@ -37,6 +38,7 @@ export function clockTime(epochMs: number): string {
  */
 export function AccessCountdown({ request, onDecision }: AccessCountdownProps) {
   const theme = useTheme();
+  const width = useWidth();
   const left = useCountdown(request.deadline);
   useInput((input, key) => {
     if (key.ctrl || key.meta) return; // Ctrl+C belongs to the app
@@ -45,25 +47,26 @@ export function AccessCountdown({ request, onDecision }: AccessCountdownProps) {
   });
   return (
     <Box flexDirection="column">
-      <Text bold wrap="truncate-end">
-        Prove you can still log in before the node puts the change back.
-      </Text>
-      <Text wrap="truncate-end">
+      <Truncated bold>Prove you can still log in before the node puts the change back.</Truncated>
+      <Truncated>
         Reverts in{' '}
         <Text bold color={left < HURRY_SECONDS ? theme.color('warn') : undefined}>
           {formatCountdown(left)}
         </Text>
         <Text color={theme.color('muted')}> (at {clockTime(request.deadline)})</Text>
-      </Text>
+      </Truncated>
       {request.instructions.map((line, i) => (
-        <Text key={i} wrap="truncate-end">
+        <Truncated key={i}>
           {'  '}
           <Text color={theme.color('accent')}>{theme.glyphs.bullet}</Text> {line}
-        </Text>
+        </Truncated>
       ))}
-      <Text wrap="truncate-end">
-        <Spinner /> Waiting for the login{theme.glyphs.ellipsis}
-      </Text>
+      <Box>
+        <Box flexShrink={0} marginRight={1}>
+          <Spinner />
+        </Box>
+        <Truncated width={width - 2}>Waiting for the login{theme.glyphs.ellipsis}</Truncated>
+      </Box>
       <Box marginTop={1}>
         <KeyHints hints={[['r', 'revert now'], ...(request.maySkip ? ([['k', 'keep without a second login (console)']] as [string, string][]) : [])]} />
       </Box>

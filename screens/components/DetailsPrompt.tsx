@@ -1,6 +1,7 @@
 import { Box, Text, useInput } from 'ink';
 import type { AnswerDetails } from '../../src/engine/step.ts';
 import { KeyHints } from './KeyHints.tsx';
+import { Truncated, useWidth } from './Truncated.tsx';
 import { useTheme } from '../theme.ts';
 
 export interface DetailsPromptProps {
@@ -22,6 +23,7 @@ export interface DetailsPromptProps {
  */
 export function DetailsPrompt({ details, onDecision }: DetailsPromptProps) {
   const theme = useTheme();
+  const columns = useWidth();
   useInput((input, key) => {
     if (input === 'y' || input === 'Y' || key.return) onDecision(true);
     else if (input === 'n' || input === 'N') onDecision(false);
@@ -35,10 +37,12 @@ export function DetailsPrompt({ details, onDecision }: DetailsPromptProps) {
           <Text color={theme.color('accent')}>{item.heading}</Text>
           {item.fields.map(([label, value]) => (
             <Box key={label}>
-              <Box width={width + 2}>
+              <Box width={width + 2} flexShrink={0}>
                 <Text color={theme.color('muted')}>  {label}</Text>
               </Box>
-              <Text wrap="truncate-middle">{value}</Text>
+              <Truncated position="middle" width={columns - width - 2}>
+                {value}
+              </Truncated>
             </Box>
           ))}
           {item.warning ? (

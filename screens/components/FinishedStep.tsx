@@ -2,6 +2,7 @@ import { Box, Text } from 'ink';
 import type { FinishedEntry } from '../state/wizard-reducer.ts';
 import { stepMark } from './StepList.tsx';
 import { Checks } from './Checks.tsx';
+import { useWidth } from './Truncated.tsx';
 import { useTheme } from '../theme.ts';
 
 /**
@@ -13,6 +14,7 @@ import { useTheme } from '../theme.ts';
  */
 export function FinishedStep({ entry }: { entry: FinishedEntry }) {
   const theme = useTheme();
+  const width = useWidth();
   const mark = stepMark({ state: entry.outcome, journaled: 'pending' }, theme);
   const changes = entry.changes ? ` (${entry.changes} change${entry.changes > 1 ? 's' : ''})` : '';
   const showChecks = entry.checks && (entry.outcome === 'verified' || entry.outcome === 'failed');
@@ -26,7 +28,7 @@ export function FinishedStep({ entry }: { entry: FinishedEntry }) {
       </Text>
       {showChecks ? (
         <Box marginLeft={2}>
-          <Checks checks={entry.checks!} limit={entry.outcome === 'failed' ? entry.checks!.length : 6} />
+          <Checks checks={entry.checks!} limit={entry.outcome === 'failed' ? entry.checks!.length : 6} width={width - 2} />
         </Box>
       ) : null}
     </Box>

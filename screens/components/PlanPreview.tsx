@@ -3,6 +3,7 @@ import type { Plan } from '../../src/engine/events.ts';
 import { useTheme, type Theme } from '../theme.ts';
 import { planSummaryLine } from '../../src/engine/change.ts';
 import { planLines, type LineStyle } from './plan-lines.ts';
+import { Truncated } from './Truncated.tsx';
 
 function lineColor(style: LineStyle, theme: Theme): string | undefined {
   switch (style) {
@@ -51,9 +52,9 @@ export function PlanPreview({ plan, offset, height }: PlanPreviewProps) {
     <Box flexDirection="column">
       <Text bold>{planSummaryLine(plan.changes)}</Text>
       {shown.map((line, i) => (
-        <Text key={start + i} color={lineColor(line.style, theme)} bold={line.style === 'heading'} wrap="truncate-end">
+        <Truncated key={start + i} color={lineColor(line.style, theme)} bold={line.style === 'heading'}>
           {line.text || ' '}
-        </Text>
+        </Truncated>
       ))}
       {more ? (
         <Text color={theme.color('muted')}>

@@ -2,6 +2,7 @@ import { Box, Text } from 'ink';
 import type { StepView } from '../state/wizard-reducer.ts';
 import type { StepStatus } from '../../src/engine/journal.ts';
 import { RiskBadge } from './RiskBadge.tsx';
+import { Truncated } from './Truncated.tsx';
 import { useTheme, type Theme } from '../theme.ts';
 
 /** The glyph, hue and word for a step's state; before a run, what the journal says. */
@@ -79,9 +80,9 @@ export function StepList({ steps, cursor, height = steps.length, width = 80 }: S
             <Text color={theme.color(highlighted ? 'accent' : mark.hue)}>{highlighted ? theme.glyphs.pointer : mark.glyph} </Text>
             <Text color={theme.color('muted')}>{String(index + 1).padStart(2)} </Text>
             <Box width={titleWidth}>
-              <Text bold={highlighted} wrap="truncate-end">
+              <Truncated bold={highlighted} width={titleWidth}>
                 {step.title}
-              </Text>
+              </Truncated>
             </Box>
             <Box width={15}>
               <Text color={theme.color(mark.hue)}>{mark.word}</Text>

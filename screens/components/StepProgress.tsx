@@ -1,6 +1,7 @@
 import { Box, Text } from 'ink';
 import type { Activity, Progress } from '../state/wizard-reducer.ts';
 import { Spinner } from './Spinner.tsx';
+import { Truncated, useWidth } from './Truncated.tsx';
 import { useTheme } from '../theme.ts';
 
 const ACTIVITY: Record<Activity, string> = {
@@ -30,24 +31,30 @@ export interface StepProgressProps {
  */
 export function StepProgress({ activity, progress, tail, tailLines }: StepProgressProps) {
   const theme = useTheme();
+  const width = useWidth();
   const shown = tailLines > 0 ? tail.slice(-tailLines) : [];
   return (
     <Box flexDirection="column">
-      <Text wrap="truncate-end">
-        <Spinner /> {ACTIVITY[activity]}
-        {progress && progress.total > 0 ? (
-          <Text color={theme.color('muted')}>
-            {' '}
-            {Math.min(progress.done + (progress.current ? 1 : 0), progress.total)}/{progress.total}
-          </Text>
-        ) : null}
-        {progress?.current ? <Text>  {progress.current}</Text> : null}
-      </Text>
+      <Box>
+        <Box flexShrink={0} marginRight={1}>
+          <Spinner />
+        </Box>
+        <Truncated width={width - 2}>
+          {ACTIVITY[activity]}
+          {progress && progress.total > 0 ? (
+            <Text color={theme.color('muted')}>
+              {' '}
+              {Math.min(progress.done + (progress.current ? 1 : 0), progress.total)}/{progress.total}
+            </Text>
+          ) : null}
+          {progress?.current ? <Text>  {progress.current}</Text> : null}
+        </Truncated>
+      </Box>
       {shown.map((line, i) => (
-        <Text key={i} color={theme.color('muted')} wrap="truncate-end">
+        <Truncated key={i} color={theme.color('muted')}>
           {'  │ '}
           {line || ' '}
-        </Text>
+        </Truncated>
       ))}
     </Box>
   );

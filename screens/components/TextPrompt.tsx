@@ -2,6 +2,7 @@ import { Box, Text } from 'ink';
 import { useTextInput } from '../hooks/use-text-input.ts';
 import { useTheme } from '../theme.ts';
 import { ErrorLine } from './ErrorLine.tsx';
+import { Truncated } from './Truncated.tsx';
 
 export interface TextPromptProps {
   label: string;
@@ -30,10 +31,9 @@ export function TextPrompt({ label, defaultValue, mask = false, multiline = fals
   return (
     <Box flexDirection="column">
       {earlier.slice(-4).map((line, i) => (
-        <Text key={i} color={theme.color('muted')} wrap="truncate-middle">
-          {'  '}
-          {line}
-        </Text>
+        <Truncated key={i} color={theme.color('muted')} position="middle">
+          {`  ${line}`}
+        </Truncated>
       ))}
       {earlier.length > 4 ? <Text color={theme.color('muted')}>  ({earlier.length} lines so far)</Text> : null}
       <Text>

@@ -26,7 +26,7 @@ export const EXIT = {
   ok: 0,
   /** A step failed, or `check` found drift. */
   failedOrDrift: 1,
-  /** Usage error, invalid answers file, or no terminal for the wizard. */
+  /** Usage error, invalid answers file, no terminal for the wizard, or `check` could not examine a step. */
   usage: 2,
   /** Another pve-baseline holds the lock. */
   locked: 3,
@@ -57,7 +57,8 @@ Usage
 Exit codes
   0    done, or compliant
   1    a step failed (and was rolled back), or check found drift
-  2    usage error, invalid answers file, or no terminal for the wizard
+  2    usage error, invalid answers file, no terminal for the wizard,
+       or check could not examine a step
   3    another pve-baseline is running on this node
   4    not root: nothing was changed
   129  the terminal hung up (the journal stays consistent; run again to resume)

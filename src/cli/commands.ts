@@ -5,7 +5,7 @@
  */
 import { chmod, mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { Operator } from '../engine/events.ts';
+import type { Operator, StepResult } from '../engine/events.ts';
 import { Journal } from '../engine/journal.ts';
 import { AnswerError, revertStep, Runner } from '../engine/runner.ts';
 import { describeUndo } from '../engine/apply.ts';
@@ -115,16 +115,36 @@ function readOnlyJournal(runtime: Runtime): Journal {
   return Journal.snapshot(runtime.stateDir, runtime.node.bootId);
 }
 
+/** What `check --json` prints. README.md ("The `check --json` contract") documents every field; keep the two together. */
 export interface CheckReport {
   node: { hostname: string; proxmox: string | null; debian: string | null };
   compliant: boolean;
   steps: {
     id: string;
     title: string;
-    status: 'compliant' | 'drift' | 'not-applicable' | 'error';
+    status: CheckStatus;
     reason?: string;
     changes: { kind: string; summary: string; reason: string }[];
   }[];
+}
+
+export type CheckStatus = 'compliant' | 'drift' | 'not-applicable' | 'error';
+
+/**
+ * A failed step whose checks failed (verification, or a pre-flight refusing
+ * its plan) found the node not as intended: that is drift. A failure without
+ * checks means the step could not probe or plan at all: an error.
+ */
+function checkStatus(r: StepResult): CheckStatus {
+  switch (r.outcome) {
+    case 'compliant':
+    case 'not-applicable':
+      return r.outcome;
+    case 'failed':
+      return r.checks?.length ? 'drift' : 'error';
+    default:
+      return 'drift';
+  }
 }
 
 /** Probe and plan every step with what the journal remembers (or detected defaults); change nothing. */
@@ -158,7 +178,7 @@ export async function checkCommand(runtime: Runtime, steps: readonly AnyStep[], 
     steps: results.map((r) => ({
       id: r.stepId,
       title: r.title,
-      status: r.outcome === 'compliant' ? 'compliant' : r.outcome === 'not-applicable' ? 'not-applicable' : r.outcome === 'failed' ? 'error' : 'drift',
+      status: checkStatus(r),
       ...(r.reason ? { reason: r.reason } : {}),
       changes: plans.get(r.stepId) ?? [],
     })),
@@ -169,11 +189,16 @@ export async function checkCommand(runtime: Runtime, steps: readonly AnyStep[], 
     const width = Math.max(...report.steps.map((s) => s.id.length), 4);
     for (const s of report.steps) {
       io.out(`${s.id.padEnd(width)}  ${s.status.padEnd(14)}  ${s.title}${s.reason ? ` (${s.reason})` : ''}`);
-      for (const c of s.changes) io.out(`${' '.repeat(width + 18)}would ${c.summary}`);
+      for (const c of s.changes) {
+        io.out(`${' '.repeat(width + 18)}would ${c.summary}`);
+        // Why: for a hand-edited file this names the settings that changed.
+        io.out(`${' '.repeat(width + 20)}why: ${c.reason}`);
+      }
     }
     io.out(report.compliant ? 'Compliant.' : `Drift in ${report.steps.filter((s) => s.status !== 'compliant' && s.status !== 'not-applicable').length} of ${report.steps.length} steps.`);
   }
-  if (results.some((r) => r.outcome === 'failed')) return EXIT.usage;
+  // 2 when some step could not be checked at all, even if others drift: the audit is incomplete.
+  if (report.steps.some((s) => s.status === 'error')) return EXIT.usage;
   return report.compliant ? EXIT.ok : EXIT.failedOrDrift;
 }
 

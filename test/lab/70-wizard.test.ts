@@ -46,10 +46,10 @@ const PASSWORD = 'correct horse battery staple';
 const WELCOME: PtyStep = { waitFor: 'Nothing changes until you have seen the plan', timeoutMs: 20_000 };
 
 if (lab) {
-  test('the whole wizard over ssh -t, by keys as a person types them: admin, key, no break-glass, sysctl', async () => {
+  test('the whole wizard over ssh -t, by keys as a person types them: admin, key, no break-glass, sshd (proven by a second login), sysctl', async () => {
     await lab.reset();
     await install(lab);
-    const r = await overSsh(lab, ['pve-baseline'], [
+    const wizard = overSsh(lab, ['pve-baseline'], [
       WELCOME,
       { snapshot: 'welcome' },
       { send: KEYS.enter },
@@ -79,14 +79,41 @@ if (lab) {
       { send: KEYS.enter },
       { waitFor: 'Create a disabled break-glass account?', timeoutMs: 20_000 },
       { send: KEYS.enter }, // no, the default
+      { waitFor: 'How may root log in over SSH?', timeoutMs: 20_000 },
+      { send: KEYS.enter }, // key only, the default
+      { waitFor: 'Who may log in over SSH at all?' },
+      { send: KEYS.enter }, // AllowUsers
+      { waitFor: 'Other accounts that may log in' },
+      { send: KEYS.enter }, // none
+      { waitFor: 'Crypto profile' },
+      { send: KEYS.enter }, // compatible
+      { waitFor: 'Seconds you have to log in again' },
+      { send: KEYS.enter }, // 180
+      { waitFor: 'to apply, or', timeoutMs: 20_000 },
+      { send: 'pve1\r' },
+      { waitFor: 'Prove you can still log in', timeoutMs: 60_000 },
+      { waitFor: 'SSH server hardening: verified', timeoutMs: 60_000 },
       { waitFor: 'Plan:', timeoutMs: 20_000 }, // sysctl
       { send: KEYS.enter },
       { waitFor: 'Access-policy document', timeoutMs: 20_000 },
       { waitFor: 'Plan:', timeoutMs: 20_000 },
       { send: KEYS.enter },
-      { waitFor: 'Finished: 4 verified, 1 already compliant.', timeoutMs: 30_000 },
+      { waitFor: 'Finished: 5 verified, 1 already compliant.', timeoutMs: 30_000 },
       { waitExit: true, timeoutMs: 10_000 },
     ]);
+    // The operator's second terminal, once sshd runs the new settings: their own key, as alice.
+    const sshdStatus = async () => {
+      const journal = await lab.exec(['cat', '/var/lib/pve-baseline/journal.json']);
+      try {
+        return JSON.parse(journal.stdout).steps?.['sshd-hardening']?.status as string | undefined;
+      } catch {
+        return undefined; // not written yet
+      }
+    };
+    await waitUntil(async () => (await sshdStatus()) === 'applied', 'the sshd reload', 90_000);
+    const second = await lab.ssh({ user: 'alice', privateKey: operator.private }, 'true');
+    assert.equal(second.exitCode, 0, 'alice logs in from a second terminal');
+    const r = await wizard;
     assert.ok(r.ok, r.timedOut ? `${r.timedOut.reason}\n${r.timedOut.tail}` : r.plain);
     assert.equal(r.exitCode, 0);
     const welcome = r.snapshots.find((s) => s.name === 'welcome')!.screen.join('\n');
@@ -113,10 +140,11 @@ if (lab) {
     const check = await lab.exec(['pve-baseline', 'check']);
     assert.equal(check.exitCode, 0, check.stdout + check.stderr);
     assert.match(check.stdout, /sysctl\s+compliant/);
+    assert.match(check.stdout, /sshd-hardening\s+compliant/);
     await sh(lab, 'printf "sysctl: {}\\n" > /root/answers.yml');
     const again = await lab.exec(['pve-baseline', 'apply', '--answers', '/root/answers.yml', '--yes']);
     assert.equal(again.exitCode, 0, again.stderr);
-    assert.match(again.stdout, /Summary: 5 compliant\./);
+    assert.match(again.stdout, /Summary: 6 compliant\./);
     assert.doesNotMatch(again.stdout, /Plan:/);
     // Someone sets a value back by hand: check names the drift and exits 1.
     await sh(lab, 'sysctl -w net.ipv4.conf.all.accept_redirects=1 >/dev/null');

@@ -1,0 +1,135 @@
+/**
+ * `pve-baseline check`: how step outcomes map to statuses and exit codes, and
+ * the exact keys of the JSON report (README.md documents them; this keeps the
+ * two from drifting apart).
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { checkCommand, type Output } from '../../src/cli/commands.ts';
+import { EXIT } from '../../src/cli/args.ts';
+import type { Runtime } from '../../src/cli/runtime.ts';
+import type { Step } from '../../src/engine/step.ts';
+import { LocalFiles } from '../../src/system/files.ts';
+import { RecordingExec } from '../fixtures/exec.ts';
+import { testNode } from '../fixtures/node.ts';
+import { bareStep, ensureFilesStep } from '../fixtures/steps.ts';
+import { tempDir } from '../fixtures/temp.ts';
+
+/** A step that wants nothing changed, but whose verification fails: the node is not as intended. */
+const verifyFails: Step<null> = {
+  id: 'verify-fails',
+  title: 'Verification fails',
+  summary: 'Plans nothing; its check does not hold.',
+  scope: 'node',
+  risk: 'safe',
+  probe: async () => null,
+  plan: () => [],
+  verify: async () => [{ label: 'the setting holds', ok: false, detail: 'found 1, wanted 0' }],
+};
+
+/** A step whose plan a pre-flight refuses: also drift. */
+const refused: Step<null> = {
+  id: 'refused',
+  title: 'Refused plan',
+  summary: 'Its plan would lock the operator out.',
+  scope: 'node',
+  risk: 'lockout',
+  probe: async () => null,
+  plan: () => [{ kind: 'command', argv: ['true'], reason: 'fixture' }],
+  preflight: () => [{ label: 'a way in remains', ok: false }],
+  verify: async () => [],
+};
+
+/** A step that cannot even look at the node: an error. */
+const probeThrows: Step<null> = {
+  id: 'probe-throws',
+  title: 'Probe throws',
+  summary: 'Cannot read the node.',
+  scope: 'node',
+  risk: 'safe',
+  probe: async () => {
+    throw new Error('permission denied');
+  },
+  plan: () => [],
+  verify: async () => [],
+};
+
+async function setup(t: { after(fn: () => unknown): void }) {
+  const dir = await tempDir(t);
+  const stateDir = path.join(dir, 'state');
+  const runtime: Runtime = { exec: new RecordingExec(), files: new LocalFiles(), node: testNode, stateDir, backupsDir: path.join(stateDir, 'backups') };
+  return { dir, stateDir, runtime };
+}
+
+async function check(runtime: Runtime, steps: Parameters<typeof checkCommand>[1]) {
+  const out: string[] = [];
+  const io: Output = { out: (l) => out.push(l), err: (l) => out.push(l) };
+  const code = await checkCommand(runtime, steps, { json: true }, io);
+  const report = JSON.parse(out.join('\n'));
+  return { code, report, status: Object.fromEntries(report.steps.map((s: { id: string; status: string }) => [s.id, s.status])) };
+}
+
+test('check: a failed verification or a refused plan is drift (exit 1)', async (t) => {
+  const { runtime, stateDir } = await setup(t);
+  const { code, report, status } = await check(runtime, [bareStep('fine'), verifyFails, refused]);
+  assert.deepEqual(status, { fine: 'compliant', 'verify-fails': 'drift', refused: 'drift' });
+  assert.equal(report.compliant, false);
+  assert.equal(code, EXIT.failedOrDrift);
+  assert.equal(code, 1);
+  assert.match(report.steps[1].reason, /the setting holds \(found 1, wanted 0\)/);
+  assert.equal(existsSync(stateDir), false, 'check writes no journal');
+});
+
+test('check: a step that cannot probe is an error (exit 2), even beside drift', async (t) => {
+  const { runtime } = await setup(t);
+  const { code, report, status } = await check(runtime, [verifyFails, probeThrows]);
+  assert.deepEqual(status, { 'verify-fails': 'drift', 'probe-throws': 'error' });
+  assert.equal(report.compliant, false);
+  assert.equal(code, 2);
+  assert.match(report.steps[1].reason, /could not probe or plan: permission denied/);
+});
+
+test('check: all compliant exits 0', async (t) => {
+  const { runtime } = await setup(t);
+  const { code, report } = await check(runtime, [bareStep('a'), bareStep('b')]);
+  assert.equal(report.compliant, true);
+  assert.equal(code, 0);
+});
+
+test('check --json has exactly the documented keys', async (t) => {
+  const { runtime, dir } = await setup(t);
+  const wants = ensureFilesStep({ id: 'wants-file', title: 'Wants a file', files: [{ path: path.join(dir, 'etc', 'x.conf'), content: 'x = 1\n' }] });
+  const { report } = await check(runtime, [wants, verifyFails, bareStep('fine')]);
+  assert.deepEqual(Object.keys(report), ['node', 'compliant', 'steps']);
+  assert.deepEqual(report.node, { hostname: 'pve1', proxmox: '9.1.2', debian: '13 (trixie)' });
+  assert.equal(typeof report.compliant, 'boolean');
+  const [planned, failed, fine] = report.steps;
+  // `reason` is there only when the step has one.
+  assert.deepEqual(Object.keys(planned), ['id', 'title', 'status', 'changes']);
+  assert.deepEqual(Object.keys(failed), ['id', 'title', 'status', 'reason', 'changes']);
+  assert.deepEqual(Object.keys(fine), ['id', 'title', 'status', 'changes']);
+  assert.deepEqual(planned.changes, [{ kind: 'file', summary: `create ${path.join(dir, 'etc', 'x.conf')}`, reason: 'the baseline wants this content' }]);
+  for (const change of planned.changes) assert.deepEqual(Object.keys(change), ['kind', 'summary', 'reason']);
+  for (const s of report.steps) {
+    assert.ok(['compliant', 'drift', 'not-applicable', 'error'].includes(s.status));
+    assert.ok(Array.isArray(s.changes));
+  }
+  // The README's field table names exactly these fields.
+  const paths = new Set<string>(['steps', 'steps[].changes']);
+  for (const k of Object.keys(report.node)) paths.add(`node.${k}`);
+  for (const k of Object.keys(report)) if (k !== 'node') paths.add(k);
+  for (const step of report.steps) for (const k of Object.keys(step)) paths.add(`steps[].${k}`);
+  for (const k of Object.keys(planned.changes[0])) paths.add(`steps[].changes[].${k}`);
+  assert.deepEqual([...documentedFields()].sort(), [...paths].sort());
+});
+
+/** The fields in README.md's `check --json` table. */
+function documentedFields(): Set<string> {
+  const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+  const section = readme.split('### The `check --json` contract')[1]?.split(/^#{2,3} /m)[0] ?? '';
+  const fields = [...section.matchAll(/^\| `([A-Za-z.[\]]+)` \|/gm)].map((m) => m[1]!);
+  assert.ok(fields.length > 0, 'README.md has the check --json field table');
+  return new Set(fields);
+}
