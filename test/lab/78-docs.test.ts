@@ -1,5 +1,5 @@
 /**
- * The access-policy document on the lab node after the admin steps: it lists
+ * The access-policy document on the lab node after the admin and sshd steps: it lists
  * the admin, its role and effective privileges, the SSH policy as sshd -T
  * reports it and the change log; it passes markdownlint; and none of the
  * secrets seeded into the node and the answers reaches it.
@@ -19,7 +19,7 @@ const PASSWORD = 'seeded-password-never-in-docs';
 const TOTP_SECRET = 'JBSWY3DPEHPK3PXPSEEDEDTOTP2FAXYZ';
 
 if (lab) {
-  test('the document after the admin steps: admin, role, privileges, SSH policy, change log; no secret', async () => {
+  test('the document after the admin and sshd steps: admin, role, privileges, SSH policy, change log; no secret', async () => {
     await lab.reset();
     const target = join(lab.rootDir, 'usr/local/bin/pve-baseline');
     copyFileSync(await ensureBundle(), target);
@@ -37,12 +37,17 @@ if (lab) {
         'break-glass:',
         '  wanted: yes',
         '  name: breakglass',
+        'sshd-hardening:',
+        '  revert_seconds: 120',
         '',
       ].join('\n'),
       { mode: 0o600 },
     );
-    const applied = await lab.exec(['pve-baseline', 'apply', '--answers', '/root/answers.yml', '--yes', '--only', 'admin-account,ssh-key,break-glass']);
+    const applied = await lab.exec(['pve-baseline', 'apply', '--answers', '/root/answers.yml', '--yes', '--only', 'admin-account,ssh-key,break-glass,sshd-hardening']);
     assert.equal(applied.exitCode, 0, applied.stdout + applied.stderr);
+    assert.match(applied.stdout, /AWAITING CONFIRMATION/);
+    const confirmed = await lab.ssh({ user: 'alice', privateKey: operator.private, input: `${PASSWORD}\n` }, "sudo -S -p '' pve-baseline confirm");
+    assert.equal(confirmed.exitCode, 0, confirmed.stderr);
 
     // Secrets the document must never show: a token value and a TOTP secret.
     const token = JSON.parse(await sh(lab, 'pveum user token add alice@pam ci --privsep 1 --comment "CI runner" --output-format json')) as { value: string };
@@ -73,10 +78,14 @@ if (lab) {
     assert.match(doc, /- alice@pam: .*Permissions\.Modify.*Sys\.Modify/);
     assert.match(doc, /\| alice@pam!ci \(token, separated\) \|/);
     assert.match(doc, /\| alice@pam!ci \| yes \| never \| CI runner \|/);
-    // The SSH policy is what sshd -T says (a fresh node: root may still use a password).
+    // The SSH policy is what sshd -T says after the hardening.
     const sshdT = await sh(lab, 'sshd -T');
     const permit = sshdT.match(/^permitrootlogin (\S+)$/m)![1]!;
+    assert.equal(permit, 'without-password');
     assert.match(doc, new RegExp(`\\| \`permitrootlogin\` \\| root logins \\| ${permit} \\|`));
+    assert.match(doc, /\| `passwordauthentication` \| [^|]+ \| no \|/);
+    assert.match(doc, /\| `allowusers` \| [^|]+ \| alice root \|/);
+    assert.match(doc, /\| [\d-]+ [\d:]+ \| sshd-hardening \| verified \| \/etc\/ssh\/sshd_config\.d\/00-pve-baseline\.conf \(\(did not exist before\)\) \|/);
     assert.match(doc, /\| `loglevel` \| log detail/);
     assert.match(doc, /\| [\d-]+ [\d:]+ \| admin-account \| verified \|/);
     assert.match(doc, /\| [\d-]+ [\d:]+ \| ssh-key \| verified \| \/home\/alice\/\.ssh\/authorized_keys \(\(did not exist before\)\) \|/);
