@@ -42,7 +42,7 @@ import {
   type SupportedAlgorithms,
 } from '../src/ssh/sshd.ts';
 import { SSHD } from '../src/ssh/sshd-crypto.ts';
-import { admissionProblem, hostIn, keyRefusal, networkOf, networkProblem } from '../src/ssh/sshd-access.ts';
+import { addressMatches, admissionProblem, hostIn, keyRefusal, networkOf, networkProblem } from '../src/ssh/sshd-access.ts';
 
 interface SshdFacts {
   admin: PasswdEntry | undefined;
@@ -144,8 +144,10 @@ async function effectiveChecks(ctx: StepContext, facts: SshdFacts, answers: Answ
     ok: !problem,
     ...(problem ? { detail: problem } : {}),
   });
-  // A Match block for the admin's connection can undo any global value.
-  checks.push(...(await differences(ctx, settings, compareIntent(settings, forAdmin.effective).filter((d) => !checks.some((c) => c.label.startsWith(`sshd -T shows ${d.keyword} `))))));
+  // A Match block for the admin's connection can undo any global value (ours applies there when `from` is in root's networks).
+  const inOurMatch = answers.root_login === 'networks' && words(answers.root_networks).some((n) => addressMatches(n, from));
+  const forAdminDiffs = compareIntent(settings, forAdmin.effective, inOurMatch ? 'match' : 'global');
+  checks.push(...(await differences(ctx, settings, forAdminDiffs.filter((d) => !checks.some((c) => c.label.startsWith(`sshd -T shows ${d.keyword} `))))));
 
   if (answers.root_login === 'networks') {
     const network = words(answers.root_networks)[0]!;

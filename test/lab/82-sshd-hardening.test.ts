@@ -243,6 +243,31 @@ if (lab) {
     await sh(lab, "sed -i 's/^PasswordAuthentication yes$/PasswordAuthentication no/' /etc/ssh/sshd_config.d/00-pve-baseline.conf");
   });
 
+  test('strict profile, root only from the cluster network: the proof falls back to the OpenSSH client (ssh2 has no post-quantum key exchange)', async () => {
+    await freshNodeWithAdmin(lab);
+    const network = lab.nodeAddress.replace(/\.\d+$/, '.0/24');
+    const r = await apply(lab, answersFile(['profile: strict', 'root_login: networks', `root_networks: ${network}`, 'revert_seconds: 120']), 'sshd-hardening');
+    assert.equal(r.exitCode, 0, r.stdout + r.stderr);
+    assert.match(r.stdout, /ssh2 cannot negotiate these \(post-quantum key exchange\), so the automatic proof uses the OpenSSH client instead/);
+    assert.match(r.stdout, /ok {3}probe: key exchange is one of the chosen: negotiated (mlkem768x25519-sha256|sntrup761x25519-sha512)/);
+    assert.match(r.stdout, new RegExp(`ok {3}root from ${network.replace(/[./]/g, '\\$&')} logs in with a key only \\(cluster SSH\\)`));
+    assert.doesNotMatch(r.stdout, /FAIL /);
+    const confirm = await lab.ssh({ user: 'alice', privateKey: operator.private, input: `${PASSWORD}\n` }, "sudo -S -p '' pve-baseline confirm").catch((e: Error) => e);
+    // ssh2 cannot reach a post-quantum-only server either: the operator confirms with the OpenSSH client.
+    assert.ok(confirm instanceof Error, 'ssh2 cannot negotiate with the strict profile');
+    const { writeFileSync: write } = await import('node:fs');
+    write('/tmp/pve-lab-operator-key', operator.private, { mode: 0o600 });
+    const viaOpenSsh = await execa('ssh', [...lab.sshClientArgs('alice', ['-i', '/tmp/pve-lab-operator-key', '-o', 'IdentitiesOnly=yes', '-o', 'BatchMode=yes']), "sudo -S -p '' pve-baseline confirm"], { input: `${PASSWORD}\n`, reject: false });
+    assert.equal(viaOpenSsh.exitCode, 0, viaOpenSsh.stderr);
+    assert.match(viaOpenSsh.stdout, /^Confirmed sshd-hardening/);
+    const global = await sh(lab, 'sshd -T');
+    assert.match(global, /^permitrootlogin no$/m);
+    assert.match(global, /^kexalgorithms mlkem768x25519-sha256,sntrup761x25519-sha512,sntrup761x25519-sha512@openssh\.com$/m);
+    assert.match(global, /^requiredrsasize 3072$/m);
+    assert.match(await sh(lab, `sshd -T -C user=root,addr=${lab.workstationAddress},host=ws`), /^permitrootlogin without-password$/m);
+    assert.match(await sh(lab, 'sshd -T -C user=root,addr=192.0.2.9,host=elsewhere'), /^permitrootlogin no$/m);
+  });
+
   test('the wizard over ssh -t: the countdown ends when the operator logs in from a new terminal with their own key', async () => {
     await freshNodeWithAdmin(lab);
       const wizard = wizardOverSsh(lab, [
