@@ -5,22 +5,13 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, copyFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { ensureBundle } from '../support/bundle.ts';
 import { KEYS, ptyEnv, runInPty, type PtyStep } from '../support/pty.ts';
-import { labOrSkip, sh } from './helpers.ts';
+import { installBundle, labOrSkip, sh } from './helpers.ts';
 import type { Lab } from './lab.ts';
 import { generateKeyPair } from '../../src/ssh/keys.ts';
 
 const lab = await labOrSkip();
 
-async function install(node: Lab): Promise<void> {
-  const bundle = await ensureBundle();
-  const target = join(node.rootDir, 'usr/local/bin/pve-baseline');
-  copyFileSync(bundle, target);
-  chmodSync(target, 0o755);
-}
 
 /** `sshpass -e ssh -t root@node COMMAND...` in an 80x24 pty on the workstation side. */
 function overSsh(node: Lab, command: string[], script: PtyStep[], term = 'xterm-256color') {
@@ -48,7 +39,7 @@ const WELCOME: PtyStep = { waitFor: 'Nothing changes until you have seen the pla
 if (lab) {
   test('the whole wizard over ssh -t, by keys as a person types them: admin, key, no break-glass, sshd (proven by a second login), sysctl', async () => {
     await lab.reset();
-    await install(lab);
+    await installBundle(lab);
     const wizard = overSsh(lab, ['pve-baseline'], [
       WELCOME,
       { snapshot: 'welcome' },
@@ -176,7 +167,7 @@ if (lab) {
 
   test('on a fresh node: a dry run changes nothing; a dropped session and a SIGKILL leave no trap; apply --yes verifies', async () => {
     await lab.reset();
-    await install(lab);
+    await installBundle(lab);
     await sh(lab, 'printf "sysctl: {}\\n" > /root/answers.yml');
     const dry = await lab.exec(['pve-baseline', 'apply', '--answers', '/root/answers.yml', '--only', 'sysctl']);
     assert.equal(dry.exitCode, 0);

@@ -5,13 +5,12 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, copyFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { ensureBundle } from '../support/bundle.ts';
 import { generateKeyPair } from '../../src/ssh/keys.ts';
 import { DSA_PUBLIC_KEY } from '../fixtures/dsa-key.ts';
-import { labOrSkip, sh } from './helpers.ts';
+import { installBundle, labOrSkip, sh } from './helpers.ts';
 import type { Lab } from './lab.ts';
 
 const lab = await labOrSkip();
@@ -20,11 +19,6 @@ const rsa1024 = await generateKeyPair('rsa', { bits: 1024, comment: 'ancient' })
 const PASSWORD = 'correct horse battery staple';
 const STEPS = 'admin-account,ssh-key,break-glass';
 
-async function install(node: Lab): Promise<void> {
-  const target = join(node.rootDir, 'usr/local/bin/pve-baseline');
-  copyFileSync(await ensureBundle(), target);
-  chmodSync(target, 0o755);
-}
 
 /** Write an answers file into the node (root-only) and run apply with it. */
 async function apply(node: Lab, yaml: string, extra: string[] = ['--yes']) {
@@ -67,7 +61,7 @@ async function nodeState(node: Lab): Promise<string> {
 if (lab) {
   test('bad input: every refusal names the field and what is wanted, and nothing on the node changes', async () => {
     await lab.reset();
-    await install(lab);
+    await installBundle(lab);
     const before = await nodeState(lab);
     const cases: [string, string, string][] = [
       // [what, answers file, the exact message]
@@ -161,7 +155,7 @@ if (lab) {
 
   test('PVEAdmin for an adopted account with a crypt hash; revert takes back only what the steps did', async () => {
     await lab.reset();
-    await install(lab);
+    await installBundle(lab);
     await sh(lab, 'useradd --create-home --shell /bin/bash carol');
     // The node has no openssl; the workstation makes the hash, as an operator would.
     const hash = (await execa('openssl', ['passwd', '-6', '-stdin'], { input: PASSWORD })).stdout.trim();

@@ -6,12 +6,11 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, copyFileSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { lint } from 'markdownlint/promise';
-import { ensureBundle } from '../support/bundle.ts';
 import { generateKeyPair } from '../../src/ssh/keys.ts';
-import { labOrSkip, sh } from './helpers.ts';
+import { installBundle, labOrSkip, sh } from './helpers.ts';
 
 const lab = await labOrSkip();
 const operator = await generateKeyPair('ed25519', { comment: 'operator@laptop' });
@@ -21,9 +20,7 @@ const TOTP_SECRET = 'JBSWY3DPEHPK3PXPSEEDEDTOTP2FAXYZ';
 if (lab) {
   test('the document after the admin and sshd steps: admin, role, privileges, SSH policy, change log; no secret', async () => {
     await lab.reset();
-    const target = join(lab.rootDir, 'usr/local/bin/pve-baseline');
-    copyFileSync(await ensureBundle(), target);
-    chmodSync(target, 0o755);
+    await installBundle(lab);
     writeFileSync(
       join(lab.rootDir, 'root/answers.yml'),
       [

@@ -9,13 +9,13 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, copyFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { ensureBundle } from '../support/bundle.ts';
 import { KEYS, ptyEnv, runInPty, type PtyStep } from '../support/pty.ts';
 import { generateKeyPair } from '../../src/ssh/keys.ts';
-import { labOrSkip, sh } from './helpers.ts';
+import { installBundle, labOrSkip, sh } from './helpers.ts';
 import type { Lab } from './lab.ts';
 
 const lab = await labOrSkip();
@@ -25,11 +25,6 @@ const PASSWORD = 'correct horse battery staple';
 const ADMIN_STEPS = 'admin-account,ssh-key,break-glass';
 const STATE = '/var/lib/pve-baseline';
 
-async function install(node: Lab): Promise<void> {
-  const target = join(node.rootDir, 'usr/local/bin/pve-baseline');
-  copyFileSync(await ensureBundle(), target);
-  chmodSync(target, 0o755);
-}
 
 function answersFile(sshd: string[] | null, key = operator.public): string {
   return [
@@ -57,7 +52,7 @@ async function apply(node: Lab, yaml: string, only: string) {
 /** A fresh node with alice, her key and the bundle: where every sshd test starts. */
 async function freshNodeWithAdmin(node: Lab, key = operator.public): Promise<void> {
   await node.reset();
-  await install(node);
+  await installBundle(node);
   const r = await apply(node, answersFile(null, key), ADMIN_STEPS);
   assert.equal(r.exitCode, 0, r.stdout + r.stderr);
 }
@@ -255,9 +250,10 @@ if (lab) {
     const confirm = await lab.ssh({ user: 'alice', privateKey: operator.private, input: `${PASSWORD}\n` }, "sudo -S -p '' pve-baseline confirm").catch((e: Error) => e);
     // ssh2 cannot reach a post-quantum-only server either: the operator confirms with the OpenSSH client.
     assert.ok(confirm instanceof Error, 'ssh2 cannot negotiate with the strict profile');
-    const { writeFileSync: write } = await import('node:fs');
-    write('/tmp/pve-lab-operator-key', operator.private, { mode: 0o600 });
-    const viaOpenSsh = await execa('ssh', [...lab.sshClientArgs('alice', ['-i', '/tmp/pve-lab-operator-key', '-o', 'IdentitiesOnly=yes', '-o', 'BatchMode=yes']), "sudo -S -p '' pve-baseline confirm"], { input: `${PASSWORD}\n`, reject: false });
+    const keyDir = mkdtempSync(join(tmpdir(), 'operator-'));
+    writeFileSync(join(keyDir, 'id_ed25519'), operator.private, { mode: 0o600 });
+    const viaOpenSsh = await execa('ssh', [...lab.sshClientArgs('alice', ['-i', join(keyDir, 'id_ed25519'), '-o', 'IdentitiesOnly=yes', '-o', 'BatchMode=yes']), "sudo -S -p '' pve-baseline confirm"], { input: `${PASSWORD}\n`, reject: false });
+    rmSync(keyDir, { recursive: true, force: true });
     assert.equal(viaOpenSsh.exitCode, 0, viaOpenSsh.stderr);
     assert.match(viaOpenSsh.stdout, /^Confirmed sshd-hardening/);
     const global = await sh(lab, 'sshd -T');

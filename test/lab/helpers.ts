@@ -22,3 +22,13 @@ export async function sh(lab: Lab, script: string): Promise<string> {
   if (r.exitCode !== 0) throw new Error(`'${script}' exited ${r.exitCode}: ${r.stderr}${r.stdout}`);
   return r.stdout;
 }
+
+/** The built bundle as /usr/local/bin/pve-baseline in the node, as an operator installs it. */
+export async function installBundle(lab: Lab): Promise<void> {
+  const { chmodSync, copyFileSync } = await import('node:fs');
+  const { join } = await import('node:path');
+  const { ensureBundle } = await import('../support/bundle.ts');
+  const target = join(lab.rootDir, 'usr/local/bin/pve-baseline');
+  copyFileSync(await ensureBundle(), target);
+  chmodSync(target, 0o755);
+}
