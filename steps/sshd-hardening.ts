@@ -76,15 +76,15 @@ function settingsOf(facts: SshdFacts, answers: Answers): { intent: SshdIntent; s
   return { intent, settings, content: renderDropIn(settings, intent) };
 }
 
-/** Global settings as a file says them (first value wins; Match blocks ignored): keyword (lowercase) -> value. */
-function settingsInFile(text: string): Map<string, string> {
-  const out = new Map<string, string>();
+/** Global settings as a file says them (first value wins; Match blocks ignored): keyword (lowercase) -> the line's keyword and value. */
+function settingsInFile(text: string): Map<string, { keyword: string; value: string }> {
+  const out = new Map<string, { keyword: string; value: string }>();
   for (const raw of text.split('\n')) {
     const line = raw.trim();
     if (!line || line.startsWith('#')) continue;
     const [keyword = '', ...rest] = line.split(/\s+/);
     if (/^match$/i.test(keyword)) break;
-    if (!out.has(keyword.toLowerCase())) out.set(keyword.toLowerCase(), rest.join(' '));
+    if (!out.has(keyword.toLowerCase())) out.set(keyword.toLowerCase(), { keyword, value: rest.join(' ') });
   }
   return out;
 }
@@ -95,10 +95,10 @@ function dropInDrift(before: string | null, settings: SshdSetting[], after: stri
   const have = settingsInFile(before);
   const drift = settings
     .filter((s) => !s.match && !s.leaveDefault)
-    .filter((s) => have.get(s.keyword.toLowerCase()) !== s.value)
-    .map((s) => `${s.keyword} is ${have.get(s.keyword.toLowerCase()) ?? 'missing'} (wanted ${s.value})`);
+    .filter((s) => have.get(s.keyword.toLowerCase())?.value !== s.value)
+    .map((s) => `${s.keyword} is ${have.get(s.keyword.toLowerCase())?.value ?? 'missing'} (wanted ${s.value})`);
   const wanted = settingsInFile(after);
-  const extra = [...have.keys()].filter((k) => !wanted.has(k)).map((k) => `${k} ${have.get(k)} was added`);
+  const extra = [...have.entries()].filter(([k]) => !wanted.has(k)).map(([, line]) => `${line.keyword} ${line.value} was added`);
   const all = [...drift, ...extra];
   return all.length ? `the drop-in was changed: ${all.join('; ')}` : 'the drop-in was changed (comments or Match block); it is written as pve-baseline renders it';
 }

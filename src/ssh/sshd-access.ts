@@ -34,16 +34,22 @@ export function keyRefusal(key: PublicKey, settings: readonly SettingLike[]): st
   return undefined;
 }
 
-/** sshd's user@host patterns: `*` and `?` wildcards, a `!` negation is not supported here (never written by us). */
-function wildcard(pattern: string, value: string): boolean {
-  const re = new RegExp(`^${pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`, 'i');
+/**
+ * sshd's patterns: `*` and `?` wildcards; a `!` negation is not supported
+ * here (never written by us). User and group names match case-sensitively,
+ * as in OpenSSH's match.c; only host names ignore case.
+ */
+function wildcard(pattern: string, value: string, ignoreCase = false): boolean {
+  const re = new RegExp(`^${pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`, ignoreCase ? 'i' : '');
   return re.test(value);
 }
 
-/** An address against a CIDR network or a wildcard pattern (as in AllowUsers user@10.0.0.0/8). */
-export function addressMatches(pattern: string, address: string): boolean {
-  if (pattern.includes('/')) return inNetwork(address, pattern);
-  return wildcard(pattern, address);
+/** An address against a host pattern list (as in AllowUsers user@10.0.0.0/8,192.0.2.*): CIDR networks or wildcards. */
+export function addressMatches(patterns: string, address: string): boolean {
+  return patterns
+    .split(',')
+    .filter(Boolean)
+    .some((pattern) => (pattern.includes('/') ? inNetwork(address, pattern) : wildcard(pattern, address, true)));
 }
 
 /** Does an AllowUsers/DenyUsers entry (`user` or `user@host`) cover this user connecting from `address`? */
@@ -115,7 +121,7 @@ export function networkProblem(text: string): string | undefined {
   if (extra !== undefined || family === 0) return `"${text}" is not an address or a network (wanted e.g. 10.0.0.0/24)`;
   if (prefix !== undefined) {
     const bits = Number(prefix);
-    if (!/^\d{1,3}$/.test(prefix) || bits > (family === 4 ? 32 : 128)) return `"${text}": the prefix must be 0-${family === 4 ? 32 : 128}`;
+    if (!/^(0|[1-9]\d{0,2})$/.test(prefix) || bits > (family === 4 ? 32 : 128)) return `"${text}": the prefix must be a number from 0 to ${family === 4 ? 32 : 128}`;
     if (family === 4 && networkOf(text) !== text) return `"${text}" has host bits set: the network is ${networkOf(text)}`;
   }
   return undefined;

@@ -165,9 +165,19 @@ if (lab) {
     assert.equal(check.exitCode, 1, 'a reverted step is drift again');
   });
 
-  test('on a fresh node: a dry run changes nothing; a dropped session and a SIGKILL leave no trap; apply --yes verifies', async () => {
+  test('on a fresh node: check lists the drift (exit 1); a dry run changes nothing; a dropped session and a SIGKILL leave no trap; apply --yes verifies', async () => {
     await lab.reset();
     await installBundle(lab);
+    const fresh = await lab.exec(['pve-baseline', 'check', '--json']);
+    assert.equal(fresh.exitCode, 1, fresh.stderr);
+    const report = JSON.parse(fresh.stdout) as { compliant: boolean; steps: { id: string; status: string; reason?: string; changes: { summary: string }[] }[] };
+    assert.equal(report.compliant, false);
+    assert.deepEqual(report.steps.map((s) => s.id), ['admin-account', 'ssh-key', 'break-glass', 'sshd-hardening', 'sysctl', 'access-policy']);
+    assert.ok(report.steps.every((s) => s.status === 'drift'), JSON.stringify(report.steps.map((s) => [s.id, s.status, s.reason])));
+    assert.match(report.steps[0]!.reason!, /needs an answer for admin-account\.name/);
+    assert.match(report.steps[3]!.reason!, /needs Named admin account/);
+    assert.deepEqual(report.steps[4]!.changes.map((c) => c.summary), ['create /etc/sysctl.d/90-pve-baseline.conf', 'run sysctl -p /etc/sysctl.d/90-pve-baseline.conf']);
+    assert.equal((await lab.exec(['test', '-e', '/var/lib/pve-baseline/journal.json'])).exitCode, 1, 'check wrote nothing');
     await sh(lab, 'printf "sysctl: {}\\n" > /root/answers.yml');
     const dry = await lab.exec(['pve-baseline', 'apply', '--answers', '/root/answers.yml', '--only', 'sysctl']);
     assert.equal(dry.exitCode, 0);
