@@ -314,7 +314,7 @@ export async function confirmCommand(runtime: Runtime, io: Output, options: { un
     io.err(`pve-baseline: ${NOT_ROOT}`);
     return EXIT.notRoot;
   }
-  const { disarmRevert, pendingReverts } = await import('../engine/revert-guard.ts');
+  const { disarmRevert, pendingReverts, revertIdOf } = await import('../engine/revert-guard.ts');
   const pending = await pendingReverts(runtime.files, { stateDir: runtime.stateDir });
   if (!pending.length) {
     io.out('Nothing is waiting for confirmation.');
@@ -326,7 +326,7 @@ export async function confirmCommand(runtime: Runtime, io: Output, options: { un
   try {
     for (const p of pending) {
       const r = await disarmRevert(runtime.exec, runtime.files, p.id, { stateDir: runtime.stateDir, ...(options.unitDir ? { unitDir: options.unitDir } : {}) });
-      const stepId = journal ? Object.entries(journal.all()).find(([, rec]) => rec.applyId?.replace(/[^A-Za-z0-9_-]/g, '-').slice(0, 120) === p.id)?.[0] : undefined;
+      const stepId = journal ? Object.entries(journal.all()).find(([, rec]) => rec.applyId !== undefined && revertIdOf(rec.applyId) === p.id)?.[0] : undefined;
       if (!r.disarmed) {
         failed++;
         io.err(`pve-baseline: too late for ${stepId ?? p.id}: the node already reverted it (${r.reverted ?? 'reverting'})`);

@@ -48,6 +48,11 @@ export function shellQuote(value: string): string {
   return `'${value.replace(/'/g, `'\\''`)}'`;
 }
 
+/** The revert's id for an apply id: what the files and the timer unit are named after. */
+export function revertIdOf(applyId: string): string {
+  return applyId.replace(/[^A-Za-z0-9_-]/g, '-').slice(0, 120);
+}
+
 export function timerUnit(id: string): string {
   return `pve-baseline-revert-${id}`;
 }

@@ -6,7 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { applyChanges, rollbackApplied, type ApplyEnv } from './apply.ts';
-import { armRevert, confirmedElsewhere, DEFAULT_REVERT_SECONDS, disarmRevert, renderRevertScript, revertNow } from './revert-guard.ts';
+import { armRevert, confirmedElsewhere, DEFAULT_REVERT_SECONDS, disarmRevert, pendingReverts, renderRevertScript, revertIdOf, revertNow } from './revert-guard.ts';
 import type { Journal, StepStatus } from './journal.ts';
 import { orderSteps } from './order.ts';
 import { applicableQuestions, detectedDefault, validateAnswer } from './questions.ts';
@@ -176,6 +176,8 @@ export class Runner {
       const na = step.notApplicable?.(facts, ctx.node);
       if (na) return { ...base, outcome: 'not-applicable', reason: na };
       answers = await this.#collectAnswers(step, facts, ctx);
+      const awaiting = await this.#awaitingRevert(step, ctx);
+      if (awaiting) return await this.#resumeAwaiting(step, ctx, answers, facts, awaiting, base);
       plan = { stepId: step.id, title: step.title, risk: step.risk, changes: step.plan(facts, answers, ctx.node) };
       // A plan that would shut the operator out is refused before it is shown; the journal is left as it was.
       const refusals = plan.changes.length && step.preflight ? step.preflight(facts, answers, ctx.node) : [];
@@ -266,7 +268,7 @@ export class Runner {
   ): Promise<StepResult> {
     const { journal, backups } = this.#opts;
     const revertOpts = { stateDir: journal.dir, ...this.#opts.revert };
-    const revertId = applyId.replace(/[^A-Za-z0-9_-]/g, '-').slice(0, 120);
+    const revertId = revertIdOf(applyId);
     const fileChanges = plan.changes.filter((c) => c.kind === 'file');
     const serviceChanges = plan.changes.filter((c) => c.kind === 'service');
     const otherChanges = plan.changes.filter((c) => c.kind === 'command');
@@ -309,23 +311,73 @@ export class Runner {
         journal.setStatus(step.id, 'applied', { note: `awaiting confirmation until ${new Date(handle.deadline).toISOString()}: run pve-baseline confirm from a new session` });
         return { ...base, outcome: 'awaiting-confirmation', checks, reason: `confirm from a new session before ${new Date(handle.deadline).toISOString()} (pve-baseline confirm), or the node reverts` };
       }
-      const decision = await this.#awaitAccess(step, guard, ctx, answers, facts, handle.deadline, activatedAt, revertId, revertOpts.stateDir);
-      if (decision.kind === 'revert') return await failNow(decision.reason, checks);
-      const disarm = await disarmRevert(ctx.exec, ctx.files, revertId, revertOpts);
-      if (!disarm.disarmed) {
-        journal.clearApplied(step.id);
-        journal.setStatus(step.id, 'failed', { error: `the node reverted the change before it was confirmed: ${disarm.reverted ?? ''}`.trim() });
-        return { ...base, outcome: 'failed', reason: 'the node reverted the change before it was confirmed', rolledBack: true, checks };
-      }
-      const confirmation: Check =
-        decision.kind === 'proven'
-          ? { label: decision.proof.by === 'login' ? 'a new login proved access' : 'access confirmed from a new session', ok: true, detail: decision.proof.detail }
-          : { label: 'kept without a second login', ok: true, detail: 'on the console, by the operator\'s choice' };
-      journal.setStatus(step.id, 'verified', { note: `${confirmation.label}: ${confirmation.detail}` });
-      return { ...base, outcome: 'verified', checks: [...checks, confirmation] };
+      return await this.#keepIfConfirmed(step, guard, ctx, answers, facts, { deadline: handle.deadline, since: activatedAt, revertId }, base, checks, failNow);
     } catch (error) {
       return failNow(`apply failed: ${(error as Error).message}`);
     }
+  }
+
+  /**
+   * The change is active and proven automatically: keep it only when the
+   * operator proves access before the deadline (or, on the console, chooses
+   * to keep it); otherwise revert now.
+   */
+  async #keepIfConfirmed(
+    step: AnyStep,
+    guard: AccessGuard<any>,
+    ctx: StepContext,
+    answers: Answers,
+    facts: unknown,
+    armed: { deadline: number; since: Date; revertId: string },
+    base: Omit<StepResult, 'outcome'>,
+    checks: Check[],
+    failNow: (reason: string, checks?: Check[]) => Promise<StepResult>,
+  ): Promise<StepResult> {
+    const { journal } = this.#opts;
+    const revertOpts = { stateDir: journal.dir, ...this.#opts.revert };
+    const decision = await this.#awaitAccess(step, guard, ctx, answers, facts, armed.deadline, armed.since, armed.revertId, revertOpts.stateDir);
+    if (decision.kind === 'revert') return failNow(decision.reason, checks);
+    const disarm = await disarmRevert(ctx.exec, ctx.files, armed.revertId, revertOpts);
+    if (!disarm.disarmed) {
+      journal.clearApplied(step.id);
+      journal.setStatus(step.id, 'failed', { error: `the node reverted the change before it was confirmed: ${disarm.reverted ?? ''}`.trim() });
+      return { ...base, outcome: 'failed', reason: 'the node reverted the change before it was confirmed', rolledBack: true, checks };
+    }
+    const confirmation: Check =
+      decision.kind === 'proven'
+        ? { label: decision.proof.by === 'login' ? 'a new login proved access' : 'access confirmed from a new session', ok: true, detail: decision.proof.detail }
+        : { label: 'kept without a second login', ok: true, detail: "on the console, by the operator's choice" };
+    journal.setStatus(step.id, 'verified', { note: `${confirmation.label}: ${confirmation.detail}` });
+    return { ...base, outcome: 'verified', checks: [...checks, confirmation] };
+  }
+
+  /** A change of this step applied earlier and still waiting for confirmation (the revert is armed), if any. */
+  async #awaitingRevert(step: AnyStep, ctx: StepContext): Promise<{ revertId: string; deadline: number; since: Date } | undefined> {
+    const record = this.#opts.journal.step(step.id);
+    if (!step.guard || record?.status !== 'applied' || !record.applyId) return undefined;
+    const revertId = revertIdOf(record.applyId);
+    const pending = (await pendingReverts(ctx.files, { stateDir: this.#opts.journal.dir })).find((p) => p.id === revertId && p.state === 'pending');
+    if (!pending) return undefined;
+    const appliedAt = [...record.history].reverse().find((h) => h.status === 'applied')?.at;
+    return { revertId, deadline: pending.deadline, since: appliedAt ? new Date(appliedAt) : new Date(pending.deadline - 24 * 3600_000) };
+  }
+
+  /**
+   * Started again while an earlier apply of this step awaits confirmation
+   * (e.g. the session dropped during the countdown): the countdown goes on,
+   * and a login the operator made since the reload counts.
+   */
+  async #resumeAwaiting(step: AnyStep, ctx: StepContext, answers: Answers, facts: unknown, armed: { revertId: string; deadline: number; since: Date }, base: Omit<StepResult, 'outcome'>): Promise<StepResult> {
+    const until = new Date(armed.deadline).toISOString();
+    if (this.#opts.dryRun || !this.#opts.operator.confirmAccess) {
+      return { ...base, outcome: 'awaiting-confirmation', reason: `applied earlier; confirm from a new session before ${until} (pve-baseline confirm), or the node reverts` };
+    }
+    ctx.log(`applied earlier and not yet confirmed: the node reverts it at ${until} unless access is proven`);
+    const failNow = async (reason: string, checks?: Check[]) => {
+      ctx.log((await revertNow(ctx.exec, armed.revertId, { stateDir: this.#opts.journal.dir })).result);
+      return this.#fail(step, ctx, base, reason, checks);
+    };
+    return this.#keepIfConfirmed(step, step.guard!, ctx, answers, facts, armed, base, [], failNow);
   }
 
   async #prove(guard: AccessGuard<any>, ctx: StepContext, answers: Answers, facts: unknown): Promise<Check[]> {

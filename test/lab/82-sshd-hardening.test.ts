@@ -161,6 +161,11 @@ if (lab) {
     }
     assert.match(await sh(lab, 'cat /home/alice/.ssh/authorized_keys'), /^ssh-ed25519 \S+ operator@laptop\n$/, 'the probe key is gone again');
 
+    // Run again before confirming: it says what it waits for and changes nothing.
+    const waiting = await apply(lab, answersFile([]), 'sshd-hardening');
+    assert.match(waiting.stdout, /=> applied; AWAITING CONFIRMATION: applied earlier; confirm from a new session before \S+ \(pve-baseline confirm\), or the node reverts/);
+    assert.doesNotMatch(waiting.stdout, /Plan:/);
+
     // The proof from a new session: alice logs in with her own key and confirms with sudo.
     const t0 = Date.now();
     const confirm = await lab.ssh({ user: 'alice', privateKey: operator.private, input: `${PASSWORD}\n` }, "sudo -S -p '' pve-baseline confirm");
@@ -236,6 +241,12 @@ if (lab) {
     assert.match(plain.stdout, /sshd-hardening\s+drift/);
     assert.match(plain.stdout, /PasswordAuthentication is yes \(wanted no\)/);
     await sh(lab, "sed -i 's/^PasswordAuthentication yes$/PasswordAuthentication no/' /etc/ssh/sshd_config.d/00-pve-baseline.conf");
+
+    // revert puts the node back as it was: no drop-in, root's password works again.
+    const reverted = await lab.exec(['pve-baseline', 'revert', 'sshd-hardening', '--yes']);
+    assert.equal(reverted.exitCode, 0, reverted.stdout + reverted.stderr);
+    assert.equal((await lab.exec(['test', '-e', '/etc/ssh/sshd_config.d/00-pve-baseline.conf'])).exitCode, 1);
+    assert.ok(await rootPasswordLogin(lab), 'root logs in with the password again');
   });
 
   test('strict profile, root only from the cluster network: the proof falls back to the OpenSSH client (ssh2 has no post-quantum key exchange)', async () => {

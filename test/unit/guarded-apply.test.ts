@@ -205,3 +205,21 @@ test('pve-baseline confirm in another session while the wizard counts down ends 
   assert.equal(r!.checks!.at(-1)!.label, 'access confirmed from a new session');
   assert.equal(await readFile(path.join(env.dir, 'sshd.conf'), 'utf8'), 'hardened\n');
 });
+
+test('run again while a change awaits confirmation: headless says so; the wizard resumes the countdown and a login keeps it', { skip }, async (t) => {
+  const env = await setup(t);
+  const step = guardedStep(env.dir, { seconds: 6, login: { who: 'alice from 192.0.2.1', afterMs: 200 } });
+  const [first] = await run(step, env, operator(undefined));
+  assert.equal(first!.outcome, 'awaiting-confirmation');
+  const [again] = await run(step, env, operator(undefined));
+  assert.equal(again!.outcome, 'awaiting-confirmation');
+  assert.match(again!.reason!, /^applied earlier; confirm from a new session before \S+ \(pve-baseline confirm\), or the node reverts$/);
+  const seen: AccessRequest[] = [];
+  const [resumed] = await run(step, env, operator('await-proof', seen));
+  assert.equal(seen.length, 1, 'the countdown was shown again');
+  assert.equal(resumed!.outcome, 'verified', resumed!.reason);
+  assert.deepEqual(resumed!.checks!.at(-1), { label: 'a new login proved access', ok: true, detail: 'alice from 192.0.2.1' });
+  await wait(6500);
+  assert.equal(await readFile(path.join(env.dir, 'sshd.conf'), 'utf8'), 'hardened\n', 'kept past the deadline');
+  assert.equal(env.journal.status('guarded'), 'verified');
+});
