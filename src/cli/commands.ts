@@ -205,9 +205,23 @@ export async function checkCommand(runtime: Runtime, steps: readonly AnyStep[], 
 export async function statusCommand(runtime: Runtime, steps: readonly AnyStep[], options: { json: boolean }, io: Output): Promise<number> {
   const journal = readOnlyJournal(runtime);
   const records = journal.all();
+  const { pendingReverts, revertIdOf } = await import('../engine/revert-guard.ts');
+  // Changes the node will put back unless someone confirms them: the first thing an operator must know.
+  const reverts = (await pendingReverts(runtime.files, { stateDir: runtime.stateDir })).map((p) => ({
+    ...p,
+    stepId: Object.entries(records).find(([, rec]) => rec.applyId !== undefined && revertIdOf(rec.applyId) === p.id)?.[0],
+  }));
   if (options.json) {
-    io.out(JSON.stringify({ journal: journal.path, bootId: runtime.node.bootId, steps: records }, null, 2));
+    io.out(JSON.stringify({ journal: journal.path, bootId: runtime.node.bootId, steps: records, pendingReverts: reverts }, null, 2));
     return EXIT.ok;
+  }
+  for (const p of reverts) {
+    const when = new Date(p.deadline).toISOString();
+    io.out(
+      p.state === 'pending'
+        ? `AWAITING CONFIRMATION: ${p.stepId ?? p.id}: the node reverts it at ${when} (${p.secondsLeft} s left) unless pve-baseline confirm runs from a new session.`
+        : `INTERRUPTED REVERT: ${p.stepId ?? p.id}: a revert started and did not finish${p.result ? ` (${p.result.split('\n')[0]})` : ''}; the boot hook tries again, or run sh ${p.script} now.`,
+    );
   }
   io.out(`Journal ${journal.path}`);
   if (journal.isEmpty) {

@@ -161,6 +161,7 @@ if (lab) {
     }
     assert.match(await sh(lab, 'cat /home/alice/.ssh/authorized_keys'), /^ssh-ed25519 \S+ operator@laptop\n$/, 'the probe key is gone again');
 
+    assert.match(await sh(lab, 'pve-baseline status'), /^AWAITING CONFIRMATION: sshd-hardening: the node reverts it at /m);
     // Run again before confirming: it says what it waits for and changes nothing.
     const waiting = await apply(lab, answersFile([]), 'sshd-hardening');
     assert.match(waiting.stdout, /=> applied; AWAITING CONFIRMATION: applied earlier; confirm from a new session before \S+ \(pve-baseline confirm\), or the node reverts/);

@@ -158,9 +158,12 @@ test('pve-baseline confirm from a new session keeps a change the run left awaiti
   const env = await setup(t);
   const [r] = await run(guardedStep(env.dir, { seconds: 3 }), env, operator(undefined));
   assert.equal(r!.outcome, 'awaiting-confirmation');
-  const { confirmCommand } = await import('../../src/cli/commands.ts');
+  const { confirmCommand, statusCommand } = await import('../../src/cli/commands.ts');
   const out: string[] = [];
   const runtime = { exec: new LocalExec(), files: new LocalFiles(), node: { ...testNode, isRoot: true }, stateDir: path.join(env.dir, 'state'), backupsDir: path.join(env.dir, 'state', 'backups') };
+  const status: string[] = [];
+  await statusCommand(runtime, [guardedStep(env.dir, {})], { json: false }, { out: (l) => status.push(l), err: (l) => status.push(l) });
+  assert.match(status.join('\n'), /^AWAITING CONFIRMATION: guarded: the node reverts it at \S+ \(\d+ s left\) unless pve-baseline confirm runs from a new session\.$/m);
   const code = await confirmCommand(runtime, { out: (l) => out.push(l), err: (l) => out.push(l) }, { unitDir: path.join(env.dir, 'units') });
   assert.equal(code, 0, out.join('\n'));
   assert.match(out.join('\n'), /^Confirmed guarded: the change stays; the revert set for \S+ is disarmed\.$/m);
