@@ -345,6 +345,41 @@ if (lab) {
     process.stderr.write(`measured: revert latency after the deadline (kill, drop, silence): ${latencies.join(', ')} ms\n`);
   });
 
+  test('the session drops during the countdown; the operator comes back as alice with her key and runs the wizard again: it sees that login and keeps the change', async () => {
+    await freshNodeWithAdmin(lab);
+    const dropped = await wizardOverSsh(lab, [...UP_TO_THE_RELOAD(120), { waitFor: COUNTDOWN, timeoutMs: 60_000 }, { closePty: true }]);
+    assert.ok(dropped.steps.some((s) => s.kind === 'closePty'));
+    await waitUntil(async () => (await lab.exec(['pgrep', '-f', '^node /usr/local/bin/pve-baseline'])).exitCode === 1, 'the wizard to end');
+    assert.equal((await journalStep(lab))?.status, 'applied', 'still awaiting confirmation');
+    const keyDir = mkdtempSync(join(tmpdir(), 'operator-'));
+    writeFileSync(join(keyDir, 'id_ed25519'), operator.private, { mode: 0o600 });
+    try {
+      const back = await runInPty({
+        argv: ['ssh', '-t', ...lab.sshClientArgs('alice', ['-i', join(keyDir, 'id_ed25519'), '-o', 'IdentitiesOnly=yes']), 'sudo', 'pve-baseline'],
+        env: ptyEnv({ TERM: 'xterm-256color' }),
+        script: [
+          { waitFor: 'password for alice', timeoutMs: 20_000 },
+          { send: `${PASSWORD}\r` },
+          { waitFor: 'Nothing changes until you have seen the plan', timeoutMs: 20_000 },
+          { send: KEYS.enter },
+          { waitFor: 'SSH server hardening: verified', timeoutMs: 60_000 },
+          { waitFor: 'Plan:', timeoutMs: 30_000 }, // sysctl: stop here
+          { send: KEYS.ctrlC },
+          { waitExit: true, timeoutMs: 20_000 },
+        ],
+        maxMs: 120_000,
+      });
+      assert.ok(back.ok, back.timedOut ? `${back.timedOut.reason}\n${back.timedOut.tail}` : back.plain);
+    } finally {
+      rmSync(keyDir, { recursive: true, force: true });
+    }
+    const record = await journalStep(lab);
+    assert.equal(record?.status, 'verified');
+    assert.match(record!.history!.at(-1)!.note!, new RegExp(`a new login proved access: alice from ${lab.workstationAddress.replace(/\./g, '\\.')}`));
+    assert.equal((await lab.exec(['test', '-e', '/etc/ssh/sshd_config.d/00-pve-baseline.conf'])).exitCode, 0, 'the change stays');
+    assert.equal(await sh(lab, `ls ${STATE}/revert/pending`), '', 'nothing is armed any more');
+  });
+
   test('a reboot inside the window: the boot hook reverts before sshd starts', async () => {
     await freshNodeWithAdmin(lab);
     const before = await sshFiles(lab);
