@@ -417,7 +417,7 @@ if (lab) {
     assert.ok(await rootPasswordLogin(lab));
   });
 
-  test('pre-flight refusals, nothing changed: an RSA-2048 key under the strict profile, AllowGroups without the admin, AllowGroups elsewhere', async () => {
+  test('pre-flight refusals, nothing changed: an RSA-2048 key under the strict profile, AllowGroups without the admin, AllowGroups elsewhere, AllowUsers in a Match block', async () => {
     await freshNodeWithAdmin(lab, rsa2048.public);
     let before = await sshFiles(lab);
     const strict = await apply(lab, answersFile(['profile: strict'], rsa2048.public), 'sshd-hardening');
@@ -441,6 +441,16 @@ if (lab) {
     const elsewhere = await apply(lab, answersFile(['allow_mode: users', 'revert_seconds: 120']), 'sshd-hardening');
     assert.equal(elsewhere.exitCode, 1);
     assert.match(elsewhere.stdout, /alice can still log in with a key from \S+ \(AllowGroups wheel does not include any group of alice/);
+    assert.equal(await sshFiles(lab), before);
+
+    // AllowUsers in a Match block replaces the list for the connections it matches: here it would shut alice out.
+    await freshNodeWithAdmin(lab);
+    const network = lab.nodeAddress.replace(/\.\d+$/, '.0/24');
+    await sh(lab, `printf '\\nMatch Address ${network}\\n    AllowUsers bob\\n' >> /etc/ssh/sshd_config`);
+    before = await sshFiles(lab);
+    const matched = await apply(lab, answersFile([]), 'sshd-hardening');
+    assert.equal(matched.exitCode, 1);
+    assert.match(matched.stdout, /refused before activating: .*alice can still log in with a key from [\d.]+ \(AllowUsers bob does not include alice from [\d.]+\)/);
     assert.equal(await sshFiles(lab), before);
   });
 }
