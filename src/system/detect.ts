@@ -51,8 +51,28 @@ export function parseSshConnection(value: string | undefined): Session | null {
   return { kind: 'ssh', clientAddress, clientPort: Number(clientPort), serverAddress, serverPort: Number(serverPort) };
 }
 
-export function detectSession(env: NodeJS.ProcessEnv, tty?: string): Session {
-  const ssh = parseSshConnection(env.SSH_CONNECTION);
+/**
+ * SSH_CONNECTION of the nearest ancestor process that has one: `sudo`
+ * resets the environment, but the login shell it was started from still
+ * holds it (/proc/PID/environ; root may read every process's).
+ */
+export function ancestorSshConnection(start = process.ppid, read: (file: string) => string | null = (f) => readOr(f, null)): string | undefined {
+  let pid = start;
+  for (let depth = 0; depth < 16 && pid > 1; depth++) {
+    const environ = read(`/proc/${pid}/environ`);
+    const found = environ?.split('\0').find((e) => e.startsWith('SSH_CONNECTION='));
+    if (found) return found.slice('SSH_CONNECTION='.length);
+    // The parent is the 4th field of /proc/PID/stat, after the command name in parentheses.
+    const stat = read(`/proc/${pid}/stat`);
+    const parent = stat ? Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) : NaN;
+    if (!Number.isInteger(parent)) return undefined;
+    pid = parent;
+  }
+  return undefined;
+}
+
+export function detectSession(env: NodeJS.ProcessEnv, tty?: string, ancestors: () => string | undefined = () => undefined): Session {
+  const ssh = parseSshConnection(env.SSH_CONNECTION) ?? parseSshConnection(ancestors());
   if (ssh) return ssh;
   if (tty && /^\/dev\/(tty\d+|ttyS\d+|console)$/.test(tty)) return { kind: 'console', tty };
   if (env.TERM === 'linux') return { kind: 'console', ...(tty ? { tty } : {}) };
@@ -71,7 +91,7 @@ export function parseOsRelease(text: string): { codename: string; version: strin
   return { codename: fields.VERSION_CODENAME, version: fields.VERSION_ID ?? '' };
 }
 
-function readOr(file: string, fallback: string): string {
+function readOr<T extends string | null>(file: string, fallback: T): string | T {
   try {
     return readFileSync(file, 'utf8');
   } catch {
@@ -108,7 +128,7 @@ export async function detectNode(exec: Exec, env: NodeJS.ProcessEnv = process.en
     proxmox: pve && pve.exitCode === 0 ? parsePveversion(pve.stdout) : null,
     debian: parseOsRelease(readOr('/etc/os-release', '')),
     addresses: localAddresses(),
-    session: detectSession(env, ttyName()),
+    session: detectSession(env, ttyName(), ancestorSshConnection),
     term: env.TERM ?? '',
     isRoot: process.getuid?.() === 0,
     bootId: readOr('/proc/sys/kernel/random/boot_id', 'unknown').trim(),

@@ -361,6 +361,7 @@ if (lab) {
           { waitFor: 'password for alice', timeoutMs: 20_000 },
           { send: `${PASSWORD}\r` },
           { waitFor: 'Nothing changes until you have seen the plan', timeoutMs: 20_000 },
+          { snapshot: 'welcome' },
           { send: KEYS.enter },
           { waitFor: 'SSH server hardening: verified', timeoutMs: 60_000 },
           { waitFor: 'Plan:', timeoutMs: 30_000 }, // sysctl: stop here
@@ -370,6 +371,9 @@ if (lab) {
         maxMs: 120_000,
       });
       assert.ok(back.ok, back.timedOut ? `${back.timedOut.reason}\n${back.timedOut.tail}` : back.plain);
+      // sudo dropped SSH_CONNECTION; the session is still known as SSH (from the login shell above sudo).
+      const welcome = back.snapshots.find((x) => x.name === 'welcome')!.screen.join('\n');
+      assert.match(welcome, new RegExp(`Session +SSH from ${lab.workstationAddress.replace(/\./g, '\\.')}`));
     } finally {
       rmSync(keyDir, { recursive: true, force: true });
     }

@@ -4,6 +4,7 @@ import {
   describeNode,
   describeSession,
   detectNode,
+  ancestorSshConnection,
   detectSession,
   parseOsRelease,
   parsePveversion,
@@ -148,5 +149,31 @@ describe('detectNode', () => {
     assert.equal(describeNode(testNode), 'pve1 · Proxmox VE 9.1.2 · Debian 13');
     assert.equal(describeNode({ ...testNode, proxmox: null, debian: null }), 'pve1 · not a Proxmox node · unknown OS');
     assert.equal(describeNode({ ...testNode, debian: { codename: 'forky', version: '' } }), 'pve1 · Proxmox VE 9.1.2 · Debian forky');
+  });
+});
+
+describe('the SSH session behind sudo', () => {
+  // sudo resets the environment; the login shell above it still holds SSH_CONNECTION.
+  const procs: Record<number, { stat: string; environ: string }> = {
+    300: { stat: '300 (sudo) S 200 300 200 34816', environ: 'HOME=/root\0TERM=xterm\0' },
+    200: { stat: '200 (bash) S 150 200 200 34816', environ: 'USER=alice\0SSH_CONNECTION=192.0.2.50 50412 192.0.2.10 22\0' },
+    150: { stat: '150 (sshd-session: alice@pts/0) S 1 150 150 0', environ: '' },
+  };
+  const read = (file: string) => {
+    const m = /^\/proc\/(\d+)\/(stat|environ)$/.exec(file);
+    const p = m ? procs[Number(m[1])] : undefined;
+    return p ? p[m![2] as 'stat' | 'environ'] : null;
+  };
+
+  it('walks up the parents to the first SSH_CONNECTION', () => {
+    assert.equal(ancestorSshConnection(300, read), '192.0.2.50 50412 192.0.2.10 22');
+    assert.equal(ancestorSshConnection(150, read), undefined, 'none above the SSH daemon');
+    assert.equal(ancestorSshConnection(999, read), undefined, 'a process that is gone');
+  });
+
+  it('detectSession uses it when the environment has none', () => {
+    const session = detectSession({ TERM: 'xterm' }, '/dev/pts/0', () => ancestorSshConnection(300, read));
+    assert.deepEqual(session, { kind: 'ssh', clientAddress: '192.0.2.50', clientPort: 50412, serverAddress: '192.0.2.10', serverPort: 22 });
+    assert.deepEqual(detectSession({ TERM: 'linux' }, '/dev/tty1', () => undefined), { kind: 'console', tty: '/dev/tty1' });
   });
 });
