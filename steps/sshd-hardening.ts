@@ -23,7 +23,7 @@ import { memberOf, readAccounts, type Accounts, type PasswdEntry } from '../src/
 import type { NodeInfo } from '../src/system/detect.ts';
 import { describeKey, readCheckedKeys, type PublicKey } from '../src/ssh/keys.ts';
 import { describeLogin, watchForLogin } from '../src/ssh/login-watch.ts';
-import { makeProbeKey, probe, probeKeyLine, probeWithOpenSsh, withoutProbeKey, type ExpectedAlgorithms } from '../src/ssh/prober.ts';
+import { makeProbeKey, probe, PROBE_COMMENT, probeKeyLine, probeWithOpenSsh, withoutProbeKey, type ExpectedAlgorithms } from '../src/ssh/prober.ts';
 import {
   compareIntent,
   cryptoLists,
@@ -323,6 +323,8 @@ export const sshdHardeningStep: Step<SshdFacts> = {
 
   guard: {
     reload: [['systemctl', 'reload', 'ssh']],
+    // A run killed during the proof leaves the probe line (usable only from the node, only for /bin/true): the revert removes it.
+    cleanup: (facts) => (facts.admin ? [['sed', '-i', '-e', `/ ${PROBE_COMMENT}$/d`, `${facts.admin.home}/.ssh/authorized_keys`]] : []),
     seconds: (answers) => Number(answers.revert_seconds ?? DEFAULT_SECONDS),
 
     async beforeActivate(ctx, answers, facts) {

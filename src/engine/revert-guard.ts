@@ -90,6 +90,12 @@ export interface RenderOptions {
   backups: BackupRecord[];
   /** argv lists run after the restore, e.g. [['systemctl', 'reload', 'ssh']]; skipped at boot (the services have not started yet). */
   reload: string[][];
+  /**
+   * argv lists run after the restore in every mode, boot too, before any
+   * reload: tidying what a killed run left behind (e.g. a probe key). A
+   * failure is logged but does not fail the revert.
+   */
+  cleanup?: string[][];
   stateDir: string;
   /** Where the boot hook's unit lives (tests); default /etc/systemd/system. */
   unitDir?: string;
@@ -120,6 +126,10 @@ export function renderRevertScript(opts: RenderOptions): string {
     }
     if (!/^[0-9a-f]{64}$/.test(b.sha256)) throw new Error(`backup record of ${b.path} has no valid sha256`);
     return `restore_file ${q(b.path)} present ${q(b.copy)} ${b.sha256} ${octal(b.mode)} ${Math.trunc(b.uid)} ${Math.trunc(b.gid)}`;
+  });
+  const cleanups = (opts.cleanup ?? []).map((argv) => {
+    if (argv.length === 0) throw new Error('an empty cleanup command');
+    return `run_cleanup ${argv.map(q).join(' ')}`;
   });
   const reloads = opts.reload.map((argv) => {
     if (argv.length === 0) throw new Error('an empty reload command');
@@ -224,6 +234,10 @@ run_reload() {
   if "$@"; then say "ran '$*'"; else fail "'$*' exited with $?"; fi
 }
 
+run_cleanup() {
+  if "$@"; then say "ran '$*'"; else say "'$*' exited with $? (not a failure of the revert)"; fi
+}
+
 write_result() {
   mkdir -p -- "\${RESULT%/*}" 2>/dev/null
   printf '%s\\n' "$1" > "$RESULT.tmp.$$" && mv -f -- "$RESULT.tmp.$$" "$RESULT"
@@ -263,6 +277,7 @@ fi
 
 say "reverting ($MODE)"
 ${restores.join('\n')}
+${cleanups.join('\n')}
 ${reloads.join('\n')}
 
 if [ -z "$FAILED" ]; then

@@ -289,7 +289,14 @@ export class Runner {
       }
       const records = (journal.step(step.id)?.applied ?? []).flatMap((a) => (a.kind === 'file' ? [a.backup] : []));
       // 2. Armed before anything changes: from here on, a kill, a hang-up or a reboot reverts.
-      const script = renderRevertScript({ id: revertId, backups: records, reload: guard.reload, stateDir: revertOpts.stateDir, ...(revertOpts.unitDir ? { unitDir: revertOpts.unitDir } : {}) });
+      const script = renderRevertScript({
+        id: revertId,
+        backups: records,
+        reload: guard.reload,
+        ...(guard.cleanup ? { cleanup: guard.cleanup(facts) } : {}),
+        stateDir: revertOpts.stateDir,
+        ...(revertOpts.unitDir ? { unitDir: revertOpts.unitDir } : {}),
+      });
       const handle = await armRevert(ctx.exec, ctx.files, { id: revertId, script, seconds: (typeof guard.seconds === 'function' ? guard.seconds(answers) : guard.seconds) ?? DEFAULT_REVERT_SECONDS, ...revertOpts });
       armed = true;
       journal.setStatus(step.id, 'applying', { note: `revert armed until ${new Date(handle.deadline).toISOString()} (${handle.armedWith})` });

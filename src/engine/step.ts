@@ -140,6 +140,12 @@ export interface StepContext {
 export interface AccessGuard<F = unknown> {
   /** argv lists the revert runs after restoring the files, e.g. [['systemctl', 'reload', 'ssh']]. */
   reload: string[][];
+  /**
+   * argv lists the revert also runs, in every mode, to tidy what a run
+   * killed half-way leaves behind (e.g. the probe key line); failures are
+   * only logged.
+   */
+  cleanup?: (facts: F) => string[][];
   /** Seconds before the node reverts on its own (the operator may choose them); default 180. */
   seconds?: number | ((answers: Answers) => number);
   /**

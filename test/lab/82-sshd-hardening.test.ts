@@ -345,6 +345,18 @@ if (lab) {
     process.stderr.write(`measured: revert latency after the deadline (kill, drop, silence): ${latencies.join(', ')} ms\n`);
   });
 
+  test('killed while the probe key is installed: the node reverts and removes the probe line too', async () => {
+    await freshNodeWithAdmin(lab);
+    const before = await sshFiles(lab);
+    const killed = wizardOverSsh(lab, [...UP_TO_THE_RELOAD(30), { waitExit: true, timeoutMs: 120_000 }]);
+    await waitUntil(async () => (await lab.exec(['grep', '-q', 'pve-baseline-probe$', '/home/alice/.ssh/authorized_keys'])).exitCode === 0, 'the probe key', 60_000);
+    assert.equal((await lab.exec(['pkill', '-KILL', '-f', '^node /usr/local/bin/pve-baseline'])).exitCode, 0, 'the wizard was killed');
+    await killed;
+    assert.match(await sh(lab, 'cat /home/alice/.ssh/authorized_keys'), /pve-baseline-probe$/m, 'the kill left the probe line behind');
+    await assertRevertedAsBefore(lab, before, 'SIGKILL during the proof');
+    assert.equal((await sh(lab, 'stat -c %a:%U:%G /home/alice/.ssh/authorized_keys')).trim(), '600:alice:alice');
+  });
+
   test('the session drops during the countdown; the operator comes back as alice with her key and runs the wizard again: it sees that login and keeps the change', async () => {
     await freshNodeWithAdmin(lab);
     const dropped = await wizardOverSsh(lab, [...UP_TO_THE_RELOAD(120), { waitFor: COUNTDOWN, timeoutMs: 60_000 }, { closePty: true }]);

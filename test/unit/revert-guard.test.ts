@@ -247,6 +247,37 @@ describe('the revert script', () => {
     assert.match(result, /'sh -c exit 3' exited with 3/);
   });
 
+  it('runs its cleanup in every mode, boot too, before the reloads; a failing cleanup does not fail the revert', async (t) => {
+    const dir = await tempDir(t, 'pve-baseline-revert-');
+    const keys = path.join(dir, 'authorized_keys');
+    const order = path.join(dir, 'order');
+    for (const mode of ['now', 'boot', 'files']) {
+      await fs.writeFile(keys, 'ssh-ed25519 AAAA alice@laptop\nfrom="192.0.2.10",no-pty ssh-ed25519 BBBB pve-baseline-probe\n', { mode: 0o600 });
+      await fs.rm(order, { force: true });
+      const script = path.join(dir, `c-${mode}.sh`);
+      await fs.writeFile(
+        script,
+        renderRevertScript({
+          id: `c-${mode}`,
+          backups: [],
+          cleanup: [['sed', '-i', '-e', '/ pve-baseline-probe$/d', keys], ['sh', '-c', `echo cleanup >> '${order}'`], ['false']],
+          reload: [['sh', '-c', `echo reload >> '${order}'`]],
+          stateDir: dir,
+        }),
+      );
+      // At boot the revert acts only on a pending change.
+      const p = revertPaths(dir, `c-${mode}`);
+      await fs.mkdir(p.pendingDir, { recursive: true });
+      await fs.writeFile(p.marker, `c-${mode}\n`);
+      const r = await sh([script, mode]);
+      assert.equal(r.code, 0, `${mode}: ${r.out}`);
+      assert.equal(await fs.readFile(keys, 'utf8'), 'ssh-ed25519 AAAA alice@laptop\n', `${mode}: the probe line is gone, the rest byte for byte`);
+      assert.equal(modeOf(await fs.stat(keys)).toString(8), '600', `${mode}: mode kept`);
+      assert.equal(await fs.readFile(order, 'utf8'), mode === 'now' ? 'cleanup\nreload\n' : 'cleanup\n', `${mode}: cleanup first, reload only when something was activated and services run`);
+      assert.match(r.out, /'false' exited with 1 \(not a failure of the revert\)/);
+    }
+  });
+
   it('refuses bad ids and incomplete records', () => {
     assert.throws(() => renderRevertScript({ id: '../x', backups: [], reload: [], stateDir: '/s' }));
     assert.throws(() => renderRevertScript({ id: 'a b', backups: [], reload: [], stateDir: '/s' }));
