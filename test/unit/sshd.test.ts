@@ -19,95 +19,8 @@ import {
   type SshdIntent,
 } from '../../src/ssh/sshd.ts';
 import { cryptoLists, parseOpenSshVersion, readSupported, type SupportedAlgorithms } from '../../src/ssh/sshd-crypto.ts';
+import { Q92, SUPPORTED_92, V92 } from '../fixtures/openssh.ts';
 
-// `ssh -Q ...` of OpenSSH_9.2p1 Debian-2+deb12u10 (the PVE 8 package), taken on a Debian 12 host.
-const Q92: Record<string, string> = {
-  kex: `diffie-hellman-group1-sha1
-diffie-hellman-group14-sha1
-diffie-hellman-group14-sha256
-diffie-hellman-group16-sha512
-diffie-hellman-group18-sha512
-diffie-hellman-group-exchange-sha1
-diffie-hellman-group-exchange-sha256
-ecdh-sha2-nistp256
-ecdh-sha2-nistp384
-ecdh-sha2-nistp521
-curve25519-sha256
-curve25519-sha256@libssh.org
-sntrup761x25519-sha512
-sntrup761x25519-sha512@openssh.com
-`,
-  cipher: `3des-cbc
-aes128-cbc
-aes192-cbc
-aes256-cbc
-aes128-ctr
-aes192-ctr
-aes256-ctr
-aes128-gcm@openssh.com
-aes256-gcm@openssh.com
-chacha20-poly1305@openssh.com
-`,
-  mac: `hmac-sha1
-hmac-sha1-96
-hmac-sha2-256
-hmac-sha2-512
-hmac-md5
-hmac-md5-96
-umac-64@openssh.com
-umac-128@openssh.com
-hmac-sha1-etm@openssh.com
-hmac-sha1-96-etm@openssh.com
-hmac-sha2-256-etm@openssh.com
-hmac-sha2-512-etm@openssh.com
-hmac-md5-etm@openssh.com
-hmac-md5-96-etm@openssh.com
-umac-64-etm@openssh.com
-umac-128-etm@openssh.com
-`,
-  key: `ssh-ed25519
-ssh-ed25519-cert-v01@openssh.com
-sk-ssh-ed25519@openssh.com
-sk-ssh-ed25519-cert-v01@openssh.com
-ecdsa-sha2-nistp256
-ecdsa-sha2-nistp256-cert-v01@openssh.com
-ecdsa-sha2-nistp384
-ecdsa-sha2-nistp384-cert-v01@openssh.com
-ecdsa-sha2-nistp521
-ecdsa-sha2-nistp521-cert-v01@openssh.com
-sk-ecdsa-sha2-nistp256@openssh.com
-sk-ecdsa-sha2-nistp256-cert-v01@openssh.com
-ssh-dss
-ssh-dss-cert-v01@openssh.com
-ssh-rsa
-ssh-rsa-cert-v01@openssh.com
-`,
-  'key-sig': `ssh-ed25519
-ssh-ed25519-cert-v01@openssh.com
-sk-ssh-ed25519@openssh.com
-sk-ssh-ed25519-cert-v01@openssh.com
-ecdsa-sha2-nistp256
-ecdsa-sha2-nistp256-cert-v01@openssh.com
-ecdsa-sha2-nistp384
-ecdsa-sha2-nistp384-cert-v01@openssh.com
-ecdsa-sha2-nistp521
-ecdsa-sha2-nistp521-cert-v01@openssh.com
-sk-ecdsa-sha2-nistp256@openssh.com
-sk-ecdsa-sha2-nistp256-cert-v01@openssh.com
-webauthn-sk-ecdsa-sha2-nistp256@openssh.com
-ssh-dss
-ssh-dss-cert-v01@openssh.com
-ssh-rsa
-ssh-rsa-cert-v01@openssh.com
-rsa-sha2-256
-rsa-sha2-256-cert-v01@openssh.com
-rsa-sha2-512
-rsa-sha2-512-cert-v01@openssh.com
-`,
-};
-const V92 = 'OpenSSH_9.2p1 Debian-2+deb12u10, OpenSSL 3.0.19 27 Jan 2026';
-
-// `sshd -T` on a fresh Debian 13 node (OpenSSH_10.0p2 Debian-7+deb13u4), installer's PermitRootLogin yes.
 const SSHD_T_DEBIAN13 = `port 22
 addressfamily any
 listenaddress [::]:22
@@ -212,16 +125,6 @@ permituserenvironment no
 pubkeyauthoptions none
 persourcepenalties crash:90 authfail:5 noauth:1 grace-exceeded:10 refuseconnection:10 max:600 min:15 max-sources4:65536 max-sources6:65536 overflow:permissive overflow6:permissive
 `;
-
-const lines = (t: string) => t.trim().split('\n');
-const SUPPORTED_92: SupportedAlgorithms = {
-  version: parseOpenSshVersion(V92),
-  kex: lines(Q92.kex!),
-  cipher: lines(Q92.cipher!),
-  mac: lines(Q92.mac!),
-  key: lines(Q92.key!),
-  keySig: lines(Q92['key-sig']!),
-};
 
 const USERS_PROHIBIT: SshdIntent = { admins: ['alice'], allow: { mode: 'users', names: ['bob'] }, root: 'prohibit-password', profile: 'compatible' };
 const GROUPS_MATCH: SshdIntent = {
