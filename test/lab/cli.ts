@@ -156,6 +156,8 @@ async function main(): Promise<number> {
           ` pve-baseline runs on the lab node ${lab.hostname} (${lab.nodeAddress}), a Debian 13`,
           ' system with Proxmox VE stand-ins on this machine - not a real Proxmox node.',
           ` Nothing here touches this machine. Start over: npm run lab -- reset`,
+          ' At the sshd step\'s countdown, prove access from a second terminal here:',
+          `   ssh ADMIN@${lab.nodeAddress} (with the key you gave), or npm run lab -- exec pve-baseline confirm`,
           '===================================================================',
           '',
         ].join('\n'),
