@@ -205,7 +205,7 @@ export async function checkCommand(runtime: Runtime, steps: readonly AnyStep[], 
 export async function statusCommand(runtime: Runtime, steps: readonly AnyStep[], options: { json: boolean }, io: Output): Promise<number> {
   const journal = readOnlyJournal(runtime);
   const records = journal.all();
-  const { pendingReverts, revertIdOf } = await import('../engine/revert-guard.ts');
+  const { pendingReverts, revertIdOf, revertResult } = await import('../engine/revert-guard.ts');
   // Changes the node will put back unless someone confirms them: the first thing an operator must know.
   const reverts = (await pendingReverts(runtime.files, { stateDir: runtime.stateDir })).map((p) => ({
     ...p,
@@ -234,6 +234,9 @@ export async function statusCommand(runtime: Runtime, steps: readonly AnyStep[],
     const when = r ? `${r.updatedAt}${r.bootId !== runtime.node.bootId ? ' (before the last reboot)' : ''}` : '';
     io.out(`${step.id.padEnd(16)} ${status.padEnd(9)} ${when}`);
     if (r?.error) io.out(`${' '.repeat(17)}${r.error}`);
+    // Applied, unconfirmed, and the node has since put it back: the next run records it.
+    const byTheNode = r?.status === 'applied' && r.applyId ? await revertResult(runtime.files, revertIdOf(r.applyId), { stateDir: runtime.stateDir }) : null;
+    if (byTheNode?.startsWith('reverted')) io.out(`${' '.repeat(17)}the node reverted it, unconfirmed: ${byTheNode}`);
     const answers = Object.entries(r?.answers ?? {});
     if (answers.length) io.out(`${' '.repeat(17)}answers: ${answers.map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(', ')}`);
     const files = (r?.applied ?? []).filter((a) => a.kind === 'file');

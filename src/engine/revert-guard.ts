@@ -596,3 +596,9 @@ export async function confirmedElsewhere(files: Files, id: string, opts: { state
   }
   return null;
 }
+
+/** What the revert of `id` last recorded ("reverted at ...", "disarmed at ...", "FAILED at ..."), or null. */
+export async function revertResult(files: Files, id: string, opts: { stateDir?: string } = {}): Promise<string | null> {
+  assertRevertId(id);
+  return (await files.read(revertPaths(opts.stateDir ?? defaultStateDir(), id).result))?.trim() ?? null;
+}

@@ -6,7 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { applyChanges, rollbackApplied, type ApplyEnv } from './apply.ts';
-import { armRevert, confirmedElsewhere, DEFAULT_REVERT_SECONDS, disarmRevert, pendingReverts, renderRevertScript, revertIdOf, revertNow } from './revert-guard.ts';
+import { armRevert, confirmedElsewhere, DEFAULT_REVERT_SECONDS, disarmRevert, pendingReverts, renderRevertScript, revertIdOf, revertNow, revertResult } from './revert-guard.ts';
 import type { Journal, StepStatus } from './journal.ts';
 import { orderSteps } from './order.ts';
 import { applicableQuestions, detectedDefault, validateAnswer } from './questions.ts';
@@ -176,6 +176,7 @@ export class Runner {
       const na = step.notApplicable?.(facts, ctx.node);
       if (na) return { ...base, outcome: 'not-applicable', reason: na };
       answers = await this.#collectAnswers(step, facts, ctx);
+      await this.#noteRevertByTheNode(step, ctx);
       const awaiting = await this.#awaitingRevert(step, ctx);
       if (awaiting) return await this.#resumeAwaiting(step, ctx, answers, facts, awaiting, base);
       plan = { stepId: step.id, title: step.title, risk: step.risk, changes: step.plan(facts, answers, ctx.node) };
@@ -356,6 +357,21 @@ export class Runner {
         : { label: 'kept without a second login', ok: true, detail: "on the console, by the operator's choice" };
     journal.setStatus(step.id, 'verified', { note: `${confirmation.label}: ${confirmation.detail}` });
     return { ...base, outcome: 'verified', checks: [...checks, confirmation] };
+  }
+
+  /**
+   * The journal says applied, but while nobody watched the node put the
+   * change back (its timer, or the boot hook): record that, so the journal
+   * stays truthful and the step is planned anew.
+   */
+  async #noteRevertByTheNode(step: AnyStep, ctx: StepContext): Promise<void> {
+    const { journal } = this.#opts;
+    const record = journal.step(step.id);
+    if (this.#opts.dryRun || !step.guard || record?.status !== 'applied' || !record.applyId) return;
+    const result = await revertResult(ctx.files, revertIdOf(record.applyId), { stateDir: journal.dir });
+    if (!result?.startsWith('reverted')) return;
+    journal.clearApplied(step.id);
+    journal.setStatus(step.id, 'reverted', { note: `the node reverted it, unconfirmed: ${result}` });
   }
 
   /** A change of this step applied earlier and still waiting for confirmation (the revert is armed), if any. */

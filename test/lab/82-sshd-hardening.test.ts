@@ -407,7 +407,8 @@ if (lab) {
     assert.ok(await rootPasswordLogin(lab), 'root logs in with the password again');
     assert.match(await sh(lab, `cat ${STATE}/revert/*.result`), /^reverted at \S+ \(boot\)$/m);
     const status = await sh(lab, 'pve-baseline status');
-    assert.doesNotMatch(status, /pending revert/i);
+    assert.match(status, /the node reverted it, unconfirmed: reverted at \S+ \(boot\)/);
+    assert.doesNotMatch(status, /AWAITING CONFIRMATION/);
   });
 
   test('refused before the reload: a competing drop-in that sorts first, and an invalid line elsewhere (nothing reloaded)', async () => {

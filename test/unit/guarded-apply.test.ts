@@ -152,6 +152,17 @@ test('nobody confirms (headless): the run ends awaiting confirmation, and the no
   const deadline = Date.now() + 6000;
   while ((await readFile(path.join(env.dir, 'sshd.conf'), 'utf8')) !== 'original\n' && Date.now() < deadline) await wait(200);
   assert.equal(await readFile(path.join(env.dir, 'sshd.conf'), 'utf8'), 'original\n', 'reverted by the node, with no process of ours involved');
+
+  // status tells; the next run records it truthfully and plans the change anew.
+  const { statusCommand } = await import('../../src/cli/commands.ts');
+  const runtime = { exec: new LocalExec(), files: new LocalFiles(), node: { ...testNode, isRoot: true }, stateDir: path.join(env.dir, 'state'), backupsDir: path.join(env.dir, 'state', 'backups') };
+  const status: string[] = [];
+  await statusCommand(runtime, [guardedStep(env.dir, {})], { json: false }, { out: (l) => status.push(l), err: (l) => status.push(l) });
+  assert.match(status.join('\n'), /^guarded +applied .*\n +the node reverted it, unconfirmed: reverted at \S+ \(timer\)$/m);
+  const [again] = await run(guardedStep(env.dir, {}), env, operator('skip'));
+  assert.equal(again!.outcome, 'verified');
+  const history = env.journal.step('guarded')!.history;
+  assert.ok(history.some((h) => h.status === 'reverted' && /^the node reverted it, unconfirmed: reverted at/.test(h.note ?? '')), JSON.stringify(history));
 });
 
 test('pve-baseline confirm from a new session keeps a change the run left awaiting confirmation', { skip }, async (t) => {
