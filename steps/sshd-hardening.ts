@@ -132,7 +132,8 @@ async function effectiveChecks(ctx: StepContext, facts: SshdFacts, answers: Answ
   const admin = facts.admin!;
   const global = await readEffective(ctx.exec);
   if (!global.ok) return [{ label: 'sshd -T reads the configuration', ok: false, detail: global.error }];
-  const checks: Check[] = await differences(ctx, settings, compareIntent(settings, global.effective));
+  const globalDiffs = compareIntent(settings, global.effective);
+  const checks: Check[] = await differences(ctx, settings, globalDiffs);
   if (!checks.length) checks.push({ label: 'sshd -T shows every intended value', ok: true });
 
   const from = operatorAddress(ctx.node, facts);
@@ -147,7 +148,8 @@ async function effectiveChecks(ctx: StepContext, facts: SshdFacts, answers: Answ
   // A Match block for the admin's connection can undo any global value (ours applies there when `from` is in root's networks).
   const inOurMatch = answers.root_login === 'networks' && words(answers.root_networks).some((n) => addressMatches(n, from));
   const forAdminDiffs = compareIntent(settings, forAdmin.effective, inOurMatch ? 'match' : 'global');
-  checks.push(...(await differences(ctx, settings, forAdminDiffs.filter((d) => !checks.some((c) => c.label.startsWith(`sshd -T shows ${d.keyword} `))))));
+  const reported = new Set(globalDiffs.map((d) => d.keyword));
+  checks.push(...(await differences(ctx, settings, forAdminDiffs.filter((d) => !reported.has(d.keyword)))));
 
   if (answers.root_login === 'networks') {
     const network = words(answers.root_networks)[0]!;
