@@ -1,5 +1,5 @@
 /**
- * Proxmox VE firewall files (reference/proxmox.md §5.1): /etc/pve/firewall/cluster.fw
+ * Proxmox VE firewall files (pve-firewall's Firewall.pm): /etc/pve/firewall/cluster.fw
  * and /etc/pve/nodes/<node>/host.fw, at the level of their [OPTIONS] section.
  * Other sections are kept as written, in order. Plain data, no I/O.
  *
@@ -119,7 +119,7 @@ export function writeFwConfig(config: FwConfig): string | null {
 }
 
 /**
- * Cluster `enable` as the compiler sees it (§5.3): a value > 1 is a
+ * Cluster `enable` as pve-firewall's rule compiler sees it: a value > 1 is a
  * timestamp and counts only while it is less than 60 s old.
  */
 export function clusterFirewallEnabled(config: FwConfig, now = Math.floor(Date.now() / 1000)): boolean {

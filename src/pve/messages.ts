@@ -1,7 +1,7 @@
 /**
  * Every Proxmox VE message text pve-baseline knows, in ONE place
- * (reference/proxmox.md §1-§6; pve-access-control, pve-common, pve-cluster,
- * pve-manager, pve-firewall sources).
+ * (from the pve-access-control, pve-common, pve-cluster, pve-manager and
+ * pve-firewall sources).
  *
  * Texts are returned WITHOUT a trailing newline. Where Proxmox's Perl `die`s
  * with a trailing "\n" and that newline shows in the output (a parameter

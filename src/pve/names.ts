@@ -1,5 +1,5 @@
 /**
- * Proxmox VE name validation (reference/proxmox.md §4.2): the regexes and
+ * Proxmox VE name validation: the regexes and
  * length rules of pve-access-control's Auth/Plugin.pm and AccessControl.pm,
  * and the formats of pve-common's JSONSchema.pm. Each `check*` returns null
  * when the value is valid, or Proxmox's error text (messages.ts) when not.

@@ -1,5 +1,5 @@
 /**
- * Proxmox VE's permission evaluator (reference/proxmox.md §3), as pure
+ * Proxmox VE's permission evaluator, as pure
  * functions over the parsed user.cfg model (user-cfg.ts). No I/O.
  *
  * - `roleMap` / `roles`: PVE::AccessControl::roles($cfg, $user, $path)

@@ -1,5 +1,5 @@
 /**
- * Proxmox VE privileges and built-in roles (reference/proxmox.md §2).
+ * Proxmox VE privileges and built-in roles.
  *
  * The lists are what `create_roles()` in pve-access-control's AccessControl.pm
  * produces from its `$privgroups` table: master (PVE 9, 9.0.3+) and

@@ -1,6 +1,6 @@
 /**
  * Reading Proxmox's users and ACLs through pveum, as JSON. The shapes are
- * those of GET /access/users and GET /access/acl (reference/proxmox.md §4).
+ * those of GET /access/users and GET /access/acl (pve-access-control's API2/User.pm and API2/ACL.pm).
  */
 import { runChecked, type Exec } from '../system/exec.ts';
 

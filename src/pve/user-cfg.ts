@@ -1,6 +1,6 @@
 /**
  * /etc/pve/user.cfg: parser and writer, as pve-access-control's
- * `parse_user_config` / `write_user_config` (reference/proxmox.md §1.1).
+ * `parse_user_config` / `write_user_config` (src/PVE/AccessControl.pm).
  *
  * - Parsing never throws: invalid lines are dropped with Proxmox's warning
  *   text (messages.ts `msg.cfg`), collected in `warnings`.

@@ -1,6 +1,6 @@
 /**
  * The Proxmox stand-ins behave like Proxmox: every row of standins.cases.ts
- * (the seeds' own commands included) runs in order in a fresh node; then the
+ * (the published guides' own commands included) runs in order in a fresh node; then the
  * user.cfg they wrote re-reads identically and is in Proxmox's writer layout.
  */
 import { test } from 'node:test';

@@ -1,9 +1,11 @@
 /**
  * Table of pveum / pvesh / pveversion / pvecm / pve-firewall invocations and
- * what Proxmox VE prints for them (reference/proxmox.md §4-§6), run in order
- * on a fresh lab node by 20-standins.test.ts. Rows marked `seed` are the
- * commands of ../shared/seeds/ verbatim; Proxmox rejects some of them, and so
- * must the stand-ins.
+ * what Proxmox VE prints for them, run in order on a fresh lab node by
+ * 20-standins.test.ts. Rows marked `seed` are commands copied verbatim from
+ * four published Proxmox hardening guides (numbered 000 to 003: a blog post
+ * on securing the hypervisor first, a post-install baseline, an RBAC best
+ * practices guide, a zero-trust guide with a backup role); Proxmox rejects
+ * some of them, and so must the stand-ins.
  *
  * stdout/stderr: a string is compared exactly, a RegExp matched; omitted
  * means "empty". `json` compares parsed JSON (order-insensitive for arrays of
@@ -59,13 +61,13 @@ function permTable(rows: [string, string[]][], utf8 = true): string {
 const star = (list: readonly string[]) => list.map((p) => `${p} (*)`);
 
 export const CASES: Case[] = [
-  // --- ../shared/seeds/000: a named administrator ---------------------------------
+  // --- guide 000: a named administrator ---------------------------------------------
   { seed: '000', argv: ['pveum', 'user', 'add', 'labadmin@pam'], exit: 0 },
   { seed: '000', argv: ['pveum', 'aclmod', '/', '-user', 'labadmin@pam', '-role', 'Administrator'], exit: 0 },
-  // --- seeds/001 ---------------------------------------------------------------------
+  // --- guide 001 ---------------------------------------------------------------------
   { seed: '001', argv: ['pveum', 'user', 'add', 'admin@pam'], exit: 0 },
   { seed: '001', argv: ['pveum', 'acl', 'modify', '/', '--user', 'admin@pam', '--role', 'Administrator'], exit: 0 },
-  // --- seeds/002: custom roles, a service account, a token ----------------------------
+  // --- guide 002: custom roles, a service account, a token ----------------------------
   { seed: '002', argv: ['pveum', 'roleadd', 'VMControl', '-privs', 'VM.PowerMgmt'], exit: 0 },
   {
     seed: '002',
@@ -92,7 +94,7 @@ export const CASES: Case[] = [
     exit: 0,
     stdout: /^\{"full-tokenid":"svc-pve-automation@pve!automation-token","info":\{"expire":1798675200,"privsep":1\},"value":"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}"\}\n$/,
   },
-  // --- seeds/003: backup role, group, user, token ---------------------------------------
+  // --- guide 003: backup role, group, user, token ---------------------------------------
   { seed: '003', argv: ['pveum', 'roleadd', 'BackupAdmin', '-privs', 'Datastore.AllocateSpace Datastore.Audit VM.Backup'], exit: 0 },
   { seed: '003', argv: ['pveum', 'groupadd', 'backup-team'], exit: 0 },
   { seed: '003', argv: ['pveum', 'aclmod', '/', '-group', 'backup-team', '-role', 'BackupAdmin'], exit: 0 },
@@ -106,13 +108,13 @@ export const CASES: Case[] = [
     stderr: `400 unable to parse boolean option\n${usage(TOKEN_ADD)}`,
   },
   { seed: '003', argv: ['pvecm', 'updatecerts', '--force'], exit: 0, stdout: /merge authorized SSH keys\n$/ },
-  // --- seeds/001: the firewall options ----------------------------------------------------
+  // --- guide 001: the firewall options ----------------------------------------------------
   { seed: '001', argv: ['pvesh', 'set', '/cluster/firewall/options', '--enable', '1'], exit: 0 },
   { seed: '001', argv: ['pvesh', 'set', '/nodes/pve1/firewall/options', '--enable', '1'], exit: 0 },
   { seed: '001', argv: ['pvesh', 'set', '/cluster/firewall/options', '--policy_in', 'DROP'], exit: 0 },
   { seed: '001', argv: ['pveversion', '-v'], exit: 0, stdout: /^proxmox-ve: 9\.\d+\.\d+ \(running kernel: \S+\)\npve-manager: 9\.\d+\.\d+ \(running version: 9\.\d+\.\d+\/[0-9a-f]{16}\)\n/ },
 
-  // --- error texts (reference/proxmox.md §4.2) -------------------------------------------------
+  // --- error texts (pve-access-control's name checks) ---------------------------------------------
   { argv: ['pveum', 'user', 'add', 'alice@pve', '--comment', 'first user'], exit: 0 },
   { argv: ['pveum', 'user', 'add', 'alice@pve'], exit: 255, stderr: "create user failed: user 'alice@pve' already exists\n" },
   {
@@ -250,7 +252,7 @@ export const CASES: Case[] = [
   { argv: ['pvesh', 'set', '/cluster/firewall/options', '--policy_in', 'ALLOW'], exit: 255, stderr: param400(["policy_in: value 'ALLOW' does not have a value in the enumeration 'ACCEPT, REJECT, DROP'"], 'pvesh set <api_path> [OPTIONS] [FORMAT_OPTIONS]') },
   { argv: ['pvesh', 'get', '/nodes/pve1/firewall/options', '--output-format', 'json'], exit: 0, stdout: /^\{"digest":"[0-9a-f]{40}","enable":1\}\n$/ },
 
-  // --- effective permissions (reference/proxmox.md §3; pveum user permissions, GET /access/permissions) ---
+  // --- effective permissions (pveum user permissions, GET /access/permissions) ---
   { argv: ['pveum', 'user', 'permissions', 'admin@pam', '--path', '/'], exit: 0, stdout: permTable([['/', star(PRIVILEGES[9])]]) },
   { argv: ['pveum', 'user', 'permissions', 'admin@pam', '--path', '/', '--output-format', 'json'], exit: 0, json: { '/': privs(PRIVILEGES[9], 1) } },
   { note: 'without a userid: the caller, root@pam', argv: ['pveum', 'user', 'permissions', '--path', '/nodes', '--output-format', 'json'], exit: 0, json: { '/nodes': privs(PRIVILEGES[9], 1) } },

@@ -1,9 +1,9 @@
 /**
  * The permission evaluator against Proxmox's own permission tests: every row
- * of ../shared/conformance/pve-access-control/perm-checks.tsv (perm-test1.pl
- * ... perm-test8.pl on PVE 8 and PVE 9, read by path, never copied), then
- * small inline configs for the rules those tests leave implicit
- * (reference/proxmox.md §3).
+ * of test/fixtures/conformance/pve-access-control/perm-checks.tsv (the checks
+ * of perm-test1.pl ... perm-test8.pl on PVE 8 and PVE 9), then small inline
+ * configs for the rules those tests leave implicit: ACL propagation, role
+ * resolution along the path, pool inheritance, token privilege separation.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -26,7 +26,7 @@ import {
   roles,
 } from '../../src/pve/permissions.ts';
 
-const CONFORMANCE = new URL('../../../shared/conformance/pve-access-control/', import.meta.url);
+const CONFORMANCE = new URL('../fixtures/conformance/pve-access-control/', import.meta.url);
 
 // ---------------------------------------------------------------------------
 // the conformance table

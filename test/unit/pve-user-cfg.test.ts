@@ -1,6 +1,7 @@
 /**
- * user.cfg parser/writer against Proxmox's own fixtures (../shared/conformance,
- * read by path, never copied) and the examples of reference/proxmox.md §1.1/§2.
+ * user.cfg parser/writer against Proxmox's own fixtures (copied, with their
+ * origin, into test/fixtures/conformance) and against Proxmox's file format:
+ * its line layout, percent-encoded free text, built-in roles and name rules.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -17,8 +18,7 @@ import {
 import { BUILTIN_ROLES, PRIVILEGES } from '../../src/pve/privileges.ts';
 import { checkUserid, checkPoolid, isValidAclPath, normalizeAclPath } from '../../src/pve/names.ts';
 
-const SHARED = join(import.meta.dirname, '..', '..', '..', 'shared');
-const CONFORMANCE = join(SHARED, 'conformance', 'pve-access-control');
+const CONFORMANCE = join(import.meta.dirname, '..', 'fixtures', 'conformance', 'pve-access-control');
 
 /** A canonical, comparable view of a parsed config. */
 function canon(cfg: UserCfg): unknown {
@@ -104,7 +104,7 @@ test('test8.cfg (tokens, acl lines without trailing colon) is written in the wri
   );
 });
 
-test('§1.1 default-value round trip (parser_writer.pl default_values)', () => {
+test('user.cfg: default-value round trip (parser_writer.pl default_values)', () => {
   const input = ['user:root@pam', 'user:test@pam', 'token:test@pam!test', '', 'group:testgroup', '', 'pool:testpool', '', 'role:testrole', '', 'acl::/:'].join('\n');
   const output = [
     'user:root@pam:0:0::::::',
@@ -122,18 +122,18 @@ test('§1.1 default-value round trip (parser_writer.pl default_values)', () => {
   assert.equal(writeUserCfg(parseUserCfg(input).cfg), output);
 });
 
-test('§1.1 an empty config serialises as four newlines; parsing it forces root@pam in', () => {
+test('user.cfg: an empty config serialises as four newlines; parsing it forces root@pam in', () => {
   assert.equal(writeUserCfg(emptyUserCfg()), '\n\n\n\n');
   assert.equal(writeUserCfg(parseUserCfg('').cfg), 'user:root@pam:1:0::::::\n\n\n\n\n');
 });
 
-test("§1.1 the installer's root line gains a trailing ':' on the first write", () => {
+test("user.cfg: the installer's root line gains a trailing ':' on the first write", () => {
   const { cfg, warnings } = parseUserCfg('user:root@pam:1:0:::admin@example.com::\n');
   assert.deepEqual(warnings, []);
   assert.equal(writeUserCfg(cfg), 'user:root@pam:1:0:::admin@example.com:::\n\n\n\n\n');
 });
 
-test('§1.1 canonical writer lines re-read and re-write unchanged', () => {
+test('user.cfg: canonical writer lines re-read and re-write unchanged', () => {
   const canonical = [
     'user:root@pam:1:0::::::',
     'user:test@pam:1:0::::::',
@@ -201,23 +201,21 @@ test('free text is percent-encoded like PVE::Tools::encode_text', () => {
   assert.match(writeUserCfg(cfg), /^user:j@pve:1:0:J%C3%B6rg:M%3Aller::ops%3A team::$/m);
 });
 
-test('§2 built-in roles match the reference lists', () => {
-  const ref = readFileSync(join(SHARED, 'reference', 'proxmox.md'), 'utf8');
-  const section = ref.slice(ref.indexOf('**PVE 9 (master'), ref.indexOf('**PVE 8 (stable-bookworm'));
-  const lines = section.split('\n').filter((l) => /^[A-Za-z]+: /.test(l));
+test('built-in roles match the ones Proxmox generates from its privilege groups', () => {
+  const lines = readFileSync(join(CONFORMANCE, 'builtin-roles-pve9.txt'), 'utf8').split('\n').filter((l) => /^[A-Za-z]+: /.test(l));
   assert.ok(lines.length >= 17);
   for (const line of lines) {
     const [role, privs] = line.split(': ') as [string, string];
     const expected = privs === '(none)' ? [] : privs.split(',');
     assert.deepEqual([...BUILTIN_ROLES[9][role]!], expected, role);
   }
-  const pve8List = ref.slice(ref.indexOf('Full PVE 8 privilege list:')).split('```')[1]!.trim().split(',');
+  const pve8List = readFileSync(join(CONFORMANCE, 'privileges-pve8.txt'), 'utf8').trim().split(',');
   assert.deepEqual([...PRIVILEGES[8]], pve8List);
   assert.ok(BUILTIN_ROLES[8].PVEVMAdmin!.includes('VM.Monitor'));
   assert.ok(!BUILTIN_ROLES[8].PVEAdmin!.some((p) => p.startsWith('VM.GuestAgent')));
 });
 
-test('§4.2 name rules', () => {
+test('user, pool and ACL path names follow Proxmox\'s rules', () => {
   assert.equal(checkUserid('alice@pve'), null);
   assert.equal(checkUserid('a@'), "user name 'a@' is too short");
   assert.equal(checkUserid('alice'), "value 'alice' does not look like a valid user name");

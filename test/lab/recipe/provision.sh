@@ -1,6 +1,6 @@
 #!/bin/sh
 # Runs once inside the node's image (systemd-nspawn, no network) to leave it
-# in the state a fresh Proxmox VE 9 installation is in (reference/proxmox.md §6).
+# in the state a fresh Proxmox VE 9 installation is in (as pve-installer leaves it).
 # The Proxmox stand-ins, unit files and key material are already in place.
 # Environment: NODE_HOSTNAME NODE_DOMAIN NODE_ADDRESS NODE_PREFIX ROOT_PASSWORD
 #              ADMIN_EMAIL SUITE

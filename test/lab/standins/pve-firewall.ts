@@ -1,5 +1,5 @@
 /**
- * pve-firewall stand-in: `status` and `localnet` (reference/proxmox.md §5.2).
+ * pve-firewall stand-in: `status` and `localnet` (pve-firewall's Service/pve_firewall.pm).
  * It compiles no rules; "running" means the lab's pve-firewall.service runs.
  */
 import { spawnSync } from 'node:child_process';

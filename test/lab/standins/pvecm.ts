@@ -2,7 +2,7 @@
  * pvecm stand-in (pve-cluster PVE/CLI/pvecm.pm) for a node that is not part of
  * a cluster: status/nodes/expected fail as Proxmox does there, and
  * `updatecerts` does what pveproxy's ExecStartPre relies on for SSH
- * (reference/proxmox.md §6.1, Cluster/Setup.pm): root's RSA key and
+ * (pve-cluster's PVE/Cluster/Setup.pm): root's RSA key and
  * ~/.ssh/config, /etc/pve/priv/authorized_keys with /root/.ssh/authorized_keys
  * linked to it (a plain file is moved to authorized_keys.org and merged in),
  * root's own id_rsa.pub always appended, ssh-rsa duplicates dropped.

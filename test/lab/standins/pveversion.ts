@@ -1,5 +1,5 @@
 /**
- * pveversion stand-in (pve-manager bin/pveversion, reference/proxmox.md §6.4):
+ * pveversion stand-in (pve-manager bin/pveversion):
  * `pve-manager/<version>/<repoid> (running kernel: <uname -r>)`, or with
  * -v/--verbose one `package: version` line per package.
  */

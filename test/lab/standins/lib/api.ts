@@ -2,7 +2,7 @@
  * The part of the Proxmox VE API the stand-ins serve, shared by pveum and
  * pvesh: method schemas as pve-access-control / pve-manager / pve-firewall
  * declare them, and handlers that follow their Perl code path by path
- * (reference/proxmox.md §1, §4, §5). Always as root@pam, like pvesh/pveum.
+ * (their API2/*.pm modules). Always as root@pam, like pvesh/pveum.
  */
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
@@ -943,7 +943,7 @@ function readFw(kind: FwKind, node?: string) {
   return config;
 }
 
-/** digest: sha1 over "key:value\n" of the sorted options (reference/proxmox.md §4.3) */
+/** digest: sha1 over "key:value\n" of the sorted options, as pve-common computes a config digest */
 function optionsDigest(options: Map<string, string>): string {
   const h = createHash('sha1');
   for (const k of [...options.keys()].sort()) h.update(`${k}:${options.get(k)}\n`);

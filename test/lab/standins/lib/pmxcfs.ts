@@ -1,5 +1,5 @@
 /**
- * A plain /etc/pve directory standing in for pmxcfs (reference/proxmox.md §1.6):
+ * A plain /etc/pve directory standing in for pmxcfs (pve-cluster src/pmxcfs/):
  * files are written atomically, owned root:www-data, mode 0640 (0600 under
  * priv/), and locked like cfs_lock_file (a lock directory under priv/lock,
  * expiring after 120 s, 10 s to acquire).
