@@ -1,9 +1,10 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { acquireLock, type LockOwner } from '../../src/engine/lock.ts';
 import { modeOf, tempDir } from '../fixtures/temp.ts';
 
@@ -119,4 +120,70 @@ describe('acquireLock', () => {
     lock.release();
     assert.equal((await readLock(dir)).pid, child.pid);
   });
+
+  it('of many processes starting at once, exactly one takes the lock, also over a stale one (60 rounds)', async (t) => {
+    const dir = path.join(await tempDir(t), 'state');
+    const starters = await startStarters(t, 6);
+    for (let round = 0; round < 60; round++) {
+      // Every other round a stale lock (taken before a reboot) is in the way: its takeover must be exclusive too.
+      const stale = round % 2 === 1;
+      if (stale) await writeLock(dir, { pid: 1, bootId: 'boot-before', startedAt: 's', command: 'c' });
+      const at = Date.now() + 40;
+      const results = await Promise.all(starters.map((s) => s.ask({ acquire: { dir, bootId: 'boot-1', at } })));
+      const winners = results.filter((r) => r.ok);
+      assert.equal(winners.length, 1, `round ${round}${stale ? ' (stale lock)' : ''}: ${JSON.stringify(results)}`);
+      assert.equal((await readLock(dir)).pid, winners[0]!.pid, 'the lock names the winner');
+      for (const r of results.filter((r) => !r.ok)) assert.match(String(r.message), /^Another pve-baseline is running \(pid \d+/);
+      await Promise.all(starters.map((s) => s.ask({ release: true })));
+      assert.deepEqual(await fs.readdir(dir), [], `round ${round}: no lock, claim or temp file is left`);
+    }
+  });
 });
+
+interface StarterReply {
+  pid: number;
+  ok?: boolean;
+  message?: string;
+}
+
+/** Processes that take the lock when told (each at the same instant), and release it when told. */
+async function startStarters(t: { after(fn: () => unknown): void }, count: number) {
+  const lockModule = fileURLToPath(new URL('../../src/engine/lock.ts', import.meta.url));
+  const code = `
+    const { acquireLock } = await import(${JSON.stringify(lockModule)});
+    let held = null;
+    process.on('message', (m) => {
+      if (m.acquire) {
+        while (Date.now() < m.acquire.at); // start together: a busy wait, so no timer delays anyone
+        try {
+          held = acquireLock(m.acquire.dir, m.acquire.bootId, 'starter');
+          process.send({ pid: process.pid, ok: held.ok, message: held.message });
+        } catch (error) {
+          process.send({ pid: process.pid, ok: false, message: 'threw ' + String(error) });
+        }
+      } else if (m.release) {
+        if (held?.ok) held.release();
+        held = null;
+        process.send({ pid: process.pid });
+      }
+    });
+    process.send({ pid: process.pid });`;
+  const children: ChildProcess[] = [];
+  t.after(() => {
+    for (const child of children) child.kill('SIGKILL');
+  });
+  return Promise.all(
+    Array.from({ length: count }, async () => {
+      const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+      children.push(child);
+      await once(child, 'message');
+      return {
+        ask: async (message: object): Promise<StarterReply> => {
+          const reply = once(child, 'message');
+          child.send(message);
+          return (await reply)[0] as StarterReply;
+        },
+      };
+    }),
+  );
+}
