@@ -1,6 +1,6 @@
 // How the one-file bundle is made: one ESM file that runs on a bare node with
 // Debian's nodejs (20+), no node_modules. The four things an esbuild bundle
-// of ink + ssh2 needs (reference/ink.md §3.2): ESM output (yoga-layout uses
+// of ink + ssh2 needs: ESM output (yoga-layout uses
 // top-level await), a stub for ink's optional react-devtools-core import,
 // ssh2's native .node addons left out so it falls back to pure JS, and a
 // banner that gives CommonJS modules require/__dirname/__filename.
@@ -62,6 +62,15 @@ export const bundleFixes = {
   },
 };
 
+const REVERT_PROGRAMS = ['revert.sh', 'at-boot.sh'];
+
+/** The revert's sh programs by name, as src/engine/revert/script.ts reads them from source. */
+async function revertPrograms() {
+  const out = {};
+  for (const name of REVERT_PROGRAMS) out[name] = await readFile(new URL(`../src/engine/revert/${name}`, import.meta.url), 'utf8');
+  return out;
+}
+
 /**
  * Bundle one entry into one ESM file that runs on Node 20 without
  * node_modules. Used by the build and by the benchmark's fixtures.
@@ -90,6 +99,8 @@ export async function bundle({ entry, outfile, version, absWorkingDir, metafile 
     define: {
       'process.env.NODE_ENV': '"production"',
       __PVE_BASELINE_VERSION__: JSON.stringify(version),
+      // The revert's sh programs are real files (src/engine/revert/*.sh), read here at build time.
+      __PVE_BASELINE_REVERT_PROGRAMS__: JSON.stringify(await revertPrograms()),
     },
     logLevel: 'warning',
   });

@@ -20,6 +20,8 @@ export const APT_PACKAGES = [
     .filter(Boolean),
   // Terminal tests and the benchmark drive the wizard in a real pseudo-terminal.
   'python3',
+  // The revert's sh programs are checked with it (test/unit/revert-program.test.ts).
+  'shellcheck',
 ];
 
 function missingDebianPackages() {

@@ -7,7 +7,11 @@
  *
  * The probe key is made here (ssh2's generator, loaded lazily through
  * loadSsh2), installed by the step as one authorized_keys line restricted
- * with from= and a forced /bin/true, and removed again by its comment.
+ * with from=, restrict and a forced /bin/true, and removed again by its
+ * comment. The OpenSSH client needs the private key in a file: it lives in
+ * the state directory's own 0700 area (probeKeyDir) only while the client
+ * runs, and whatever a killed run left there goes at the next probe and
+ * with the revert's cleanup.
  *
  * ssh2 speaks no post-quantum key exchange (no mlkem768x25519-sha256, no
  * sntrup761x25519-sha512). Against a server whose KexAlgorithms holds only
@@ -16,17 +20,30 @@
  * with the installed OpenSSH client instead.
  */
 import { promises as fs } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import type { Check } from '../engine/step.ts';
 import type { Exec } from '../system/exec.ts';
+import { stateDir } from '../engine/journal.ts';
 import { fingerprintOf, generateKeyPair } from './keys.ts';
 import { loadSsh2 } from './ssh2.ts';
 
 export const PROBE_COMMENT = 'pve-baseline-probe';
 
-/** authorized_keys options of the probe line; all known to OpenSSH 10 (sshd(8), AUTHORIZED_KEYS FILE FORMAT). */
-export const PROBE_OPTIONS = ['no-pty', 'no-port-forwarding', 'no-agent-forwarding', 'no-X11-forwarding', 'command="/bin/true"'];
+/**
+ * authorized_keys options of the probe line; all known to OpenSSH 10 (sshd(8), AUTHORIZED_KEYS FILE FORMAT).
+ * `restrict` turns off every forwarding, the terminal and ~/.ssh/rc, and whatever later OpenSSH versions add to it.
+ */
+export const PROBE_OPTIONS = ['restrict', 'command="/bin/true"'];
+
+/** Where the OpenSSH probe keeps its private key while the client runs: inside the state directory, mode 0700. */
+export function probeKeyDir(state: string = stateDir()): string {
+  return path.join(state, 'probe-keys');
+}
+
+/** Remove every probe key a killed run may have left (the revert's cleanup and each new probe do this). */
+export async function removeProbeKeys(dir: string = probeKeyDir()): Promise<void> {
+  await fs.rm(dir, { recursive: true, force: true });
+}
 
 export interface ProbeKey {
   /** OpenSSH private key (PEM-like text); keep it in memory, or in a 0600 file only as long as needed. */
@@ -48,7 +65,8 @@ export async function makeProbeKey(): Promise<ProbeKey> {
 
 /**
  * The line to append to the admin's authorized_keys: usable only from
- * `fromAddress`, only to run /bin/true, with no terminal and no forwarding.
+ * `fromAddress`, only to run /bin/true, with no terminal and no forwarding
+ * (`restrict`).
  */
 export function probeKeyLine(publicKey: string, fromAddress: string): string {
   if (!/^[0-9A-Fa-f.:/*?!,]+$/.test(fromAddress)) throw new Error(`probe key: not an address pattern: ${fromAddress}`);
@@ -316,6 +334,8 @@ export async function probe(opts: ProbeOptions): Promise<ProbeResult> {
 export interface OpenSshProbeOptions extends ProbeTarget {
   /** The ssh binary; default `ssh` from PATH. */
   ssh?: string;
+  /** Where the private key file lives while the client runs; default probeKeyDir(). */
+  keyDir?: string;
 }
 
 export interface SshVerbose {
@@ -348,9 +368,19 @@ export function parseSshVerbose(text: string): SshVerbose {
   return out;
 }
 
-/** Write the probe's private key to a 0600 file, run `use`, delete the file (and its directory) whatever happens. */
-async function withKeyFile<T>(privateKey: string, use: (file: string) => Promise<T>): Promise<T> {
-  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'pve-baseline-probe-'));
+/**
+ * Write the probe's private key to a 0600 file in `keyDir` (a 0700 directory
+ * of this user, made fresh: what a killed run left there goes first), run
+ * `use`, delete the file and its directory whatever happens.
+ */
+async function withKeyFile<T>(privateKey: string, keyDir: string, use: (file: string) => Promise<T>): Promise<T> {
+  await removeProbeKeys(keyDir);
+  await fs.mkdir(keyDir, { recursive: true, mode: 0o700 });
+  const st = await fs.lstat(keyDir);
+  if (!st.isDirectory() || st.uid !== process.geteuid?.() || (st.mode & 0o077) !== 0) {
+    throw new Error(`the probe key directory ${keyDir} must be a directory of this user with mode 0700; it is not, so no key is written there`);
+  }
+  const dir = await fs.mkdtemp(path.join(keyDir, 'probe-'));
   const file = path.join(dir, 'id_ed25519');
   try {
     await fs.writeFile(file, privateKey.endsWith('\n') ? privateKey : `${privateKey}\n`, { mode: 0o600, flag: 'wx' });
@@ -383,7 +413,7 @@ export async function probeWithOpenSsh(exec: Exec, opts: OpenSshProbeOptions): P
     '-p', String(opts.port ?? 22),
   ];
   const target = (user: string) => `${user}@${opts.host}`;
-  return withKeyFile(opts.privateKey, async (keyFile) => {
+  return withKeyFile(opts.privateKey, opts.keyDir ?? probeKeyDir(), async (keyFile) => {
     const runOpts = { timeoutMs: (opts.timeoutMs ?? 15_000) + 5_000 };
     const admin = await exec.run(
       [...base, '-o', 'IdentitiesOnly=yes', '-o', 'PreferredAuthentications=publickey', '-i', keyFile, '--', target(opts.admin), 'true'],

@@ -14,7 +14,7 @@ import { labOrSkip, sh } from './helpers.ts';
 import type { Lab } from './lab.ts';
 import type { Exec, ExecResult } from '../../src/system/exec.ts';
 import type { BackupRecord, Files } from '../../src/system/files.ts';
-import { armRevert, BOOT_UNIT, disarmRevert, pendingReverts, renderRevertScript, revertPaths, shellQuote } from '../../src/engine/revert-guard.ts';
+import { armRevert, BOOT_UNIT, disarmRevert, pendingReverts, renderRevertScript, revertPaths, shellQuote } from '../../src/engine/revert/index.ts';
 
 const STATE = '/var/lib/pve-baseline-test';
 const SSHD = '/etc/ssh/sshd_config';
@@ -72,6 +72,16 @@ function nodeFiles(lab: Lab): Files {
     },
     async remove(file) {
       await lab.exec(['rm', '-f', '--', file]);
+    },
+    async rename(from, to) {
+      const r = await lab.exec(['mv', '-T', '--', from, to]);
+      if (r.exitCode !== 0) {
+        throw Object.assign(new Error(`rename ${from}: ${r.stderr}`), { code: (await lab.exec(['test', '-e', from])).exitCode !== 0 ? 'ENOENT' : 'EIO' });
+      }
+    },
+    async symlink(target, file) {
+      const r = await lab.exec(['ln', '-s', '--', target, file]);
+      if (r.exitCode !== 0) throw new Error(`symlink ${file}: ${r.stderr}`);
     },
     async writable(file) {
       return (await lab.exec(['test', '-w', file])).exitCode === 0;

@@ -127,7 +127,7 @@ test('probe key line: from= and the restrictions; withoutProbeKey removes only o
   const line = probeKeyLine(pub, '10.77.7.1');
   assert.equal(
     line,
-    'from="10.77.7.1",no-pty,no-port-forwarding,no-agent-forwarding,no-X11-forwarding,command="/bin/true" ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBBBB pve-baseline-probe',
+    'from="10.77.7.1",restrict,command="/bin/true" ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBBBB pve-baseline-probe',
   );
   assert.throws(() => probeKeyLine(pub, '10.0.0.1" ,command="sh'));
   assert.ok(probeKeyLine(pub, '2001:db8::1').startsWith('from="2001:db8::1",'));

@@ -1,11 +1,19 @@
 /**
- * The revert the node owns: the rendered plain-sh script is run for real with
- * /bin/sh against files in a temp dir (backups taken with BackupStore), the
- * reload replaced by a harmless `touch`. Runs as root (chown).
+ * The revert the node owns: the real revert program (src/engine/revert/revert.sh)
+ * with the data rendered for each case is run with /bin/sh against files in a
+ * temp dir (backups taken with BackupStore), the reload replaced by a harmless
+ * `touch`. Runs as root (chown, setpriv).
+ *
+ * No test here may touch the host's systemd units: every child process finds
+ * a fake systemctl first on its PATH, which records its arguments, and the
+ * record must stay empty (the boot unit and the timers of a temp unit dir are
+ * never the node's).
  */
-import { describe, it, before } from 'node:test';
+import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { promises as fs } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
@@ -16,28 +24,60 @@ import {
   BOOT_UNIT,
   disarmRevert,
   pendingReverts,
+  program,
   renderBootRunner,
   renderBootUnit,
   renderRevertScript,
   revertNow,
   revertPaths,
   shellQuote,
-} from '../../src/engine/revert-guard.ts';
+} from '../../src/engine/revert/index.ts';
 import { modeOf, tempDir } from '../fixtures/temp.ts';
 
 const run = promisify(execFile);
 const isRoot = process.getuid?.() === 0;
+
+// A fake systemctl first on every child's PATH (the revert program keeps the caller's PATH first).
+const fakeBin = mkdtempSync(path.join(os.tmpdir(), 'pve-baseline-fake-systemctl-'));
+const systemctlLog = path.join(fakeBin, 'calls');
+writeFileSync(path.join(fakeBin, 'systemctl'), `#!/bin/sh\nprintf '%s\\n' "$*" >> ${shellQuote(systemctlLog)}\n`, { mode: 0o755 });
+process.env.PATH = `${fakeBin}:${process.env.PATH ?? '/usr/bin:/bin'}`;
+const systemctlCalls = (): string[] => {
+  try {
+    return readFileSync(systemctlLog, 'utf8').split('\n').filter(Boolean);
+  } catch {
+    return [];
+  }
+};
+after(() => {
+  const calls = systemctlCalls();
+  rmSync(fakeBin, { recursive: true, force: true });
+  assert.deepEqual(calls, [], 'a test ran systemctl on the host');
+});
+
+/** Install the real revert program and its data for `id`, as armRevert does. */
+async function install(stateDir: string, id: string, data: string): Promise<string> {
+  const p = revertPaths(stateDir, id);
+  await fs.mkdir(p.dir, { recursive: true });
+  await fs.writeFile(p.script, program('revert.sh'), { mode: 0o700 });
+  await fs.writeFile(p.data, data, { mode: 0o600 });
+  return p.script;
+}
 const BINARY = Buffer.concat([Buffer.from('Port 22\r\n'), Buffer.from([0x00, 0x01, 0x7f, 0x80, 0xfe, 0xff]), Buffer.from('ünïcode, no newline')]);
 const NASTY = [`it's "quoted" and spaced`, 'dollar $HOME `backtick` $(touch pwned) ; & | *', "trailing quote'", 'new\nline'];
 
 async function sh(args: string[], env: Record<string, string> = {}): Promise<{ code: number; out: string }> {
+  const before = systemctlCalls().length;
+  let result: { code: number; out: string };
   try {
     const r = await run('/bin/sh', args, { env: { ...process.env, ...env } });
-    return { code: 0, out: r.stdout + r.stderr };
+    result = { code: 0, out: r.stdout + r.stderr };
   } catch (error) {
     const e = error as { code: number; stdout: string; stderr: string };
-    return { code: e.code, out: e.stdout + e.stderr };
+    result = { code: e.code, out: e.stdout + e.stderr };
   }
+  assert.deepEqual(systemctlCalls().slice(before), [], `sh ${args.join(' ')} ran systemctl on the host`);
+  return result;
 }
 
 interface Fixture {
@@ -49,6 +89,8 @@ interface Fixture {
   /** path -> [bytes, mode, uid, gid] before the change (null: did not exist) */
   before: Map<string, [Buffer, number, number, number] | null>;
   script: string;
+  /** The rendered data (what armRevert takes as `script`). */
+  data: string;
   id: string;
 }
 
@@ -58,6 +100,8 @@ async function fixture(
   id = 'test-1',
   names = ['sshd_config', `sub dir/${NASTY[0]}`, `${NASTY[1]}.conf`],
   stateName = "state dir 'x'",
+  /** False: leave the program and its data to armRevert. */
+  installed = true,
 ): Promise<Fixture> {
   const dir = await tempDir(t, 'pve-baseline-revert-');
   const state = path.join(dir, stateName);
@@ -86,14 +130,9 @@ async function fixture(
     await fs.chmod(file, 0o666);
     await fs.chown(file, 0, 0);
   }
-  const script = path.join(state, 'revert', `${id}.sh`);
-  await fs.mkdir(path.dirname(script), { recursive: true });
-  await fs.writeFile(
-    script,
-    renderRevertScript({ id, backups: records, reload: [['touch', reloaded]], stateDir: state, unitDir: path.join(dir, 'units') }),
-    { mode: 0o700 },
-  );
-  return { dir, state, reloaded, store, records, before, script, id };
+  const data = renderRevertScript({ id, backups: records, reload: [['touch', reloaded]], stateDir: state, unitDir: path.join(dir, 'units') });
+  const script = installed ? await install(state, id, data) : revertPaths(state, id).script;
+  return { dir, state, reloaded, store, records, before, script, data, id };
 }
 
 async function markPending(f: Fixture): Promise<void> {
@@ -140,7 +179,7 @@ describe('the revert script', () => {
     assert.ok(isRoot, 'these tests chown files and must run as root');
   });
 
-  it('is plain POSIX sh (dash -n, no bash-isms we know of)', async (t) => {
+  it('is plain POSIX sh (dash -n, no bash-isms we know of); its data holds values only', async (t) => {
     const f = await fixture(t);
     const text = await fs.readFile(f.script, 'utf8');
     assert.match(text, /^#!\/bin\/sh\n/);
@@ -150,6 +189,8 @@ describe('the revert script', () => {
       (e: { code: number }) => e.code,
     );
     assert.equal(dash, 0);
+    // Every line of the data is a comment or NAME='value'.
+    for (const line of f.data.split('\n').filter(Boolean)) assert.match(line, /^(#.*|[A-Z][A-Z0-9_]*='(?:[^']|'\\'')*')$/s, line);
   });
 
   it('puts every file back byte for byte with mode and owner, removes new ones, reloads, records, disarms', async (t) => {
@@ -208,8 +249,13 @@ describe('the revert script', () => {
     assert.match(result, /^FAILED at .* \(timer\):\n/);
     assert.ok(result.includes(`${bad.path}: the backup copy ${bad.copy} does not match its checksum`), result);
     assert.ok(await exists(p.firing), 'the claim is kept, so the boot hook tries again');
+    // Not in the index (this fixture never armed), but the claimed marker on the node is the truth.
     const pending = await pendingReverts(new LocalFiles(), { stateDir: f.state });
-    assert.deepEqual(pending, []); // not in the index: this fixture never armed
+    assert.deepEqual(
+      pending.map((x) => [x.id, x.state, x.indexed, x.armedWith]),
+      [[f.id, 'interrupted', false, 'unknown']],
+    );
+    assert.match(pending[0]!.result!, /^FAILED at /);
     // a missing copy is reported too
     await fs.rm(bad.copy!);
     const r2 = await sh([f.script]);
@@ -228,8 +274,8 @@ describe('the revert script', () => {
     const store = new BackupStore(path.join(dir, 'state/backups'));
     const rec = await store.backup('s', link);
     await fs.writeFile(link, 'ssh-ed25519 AAAA new\n');
-    const script = path.join(dir, 's.sh');
-    await fs.writeFile(script, renderRevertScript({ id: 's', backups: [rec], reload: [], stateDir: path.join(dir, 'state') }));
+    const state = path.join(dir, 'state');
+    const script = await install(state, 's', renderRevertScript({ id: 's', backups: [rec], reload: [], stateDir: state, unitDir: path.join(dir, 'units') }));
     const r = await sh([script, 'now']);
     assert.equal(r.code, 0, r.out);
     assert.equal((await fs.lstat(link)).isSymbolicLink(), true);
@@ -238,8 +284,7 @@ describe('the revert script', () => {
 
   it('reports a failing reload', async (t) => {
     const dir = await tempDir(t, 'pve-baseline-revert-');
-    const script = path.join(dir, 'r.sh');
-    await fs.writeFile(script, renderRevertScript({ id: 'r', backups: [], reload: [['false'], ['sh', '-c', 'exit 3']], stateDir: dir }));
+    const script = await install(dir, 'r', renderRevertScript({ id: 'r', backups: [], reload: [['false'], ['sh', '-c', 'exit 3']], stateDir: dir, unitDir: path.join(dir, 'units') }));
     const r = await sh([script, 'now']);
     assert.equal(r.code, 1);
     const result = await fs.readFile(path.join(dir, 'revert/r.result'), 'utf8');
@@ -254,15 +299,16 @@ describe('the revert script', () => {
     for (const mode of ['now', 'boot', 'files']) {
       await fs.writeFile(keys, 'ssh-ed25519 AAAA alice@laptop\nfrom="192.0.2.10",no-pty ssh-ed25519 BBBB pve-baseline-probe\n', { mode: 0o600 });
       await fs.rm(order, { force: true });
-      const script = path.join(dir, `c-${mode}.sh`);
-      await fs.writeFile(
-        script,
+      const script = await install(
+        dir,
+        `c-${mode}`,
         renderRevertScript({
           id: `c-${mode}`,
           backups: [],
           cleanup: [['sed', '-i', '-e', '/ pve-baseline-probe$/d', keys], ['sh', '-c', `echo cleanup >> '${order}'`], ['false']],
           reload: [['sh', '-c', `echo reload >> '${order}'`]],
           stateDir: dir,
+          unitDir: path.join(dir, 'units'),
         }),
       );
       // At boot the revert acts only on a pending change.
@@ -292,11 +338,11 @@ describe('the boot hook', () => {
     await markPending(f);
     const runner = revertPaths(f.state, f.id).bootRunner;
     await fs.writeFile(runner, renderBootRunner(f.state));
+    // the boot hook finds the reverts next to itself
     // an interrupted one (claimed, not finished) is finished too
     const g = await fixture(t, 'boot-2', ['other.conf']);
     await fs.cp(path.join(g.state, 'backups'), path.join(f.state, 'backups'), { recursive: true });
-    const gScript = renderRevertScript({ id: g.id, backups: g.records, reload: [['touch', g.reloaded]], stateDir: f.state });
-    await fs.writeFile(revertPaths(f.state, g.id).script, gScript);
+    await install(f.state, g.id, renderRevertScript({ id: g.id, backups: g.records, reload: [['touch', g.reloaded]], stateDir: f.state, unitDir: path.join(f.dir, 'units') }));
     await fs.writeFile(revertPaths(f.state, g.id).firing, '');
     const r = await sh([runner]);
     assert.equal(r.code, 0, r.out);
@@ -343,11 +389,12 @@ function fakeSystemd(opts: { systemdRun: 'ok' | 'missing' | 'fails' }): Exec & {
 
 describe('armRevert / disarmRevert / revertNow / pendingReverts', () => {
   it('arms with systemd-run, writes the script 0700, the marker and the boot hook; disarm keeps the change', async (t) => {
-    const f = await fixture(t, 'arm-1', undefined, 'state'); // a unit file takes plain paths only
+    const f = await fixture(t, 'arm-1', undefined, 'state', false); // a unit file takes plain paths only
     const exec = fakeSystemd({ systemdRun: 'ok' });
     const files = new LocalFiles();
     const unitDir = path.join(f.dir, 'units');
-    const script = await fs.readFile(f.script, 'utf8');
+    await fs.mkdir(path.join(unitDir, 'multi-user.target.wants'), { recursive: true }); // as on every systemd node
+    const script = f.data;
     const t0 = Date.now();
     const h = await armRevert(exec, files, { id: f.id, script, seconds: 42, stateDir: f.state, unitDir });
     assert.equal(h.armedWith, 'systemd-run');
@@ -369,7 +416,7 @@ describe('armRevert / disarmRevert / revertNow / pendingReverts', () => {
     assert.equal(pending[0]!.secondsLeft, 42);
 
     assert.deepEqual(await disarmRevert(exec, files, f.id, { stateDir: f.state, unitDir }), { disarmed: true });
-    assert.ok(exec.calls.some((c) => c.join(' ') === 'systemctl stop pve-baseline-revert-arm-1.timer'));
+    assert.deepEqual(exec.calls.filter((c) => c[0] === 'systemctl'), [], 'a temp unit dir is not the node: no systemctl at all');
     assert.equal(await exists(p.marker), false);
     assert.equal(await exists(p.script), false);
     assert.match(await fs.readFile(p.result, 'utf8'), /^disarmed at /);
@@ -381,11 +428,11 @@ describe('armRevert / disarmRevert / revertNow / pendingReverts', () => {
   });
 
   it('disarm after the revert fired says so (the journal stays truthful)', async (t) => {
-    const f = await fixture(t, 'arm-2');
+    const f = await fixture(t, 'arm-2', undefined, undefined, false);
     const exec = fakeSystemd({ systemdRun: 'ok' });
     const files = new LocalFiles();
     const unitDir = path.join(f.dir, 'units');
-    await armRevert(exec, files, { id: f.id, script: await fs.readFile(f.script, 'utf8'), seconds: 5, stateDir: f.state, unitDir });
+    await armRevert(exec, files, { id: f.id, script: f.data, seconds: 5, stateDir: f.state, unitDir });
     assert.equal((await sh([f.script])).code, 0); // the timer fires first
     const d = await disarmRevert(exec, files, f.id, { stateDir: f.state, unitDir });
     assert.equal(d.disarmed, false);
@@ -395,11 +442,11 @@ describe('armRevert / disarmRevert / revertNow / pendingReverts', () => {
   });
 
   it('revertNow reverts at once and returns the result file', async (t) => {
-    const f = await fixture(t, 'now-1');
+    const f = await fixture(t, 'now-1', undefined, undefined, false);
     const exec = fakeSystemd({ systemdRun: 'ok' });
     const files = new LocalFiles();
-    await armRevert(exec, files, { id: f.id, script: await fs.readFile(f.script, 'utf8'), seconds: 60, stateDir: f.state, unitDir: path.join(f.dir, 'units') });
-    const r = await revertNow(exec, f.id, { stateDir: f.state });
+    await armRevert(exec, files, { id: f.id, script: f.data, seconds: 60, stateDir: f.state, unitDir: path.join(f.dir, 'units') });
+    const r = await revertNow(exec, f.id, { stateDir: f.state, files });
     assert.equal(r.ok, true, r.output);
     assert.match(r.result, /^reverted at .* \(now\)$/);
     await assertRestored(f);
@@ -407,11 +454,11 @@ describe('armRevert / disarmRevert / revertNow / pendingReverts', () => {
   });
 
   it('falls back to a detached setsid sleeper without systemd-run, which fires on its own', async (t) => {
-    const f = await fixture(t, 'sleep-1');
+    const f = await fixture(t, 'sleep-1', undefined, undefined, false);
     const exec = fakeSystemd({ systemdRun: 'missing' });
     const files = new LocalFiles();
     const started = Date.now();
-    const h = await armRevert(exec, files, { id: f.id, script: await fs.readFile(f.script, 'utf8'), seconds: 1, stateDir: f.state, unitDir: path.join(f.dir, 'units') });
+    const h = await armRevert(exec, files, { id: f.id, script: f.data, seconds: 1, stateDir: f.state, unitDir: path.join(f.dir, 'units') });
     assert.ok(Date.now() - started < 900, 'armRevert does not wait for the sleeper');
     assert.equal(h.armedWith, 'setsid');
     assert.match(h.notes.join('\n'), /systemd-run is not available/);
@@ -424,13 +471,148 @@ describe('armRevert / disarmRevert / revertNow / pendingReverts', () => {
   });
 
   it('a failing systemd-run also falls back', async (t) => {
-    const f = await fixture(t, 'sleep-2');
+    const f = await fixture(t, 'sleep-2', undefined, undefined, false);
     const exec = fakeSystemd({ systemdRun: 'fails' });
     const files = new LocalFiles();
-    const h = await armRevert(exec, files, { id: f.id, script: await fs.readFile(f.script, 'utf8'), seconds: 2, stateDir: f.state, unitDir: path.join(f.dir, 'units') });
+    const h = await armRevert(exec, files, { id: f.id, script: f.data, seconds: 2, stateDir: f.state, unitDir: path.join(f.dir, 'units') });
     assert.equal(h.armedWith, 'setsid');
     assert.match(h.notes.join('\n'), /systemd-run failed \(System has not been booted with systemd\)/);
     // disarm: the sleeper finds no marker when it wakes
     assert.equal((await disarmRevert(exec, files, f.id, { stateDir: f.state, unitDir: path.join(f.dir, 'units') })).disarmed, true);
+  });
+});
+
+describe('links in directories a user can change (defect 11)', () => {
+  /** A home with ~/.ssh owned by uid 1000, reachable by that user, and the state dir for the revert. */
+  async function home(t: { after(fn: () => unknown): void }) {
+    const dir = await tempDir(t, 'pve-baseline-revert-home-');
+    await fs.chmod(dir, 0o755);
+    const ssh = path.join(dir, 'home', 'alice', '.ssh');
+    await fs.mkdir(ssh, { recursive: true });
+    await fs.chown(path.join(dir, 'home', 'alice'), 1000, 1000);
+    await fs.chown(ssh, 1000, 1000);
+    await fs.chmod(ssh, 0o700);
+    const victim = path.join(dir, 'etc', 'shadow');
+    await fs.mkdir(path.dirname(victim), { recursive: true });
+    await fs.writeFile(victim, 'root:$y$secret:1::::::\n', { mode: 0o640 });
+    const state = path.join(dir, 'state');
+    return { dir, ssh, victim, state, store: new BackupStore(path.join(state, 'backups')) };
+  }
+
+  it('restoring "did not exist" removes a planted link itself, never its target', async (t) => {
+    const h = await home(t);
+    const file = path.join(h.ssh, 'authorized_keys2');
+    const rec = await h.store.backup('l1', file);
+    assert.equal(rec.existed, false);
+    await fs.symlink(h.victim, file);
+    await fs.lchown(file, 1000, 1000);
+    // and the same in a root-only directory: the link goes, its target stays
+    const rootFile = path.join(h.dir, 'etc', 'new.conf');
+    const rootRec = await h.store.backup('l1', rootFile);
+    await fs.symlink(h.victim, rootFile);
+    const script = await install(h.state, 'l1', renderRevertScript({ id: 'l1', backups: [rec, rootRec], reload: [], stateDir: h.state, unitDir: path.join(h.dir, 'units') }));
+    const r = await sh([script, 'now']);
+    assert.equal(r.code, 0, r.out);
+    assert.equal(await exists(file), false);
+    assert.equal(await exists(rootFile), false);
+    assert.equal(await fs.readFile(h.victim, 'utf8'), 'root:$y$secret:1::::::\n', 'the target is untouched');
+  });
+
+  it("restoring the admin's file replaces a link planted in ~/.ssh and never writes, chowns or chmods its target", async (t) => {
+    const h = await home(t);
+    const file = path.join(h.ssh, 'authorized_keys');
+    await fs.writeFile(file, 'ssh-ed25519 AAAA alice@laptop\n', { mode: 0o600 });
+    await fs.chown(file, 1000, 1000);
+    const rec = await h.store.backup('l2', file);
+    // the user swaps the file for a link to a root-only file
+    await fs.rm(file);
+    await fs.symlink(h.victim, file);
+    await fs.lchown(file, 1000, 1000);
+    const script = await install(h.state, 'l2', renderRevertScript({ id: 'l2', backups: [rec], reload: [], stateDir: h.state, unitDir: path.join(h.dir, 'units') }));
+    const r = await sh([script, 'now']);
+    assert.equal(r.code, 0, r.out);
+    const st = await fs.lstat(file);
+    assert.equal(st.isFile(), true, 'the link itself was replaced by the file');
+    assert.deepEqual([st.uid, st.gid, modeOf(st)], [1000, 1000, 0o600]);
+    assert.equal(await fs.readFile(file, 'utf8'), 'ssh-ed25519 AAAA alice@laptop\n');
+    const victim = await fs.stat(h.victim);
+    assert.equal(await fs.readFile(h.victim, 'utf8'), 'root:$y$secret:1::::::\n');
+    assert.deepEqual([victim.uid, modeOf(victim)], [0, 0o640], 'the target keeps its owner and mode');
+    const left = await fs.readdir(h.ssh);
+    assert.deepEqual(left, ['authorized_keys'], 'no temp file left');
+  });
+
+  it("a root-owned link inside a user's directory is not written through either", async (t) => {
+    const h = await home(t);
+    const file = path.join(h.ssh, 'authorized_keys');
+    await fs.writeFile(file, 'old\n', { mode: 0o600 });
+    await fs.chown(file, 1000, 1000);
+    const rec = await h.store.backup('l3', file);
+    await fs.rm(file);
+    await fs.symlink(h.victim, file); // owned by root: the user could still have renamed it into place
+    const script = await install(h.state, 'l3', renderRevertScript({ id: 'l3', backups: [rec], reload: [], stateDir: h.state, unitDir: path.join(h.dir, 'units') }));
+    assert.equal((await sh([script, 'now'])).code, 0);
+    assert.equal((await fs.lstat(file)).isFile(), true);
+    assert.equal(await fs.readFile(h.victim, 'utf8'), 'root:$y$secret:1::::::\n');
+  });
+
+  it("refuses to put back, in a user's directory, a file that belongs to someone else, and says so", async (t) => {
+    const h = await home(t);
+    const file = path.join(h.ssh, 'root-owned');
+    await fs.writeFile(file, 'old\n', { mode: 0o600 });
+    const rec = await h.store.backup('l4', file);
+    await fs.writeFile(file, 'new\n');
+    const script = await install(h.state, 'l4', renderRevertScript({ id: 'l4', backups: [rec], reload: [], stateDir: h.state, unitDir: path.join(h.dir, 'units') }));
+    const r = await sh([script, 'now']);
+    assert.equal(r.code, 1);
+    assert.match(await fs.readFile(revertPaths(h.state, 'l4').result, 'utf8'), /can be changed by uid 1000, and the file belongs to uid 0; not restored \(put .* back by hand\)/);
+    assert.equal(await fs.readFile(file, 'utf8'), 'new\n');
+  });
+
+  it('reads its data only when root owns it and nobody else can write it', async (t) => {
+    const dir = await tempDir(t, 'pve-baseline-revert-');
+    const script = await install(dir, 'd1', renderRevertScript({ id: 'd1', backups: [], reload: [['touch', path.join(dir, 'ran')]], stateDir: dir, unitDir: path.join(dir, 'units') }));
+    const data = revertPaths(dir, 'd1').data;
+    await fs.chmod(data, 0o602);
+    let r = await sh([script, 'now']);
+    assert.equal(r.code, 1);
+    assert.match(r.out, /is writable by others; not read/);
+    await fs.chmod(data, 0o600);
+    await fs.chown(data, 1000, 1000);
+    r = await sh([script, 'now']);
+    assert.match(r.out, /belongs to another account; not read/);
+    assert.equal(await exists(path.join(dir, 'ran')), false);
+  });
+});
+
+describe('the host systemd units (defect 17)', () => {
+  it('a revert for a temp unit dir never runs systemctl; one for the node does, and only there', async (t) => {
+    const dir = await tempDir(t, 'pve-baseline-revert-');
+    const temp = renderRevertScript({ id: 'u1', backups: [], reload: [], stateDir: dir, unitDir: path.join(dir, 'units') });
+    assert.match(temp, /^SYSTEMCTL='no'$/m);
+    assert.match(renderRevertScript({ id: 'u1', backups: [], reload: [], stateDir: dir }), /^SYSTEMCTL='yes'$/m);
+    assert.match(renderRevertScript({ id: 'u1', backups: [], reload: [], stateDir: dir, manageUnits: false }), /^SYSTEMCTL='no'$/m);
+    // Run for real: every mode, pending, disarming at the end; the fake systemctl must stay silent (sh() checks).
+    for (const mode of ['timer', 'boot', 'now', 'files']) {
+      const id = `u-${mode}`;
+      const script = await install(dir, id, renderRevertScript({ id, backups: [], reload: [], stateDir: dir, unitDir: path.join(dir, 'units') }));
+      const p = revertPaths(dir, id);
+      await fs.mkdir(p.pendingDir, { recursive: true });
+      await fs.writeFile(p.marker, '');
+      assert.equal((await sh([script, mode])).code, 0);
+    }
+    // The fake does record: data that says it is the node's own unit dir makes the program call it.
+    const id = 'u-node';
+    const wants = path.join(dir, 'units', 'multi-user.target.wants', BOOT_UNIT);
+    await fs.mkdir(path.dirname(wants), { recursive: true });
+    await fs.writeFile(wants, '');
+    const nodeLike = renderRevertScript({ id, backups: [], reload: [], stateDir: dir, unitDir: path.join(dir, 'units') }).replace("SYSTEMCTL='no'", "SYSTEMCTL='yes'");
+    const script = await install(dir, id, nodeLike);
+    const before = systemctlCalls().length;
+    const r = await run('/bin/sh', [script, 'now']).then((x) => x.stdout);
+    const calls = systemctlCalls().slice(before);
+    rmSync(systemctlLog, { force: true }); // these were to the fake, on purpose
+    assert.deepEqual(calls, [`stop pve-baseline-revert-${id}.timer`, `--no-reload disable ${BOOT_UNIT}`], r);
+    assert.equal(await exists(wants), false);
   });
 });
