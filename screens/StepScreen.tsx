@@ -83,7 +83,7 @@ export function StepScreen({ state, node, rows }: StepScreenProps) {
         ) : pending?.kind === 'access' ? (
           <AccessCountdown request={pending.request} onDecision={pending.resolve} />
         ) : state.activity ? (
-          <StepProgress activity={state.activity} tail={state.tail} tailLines={Math.min(6, Math.max(0, bodyHeight - 3))} {...(state.progress ? { progress: state.progress } : {})} />
+          <StepProgress activity={state.activity} tail={state.tail} tailLines={Math.min(6, Math.max(0, bodyHeight - 3))} {...(state.progress ? { progress: state.progress } : {})} {...(state.guard ? { guardPhase: state.guard.phase } : {})} />
         ) : null}
       </Box>
     </Box>

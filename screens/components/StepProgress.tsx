@@ -1,5 +1,7 @@
 import { Box, Text } from 'ink';
 import type { Activity, Progress } from '../state/wizard-reducer.ts';
+import { GUARD_PHASE_TEXT } from '../../src/engine/events.ts';
+import type { GuardPhase } from '../../src/engine/journal.ts';
 import { Spinner } from './Spinner.tsx';
 import { Truncated, useWidth } from './Truncated.tsx';
 import { useTheme } from '../theme.ts';
@@ -20,6 +22,8 @@ export interface StepProgressProps {
   /** Recent command output; only the last `tailLines` are shown. */
   tail: string[];
   tailLines: number;
+  /** Where the lockout protocol stands, for a change that can cut access. */
+  guardPhase?: GuardPhase;
 }
 
 /**
@@ -29,7 +33,7 @@ export interface StepProgressProps {
  *    │ kernel.kptr_restrict = 2
  * ```
  */
-export function StepProgress({ activity, progress, tail, tailLines }: StepProgressProps) {
+export function StepProgress({ activity, progress, tail, tailLines, guardPhase }: StepProgressProps) {
   const theme = useTheme();
   const width = useWidth();
   const shown = tailLines > 0 ? tail.slice(-tailLines) : [];
@@ -48,6 +52,7 @@ export function StepProgress({ activity, progress, tail, tailLines }: StepProgre
             </Text>
           ) : null}
           {progress?.current ? <Text>  {progress.current}</Text> : null}
+          {guardPhase ? <Text color={theme.color('muted')}>  (revert: {GUARD_PHASE_TEXT[guardPhase]})</Text> : null}
         </Truncated>
       </Box>
       {shown.map((line, i) => (

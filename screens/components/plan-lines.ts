@@ -2,7 +2,7 @@
  * A plan flattened into display lines, so the preview can scroll through
  * any number of changes and diffs inside a fixed-height region.
  */
-import { changeSymbol, describeChange, formatArgv, unifiedDiff } from '../../src/engine/change.ts';
+import { changeSymbol, describeChange, describeGuard, formatArgv, unifiedDiff } from '../../src/engine/change.ts';
 import type { Plan } from '../../src/engine/events.ts';
 
 export type LineStyle = 'heading' | 'reason' | 'added' | 'removed' | 'hunk' | 'meta' | 'plain' | 'command';
@@ -14,6 +14,10 @@ export interface PlanLine {
 
 export function planLines(plan: Plan): PlanLine[] {
   const lines: PlanLine[] = [];
+  if (plan.guard) {
+    for (const text of describeGuard(plan.guard)) lines.push({ text, style: 'reason' });
+    lines.push({ text: '', style: 'plain' });
+  }
   plan.changes.forEach((change, i) => {
     if (i > 0) lines.push({ text: '', style: 'plain' });
     lines.push({ text: `${changeSymbol(change)} ${describeChange(change)}`, style: 'heading' });

@@ -4,7 +4,7 @@
  */
 import type { AccessDecision, AccessRequest, AnswerRequest, Plan, Review, RunnerEvent, StepOutcome, StepResult } from '../../src/engine/events.ts';
 import type { AnswerDetails, Check, Risk, Scope } from '../../src/engine/step.ts';
-import type { StepStatus } from '../../src/engine/journal.ts';
+import type { GuardPhase, StepStatus } from '../../src/engine/journal.ts';
 
 export type StepState = 'pending' | 'active' | StepOutcome;
 /**
@@ -63,6 +63,8 @@ export interface WizardState {
   /** The step's "resumed after X" note, when the journal had it mid-way. */
   previously?: StepStatus;
   plan?: Plan;
+  /** Where the lockout protocol of the active step stands, as the runner journaled it. */
+  guard?: { phase: GuardPhase; deadline?: number };
   progress?: Progress;
   /** The last lines of command output (capped), shown as a short tail. */
   tail: string[];
@@ -79,6 +81,20 @@ export type WizardAction =
 
 export const initialState: WizardState = { phase: 'welcome', steps: [], tail: [], finished: [], stopRequested: false, stopped: false };
 
+const ACTIVITY_WHILE: Record<Pending['kind'], Activity | undefined> = {
+  start: undefined,
+  answer: 'asking',
+  details: 'asking',
+  review: 'reviewing',
+  access: 'confirming',
+};
+
+const ACTIVITY_AFTER: Partial<Record<Activity, Activity>> = {
+  asking: 'probing',
+  reviewing: 'applying',
+  confirming: 'finishing',
+};
+
 function patchStep(steps: StepView[], id: string, patch: Partial<StepView>): StepView[] {
   return steps.map((s) => (s.id === id ? { ...s, ...patch } : s));
 }
@@ -86,22 +102,10 @@ function patchStep(steps: StepView[], id: string, patch: Partial<StepView>): Ste
 export function wizardReducer(state: WizardState, action: WizardAction): WizardState {
   if (action.type === 'pending') {
     const pending = action.pending;
-    // Once answered, the runner goes on: after a question it plans, after a
-    // review it applies, after the access countdown it keeps or reverts.
-    const activity: Activity | undefined =
-      pending?.kind === 'answer' || pending?.kind === 'details'
-        ? 'asking'
-        : pending?.kind === 'review'
-          ? 'reviewing'
-          : pending?.kind === 'access'
-            ? 'confirming'
-            : state.activity === 'reviewing'
-              ? 'applying'
-              : state.activity === 'asking'
-                ? 'probing'
-                : state.activity === 'confirming'
-                  ? 'finishing'
-                  : state.activity;
+    // While the person is asked, the activity is the question; once answered,
+    // the runner goes on: after a question it plans, after a review it
+    // applies, after the access countdown it keeps or reverts.
+    const activity = pending ? (ACTIVITY_WHILE[pending.kind] ?? state.activity) : state.activity ? (ACTIVITY_AFTER[state.activity] ?? state.activity) : undefined;
     return { ...state, pending, activity };
   }
   const event = action.event;
@@ -120,6 +124,7 @@ export function wizardReducer(state: WizardState, action: WizardAction): WizardS
         activity: 'probing',
         previously: event.previously,
         plan: undefined,
+        guard: undefined,
         progress: undefined,
         tail: [],
         steps: patchStep(state.steps, event.stepId, { state: 'active' }),
@@ -138,6 +143,8 @@ export function wizardReducer(state: WizardState, action: WizardAction): WizardS
     }
     case 'step-verifying':
       return { ...state, activity: 'verifying' };
+    case 'guard-phase':
+      return { ...state, guard: { phase: event.phase, ...(event.deadline ? { deadline: event.deadline } : state.guard?.deadline ? { deadline: state.guard.deadline } : {}) } };
     case 'step-finished': {
       const step = state.steps.find((s) => s.id === event.stepId);
       const changes = state.plan?.stepId === event.stepId ? state.plan.changes.length : 0;
@@ -155,6 +162,7 @@ export function wizardReducer(state: WizardState, action: WizardAction): WizardS
         activeStepId: undefined,
         activity: undefined,
         plan: undefined,
+        guard: undefined,
         progress: undefined,
         finished: [...state.finished, entry],
         steps: patchStep(state.steps, event.stepId, {

@@ -3,12 +3,12 @@
  * logs: no colours, no cursor movement, one line per fact, and the same plan
  * model the wizard shows.
  */
-import { changeSymbol, describeChange, formatArgv, planSummaryLine, unifiedDiff } from '../engine/change.ts';
-import type { Plan, RunnerEvent, StepResult } from '../engine/events.ts';
+import { changeSymbol, describeChange, describeGuard, formatArgv, planSummaryLine, unifiedDiff } from '../engine/change.ts';
+import { GUARD_PHASE_TEXT, type Plan, type RunnerEvent, type StepResult } from '../engine/events.ts';
 import type { Check } from '../engine/step.ts';
 
 export function planText(plan: Plan, indent = '  '): string[] {
-  const out = [`${indent}${planSummaryLine(plan.changes)}`];
+  const out = [`${indent}${planSummaryLine(plan.changes)}`, ...(plan.guard ? describeGuard(plan.guard).map((l) => `${indent}${l}`) : [])];
   for (const change of plan.changes) {
     out.push(`${indent}${changeSymbol(change)} ${describeChange(change)}`, `${indent}    why: ${change.reason}`);
     if (change.kind === 'file') out.push(...unifiedDiff(change).split('\n').map((l) => `${indent}    ${l}`));
@@ -55,6 +55,9 @@ export function plainEventPrinter(write: (line: string) => void, total: () => nu
         for (const line of checkLines(event.checks, '     ', event.outcome !== 'failed' && event.outcome !== 'awaiting-confirmation')) write(line);
         break;
       }
+      case 'guard-phase':
+        write(`  lockout protocol: ${GUARD_PHASE_TEXT[event.phase]}${event.detail ? ` (${event.detail})` : ''}`);
+        break;
       case 'stop-requested':
         write('stopping after the current step');
         break;

@@ -5,7 +5,7 @@
  * needs to judge it: the file before and after, the exact argv, and why.
  */
 import { createTwoFilesPatch } from 'diff';
-import type { Secret } from './secret.ts';
+import type { Secret } from '../system/secret.ts';
 
 export interface FileOwner {
   uid: number;
@@ -24,6 +24,12 @@ export interface FileChange {
   mode?: number;
   /** Owner for a new file (an existing file keeps its own). */
   owner?: FileOwner;
+  /**
+   * The change goes live the moment the file is written (a daemon watches
+   * it, e.g. the Proxmox firewall's files, or PAM reads it at the next
+   * login). In a guarded plan its checks then run before the write.
+   */
+  activates?: true;
   reason: string;
 }
 
@@ -122,6 +128,21 @@ export function unifiedDiff(change: FileChange, context = 3): string {
     .filter((line) => !line.startsWith('Index: ') && !/^={10,}$/.test(line))
     .join('\n')
     .trimEnd();
+}
+
+/**
+ * What a guarded plan's revert will do, one line each, for every place a plan
+ * is shown (the wizard's preview, headless output, a dry run).
+ */
+export function describeGuard(guard: { windowSeconds: number; activation: 'on-write' | 'on-reload'; revertRuns: string[][]; cleanup: string[][] }): string[] {
+  const runs = guard.revertRuns.map(formatArgv).join('; ');
+  return [
+    `Under a revert the node owns: unless you prove access from a new session within ${guard.windowSeconds} s, the node puts every file back${runs ? ` and runs ${runs}` : ''}, even if this session drops or the node reboots.`,
+    guard.activation === 'on-write'
+      ? 'Live as soon as it is written: its checks run on the new content before anything is written.'
+      : 'Live when the service reloads: its checks run on the written files before the reload.',
+    ...(guard.cleanup.length ? [`The revert also tidies: ${guard.cleanup.map(formatArgv).join('; ')}`] : []),
+  ];
 }
 
 /** Counts for a Terraform-like summary line. */

@@ -6,7 +6,19 @@
  */
 import type { Change } from './change.ts';
 import type { AnswerDetails, AnswerValue, Check, Question, Risk, Scope } from './step.ts';
-import type { StepStatus } from './journal.ts';
+import type { GuardPhase, StepStatus } from './journal.ts';
+
+/** Each phase of the lockout protocol as the wizard, the log and `status` say it. */
+export const GUARD_PHASE_TEXT: Record<GuardPhase, string> = {
+  'backed-up': 'files backed up',
+  armed: 'revert armed on the node',
+  written: 'files written',
+  checked: 'checks before going live passed',
+  active: 'live',
+  proven: 'proven automatically; awaiting a person',
+  kept: 'kept: access proven, revert disarmed',
+  reverted: 'reverted',
+};
 
 export interface StepInfo {
   id: string;
@@ -23,6 +35,24 @@ export interface Plan {
   title: string;
   risk: Risk;
   changes: Change[];
+  /** For a change that can cut access: the revert the node will own while access is proven. */
+  guard?: PlanGuard;
+}
+
+/** The revert a guarded plan runs under, as data: shown before anything changes. */
+export interface PlanGuard {
+  /** Seconds the node waits for access to be proven before it reverts on its own. */
+  windowSeconds: number;
+  /**
+   * 'on-write': the change is live as soon as a file is written (a firewall
+   * file), so its checks run before the write; 'on-reload': it goes live when
+   * a service reloads, after the checks.
+   */
+  activation: 'on-write' | 'on-reload';
+  /** argv lists the revert runs after restoring the files (e.g. systemctl reload ssh). */
+  revertRuns: string[][];
+  /** argv lists the revert also runs to tidy what a killed run left behind. */
+  cleanup: string[][];
 }
 
 export type StepOutcome = 'compliant' | 'verified' | 'failed' | 'skipped' | 'not-applicable' | 'planned' | 'awaiting-confirmation';
@@ -36,6 +66,8 @@ export type RunnerEvent =
   | { type: 'output'; stepId: string; line: string }
   | { type: 'change-finished'; stepId: string; index: number }
   | { type: 'step-verifying'; stepId: string }
+  /** The lockout protocol moved on (journaled before it is emitted). */
+  | { type: 'guard-phase'; stepId: string; phase: GuardPhase; deadline?: number; detail?: string }
   | { type: 'step-finished'; stepId: string; outcome: StepOutcome; checks?: Check[]; reason?: string; rolledBack?: boolean }
   | { type: 'stop-requested' }
   | { type: 'run-finished'; results: StepResult[]; stopped: boolean };
@@ -65,10 +97,18 @@ export interface AnswerRequest {
 
 /** How access was proven while the node counted down. */
 export interface AccessProof {
-  /** 'login': a new login by the admin was seen in the journal; 'confirm': `pve-baseline confirm` ran in another session. */
-  by: 'login' | 'confirm';
+  /**
+   * 'login': a new login by the admin was seen in the journal; 'confirm':
+   * `pve-baseline confirm` ran in another session; 'console': kept on the
+   * console without a second login, by the operator's choice.
+   */
+  by: 'login' | 'confirm' | 'console';
   /** One line for the operator and the journal, e.g. "alice from 10.77.7.1 (port 50412) with ED25519 key SHA256:...". */
   detail: string;
+  /** Who logged in, from where, with which key (for the document's change log). */
+  user?: string;
+  from?: string;
+  fingerprint?: string;
 }
 
 export interface AccessRequest {
@@ -120,5 +160,24 @@ export class OperatorStop extends Error {
   constructor() {
     super('stopped by the operator');
     this.name = 'OperatorStop';
+  }
+}
+
+/** The operator could not be asked (headless, no answer in the file). */
+export class MissingAnswerError extends Error {
+  constructor(readonly field: string) {
+    super(`no answer for ${field}`);
+    this.name = 'MissingAnswerError';
+  }
+}
+
+/** An answer given up front was refused; names the field. */
+export class AnswerError extends Error {
+  constructor(
+    readonly field: string,
+    readonly reason: string,
+  ) {
+    super(`${field}: ${reason}`);
+    this.name = 'AnswerError';
   }
 }

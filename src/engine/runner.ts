@@ -6,12 +6,12 @@
  */
 import { randomBytes } from 'node:crypto';
 import { applyChanges, rollbackApplied, type ApplyEnv } from './apply.ts';
-import { armRevert, confirmedElsewhere, DEFAULT_REVERT_SECONDS, disarmRevert, pendingReverts, renderRevertScript, revertIdOf, revertNow, revertResult } from './revert-guard.ts';
+import { awaitingConfirmation, GuardedApply, noteRevertByTheNode, planGuard, type GuardedHost } from './guarded-apply.ts';
 import type { Journal, StepStatus } from './journal.ts';
 import { orderSteps } from './order.ts';
 import { applicableQuestions, detectedDefault, validateAnswer } from './questions.ts';
-import { persistableAnswers, type AccessGuard, type AnyStep, type Answers, type Check, type QuestionContext, type StepContext } from './step.ts';
-import { OperatorStop, type AccessDecision, type AccessProof, type Operator, type Plan, type RunnerEvent, type StepInfo, type StepOutcome, type StepResult } from './events.ts';
+import { keptAnswers, persistableAnswers, type AnyStep, type Answers, type Check, type QuestionContext, type StepContext } from './step.ts';
+import { AnswerError, MissingAnswerError, OperatorStop, type Operator, type Plan, type RunnerEvent, type StepInfo, type StepOutcome, type StepResult } from './events.ts';
 import type { BackupStore } from '../system/files.ts';
 
 export interface RunnerOptions {
@@ -50,24 +50,7 @@ export async function revertStep(step: AnyStep, env: { journal: Journal; backups
   return problems;
 }
 
-/** The operator could not be asked (headless, no answer in the file). */
-export class MissingAnswerError extends Error {
-  constructor(readonly field: string) {
-    super(`no answer for ${field}`);
-    this.name = 'MissingAnswerError';
-  }
-}
-
-/** An answer given up front was refused; names the field. */
-export class AnswerError extends Error {
-  constructor(
-    readonly field: string,
-    readonly reason: string,
-  ) {
-    super(`${field}: ${reason}`);
-    this.name = 'AnswerError';
-  }
-}
+export { AnswerError, MissingAnswerError };
 
 export class Runner {
   readonly #opts: RunnerOptions;
@@ -162,7 +145,7 @@ export class Runner {
     const ctx: StepContext = {
       ...this.#opts.ctx,
       log: (line) => this.#emit({ type: 'output', stepId: step.id, line }),
-      answersOf: (id) => this.#answered.get(id) ?? journal.step(id)?.answers ?? {},
+      answersOf: (other) => keptAnswers(other, this.#answered.get(other.id) ?? journal.step(other.id)?.answers),
       journalRecords: () => journal.all(),
     };
 
@@ -176,10 +159,14 @@ export class Runner {
       const na = step.notApplicable?.(facts, ctx.node);
       if (na) return { ...base, outcome: 'not-applicable', reason: na };
       answers = await this.#collectAnswers(step, facts, ctx);
-      await this.#noteRevertByTheNode(step, ctx);
-      const awaiting = await this.#awaitingRevert(step, ctx);
-      if (awaiting) return await this.#resumeAwaiting(step, ctx, answers, facts, awaiting, base);
-      plan = { stepId: step.id, title: step.title, risk: step.risk, changes: step.plan(facts, answers, ctx.node) };
+      if (!this.#opts.dryRun) await noteRevertByTheNode(step, ctx, journal);
+      const awaiting = await awaitingConfirmation(step, ctx, journal);
+      if (awaiting) {
+        if (this.#opts.dryRun) return { ...base, outcome: 'awaiting-confirmation', reason: `applied earlier; confirm from a new session before ${new Date(awaiting.deadline).toISOString()} (pve-baseline confirm), or the node reverts` };
+        return await this.#guarded(step, ctx, answers, facts, base).resume(awaiting);
+      }
+      const changes = step.plan(facts, answers, ctx.node);
+      plan = { stepId: step.id, title: step.title, risk: step.risk, changes, ...(step.guard && changes.length ? { guard: planGuard(step.guard, changes, answers, facts) } : {}) };
       // A plan that would shut the operator out is refused before it is shown; the journal is left as it was.
       const refusals = plan.changes.length && step.preflight ? step.preflight(facts, answers, ctx.node) : [];
       if (!refusals.every((c) => c.ok)) return { ...base, outcome: 'failed', checks: refusals, reason: `refused before any change: ${failedChecks(refusals)}` };
@@ -238,7 +225,7 @@ export class Runner {
       onChange: (index: number, change: Plan['changes'][number], phase: 'started' | 'finished') =>
         this.#emit(phase === 'started' ? { type: 'change-started', stepId: step.id, index, change } : { type: 'change-finished', stepId: step.id, index }),
     };
-    if (step.guard) return this.#applyGuarded(step, step.guard, ctx, plan, answers, facts, base, applyId, env);
+    if (step.guard) return this.#guarded(step, ctx, answers, facts, base).apply(plan, applyId, env);
     try {
       await applyChanges(step.id, applyId, plan.changes, env);
     } catch (error) {
@@ -251,214 +238,19 @@ export class Runner {
     return { ...base, outcome: 'verified', checks };
   }
 
-  /**
-   * The lockout protocol (design.md): back up every file, arm the revert the
-   * node owns, write, check before activating, activate, verify, and keep the
-   * change only once access is confirmed. Any failure reverts at once.
-   */
-  async #applyGuarded(
-    step: AnyStep,
-    guard: AccessGuard<any>,
-    ctx: StepContext,
-    plan: Plan,
-    answers: Answers,
-    facts: unknown,
-    base: Omit<StepResult, 'outcome'>,
-    applyId: string,
-    env: ApplyEnv,
-  ): Promise<StepResult> {
-    const { journal, backups } = this.#opts;
-    const revertOpts = { stateDir: journal.dir, ...this.#opts.revert };
-    const revertId = revertIdOf(applyId);
-    const fileChanges = plan.changes.filter((c) => c.kind === 'file');
-    const serviceChanges = plan.changes.filter((c) => c.kind === 'service');
-    const otherChanges = plan.changes.filter((c) => c.kind === 'command');
-    let armed = false;
-    let activated = false;
-    const failNow = async (reason: string, checks?: Check[]): Promise<StepResult> => {
-      if (armed) {
-        const now = await revertNow(ctx.exec, revertId, { ...revertOpts, reload: activated });
-        ctx.log(now.result);
-      }
-      return this.#fail(step, ctx, base, reason, checks);
+  /** The lockout protocol for one step, on this runner's journal, operator and events. */
+  #guarded(step: AnyStep, ctx: StepContext, answers: Answers, facts: unknown, base: Omit<StepResult, 'outcome'>): GuardedApply {
+    const host: GuardedHost = {
+      journal: this.#opts.journal,
+      backups: this.#opts.backups,
+      operator: this.#opts.operator,
+      revert: { stateDir: this.#opts.journal.dir, ...this.#opts.revert },
+      emit: (event) => this.#emit(event),
+      requestStop: () => this.requestStop(),
+      verify: (s, c, a) => this.#verify(s, c, a),
+      fail: (s, c, b, reason, checks) => this.#fail(s, c, b, reason, checks),
     };
-    try {
-      // 1. Every file backed up and recorded first: the revert script is written from these records.
-      for (const change of fileChanges) {
-        if (journal.step(step.id)?.applied.some((a) => a.kind === 'file' && a.path === change.path)) continue;
-        journal.recordApplied(step.id, { kind: 'file', path: change.path, backup: await backups.backup(applyId, change.path) });
-      }
-      const records = (journal.step(step.id)?.applied ?? []).flatMap((a) => (a.kind === 'file' ? [a.backup] : []));
-      // 2. Armed before anything changes: from here on, a kill, a hang-up or a reboot reverts.
-      const script = renderRevertScript({
-        id: revertId,
-        backups: records,
-        reload: guard.reload,
-        ...(guard.cleanup ? { cleanup: guard.cleanup(facts) } : {}),
-        stateDir: revertOpts.stateDir,
-        ...(revertOpts.unitDir ? { unitDir: revertOpts.unitDir } : {}),
-      });
-      const handle = await armRevert(ctx.exec, ctx.files, { id: revertId, script, seconds: (typeof guard.seconds === 'function' ? guard.seconds(answers) : guard.seconds) ?? DEFAULT_REVERT_SECONDS, ...revertOpts });
-      armed = true;
-      journal.setStatus(step.id, 'applying', { note: `revert armed until ${new Date(handle.deadline).toISOString()} (${handle.armedWith})` });
-      ctx.log(`the node reverts this change at ${new Date(handle.deadline).toISOString()} unless access is confirmed`);
-      // 3. Files and commands, then the checks that must hold before anything is activated.
-      await applyChanges(step.id, applyId, [...fileChanges, ...otherChanges], env);
-      const pre = guard.beforeActivate ? await guard.beforeActivate(ctx, answers, facts) : [];
-      if (!pre.every((c) => c.ok)) return await failNow(`refused before activating: ${failedChecks(pre)}`, pre);
-      // 4. Activate (reload), then prove it: the state (verify), then live (prove).
-      const activatedAt = new Date();
-      activated = true;
-      await applyChanges(step.id, applyId, serviceChanges, env);
-      journal.setStatus(step.id, 'applied');
-      let checks = await this.#verify(step, ctx, answers);
-      if (checks.every((c) => c.ok) && guard.prove) checks = [...checks, ...(await this.#prove(guard, ctx, answers, facts))];
-      if (!checks.every((c) => c.ok)) return await failNow(`verification failed: ${failedChecks(checks)}`, checks);
-      // 5. Kept only when access is confirmed.
-      if (!this.#opts.operator.confirmAccess) {
-        journal.setStatus(step.id, 'applied', { note: `awaiting confirmation until ${new Date(handle.deadline).toISOString()}: run pve-baseline confirm from a new session` });
-        return { ...base, outcome: 'awaiting-confirmation', checks, reason: `confirm from a new session before ${new Date(handle.deadline).toISOString()} (pve-baseline confirm), or the node reverts` };
-      }
-      return await this.#keepIfConfirmed(step, guard, ctx, answers, facts, { deadline: handle.deadline, since: activatedAt, revertId }, base, checks, failNow);
-    } catch (error) {
-      return failNow(`apply failed: ${(error as Error).message}`);
-    }
-  }
-
-  /**
-   * The change is active and proven automatically: keep it only when the
-   * operator proves access before the deadline (or, on the console, chooses
-   * to keep it); otherwise revert now.
-   */
-  async #keepIfConfirmed(
-    step: AnyStep,
-    guard: AccessGuard<any>,
-    ctx: StepContext,
-    answers: Answers,
-    facts: unknown,
-    armed: { deadline: number; since: Date; revertId: string },
-    base: Omit<StepResult, 'outcome'>,
-    checks: Check[],
-    failNow: (reason: string, checks?: Check[]) => Promise<StepResult>,
-  ): Promise<StepResult> {
-    const { journal } = this.#opts;
-    const revertOpts = { stateDir: journal.dir, ...this.#opts.revert };
-    const decision = await this.#awaitAccess(step, guard, ctx, answers, facts, armed.deadline, armed.since, armed.revertId, revertOpts.stateDir);
-    if (decision.kind === 'revert') return failNow(decision.reason, checks);
-    const disarm = await disarmRevert(ctx.exec, ctx.files, armed.revertId, revertOpts);
-    if (!disarm.disarmed) {
-      journal.clearApplied(step.id);
-      journal.setStatus(step.id, 'failed', { error: `the node reverted the change before it was confirmed: ${disarm.reverted ?? ''}`.trim() });
-      return { ...base, outcome: 'failed', reason: 'the node reverted the change before it was confirmed', rolledBack: true, checks };
-    }
-    const confirmation: Check =
-      decision.kind === 'proven'
-        ? { label: decision.proof.by === 'login' ? 'a new login proved access' : 'access confirmed from a new session', ok: true, detail: decision.proof.detail }
-        : { label: 'kept without a second login', ok: true, detail: "on the console, by the operator's choice" };
-    journal.setStatus(step.id, 'verified', { note: `${confirmation.label}: ${confirmation.detail}` });
-    return { ...base, outcome: 'verified', checks: [...checks, confirmation] };
-  }
-
-  /**
-   * The journal says applied, but while nobody watched the node put the
-   * change back (its timer, or the boot hook): record that, so the journal
-   * stays truthful and the step is planned anew.
-   */
-  async #noteRevertByTheNode(step: AnyStep, ctx: StepContext): Promise<void> {
-    const { journal } = this.#opts;
-    const record = journal.step(step.id);
-    if (this.#opts.dryRun || !step.guard || record?.status !== 'applied' || !record.applyId) return;
-    const result = await revertResult(ctx.files, revertIdOf(record.applyId), { stateDir: journal.dir });
-    if (!result?.startsWith('reverted')) return;
-    journal.clearApplied(step.id);
-    journal.setStatus(step.id, 'reverted', { note: `the node reverted it, unconfirmed: ${result}` });
-  }
-
-  /** A change of this step applied earlier and still waiting for confirmation (the revert is armed), if any. */
-  async #awaitingRevert(step: AnyStep, ctx: StepContext): Promise<{ revertId: string; deadline: number; since: Date } | undefined> {
-    const record = this.#opts.journal.step(step.id);
-    if (!step.guard || record?.status !== 'applied' || !record.applyId) return undefined;
-    const revertId = revertIdOf(record.applyId);
-    const pending = (await pendingReverts(ctx.files, { stateDir: this.#opts.journal.dir })).find((p) => p.id === revertId && p.state === 'pending');
-    if (!pending) return undefined;
-    const appliedAt = [...record.history].reverse().find((h) => h.status === 'applied')?.at;
-    return { revertId, deadline: pending.deadline, since: appliedAt ? new Date(appliedAt) : new Date(pending.deadline - 24 * 3600_000) };
-  }
-
-  /**
-   * Started again while an earlier apply of this step awaits confirmation
-   * (e.g. the session dropped during the countdown): the countdown goes on,
-   * and a login the operator made since the reload counts.
-   */
-  async #resumeAwaiting(step: AnyStep, ctx: StepContext, answers: Answers, facts: unknown, armed: { revertId: string; deadline: number; since: Date }, base: Omit<StepResult, 'outcome'>): Promise<StepResult> {
-    const until = new Date(armed.deadline).toISOString();
-    if (this.#opts.dryRun || !this.#opts.operator.confirmAccess) {
-      return { ...base, outcome: 'awaiting-confirmation', reason: `applied earlier; confirm from a new session before ${until} (pve-baseline confirm), or the node reverts` };
-    }
-    ctx.log(`applied earlier and not yet confirmed: the node reverts it at ${until} unless access is proven`);
-    const failNow = async (reason: string, checks?: Check[]) => {
-      ctx.log((await revertNow(ctx.exec, armed.revertId, { stateDir: this.#opts.journal.dir })).result);
-      return this.#fail(step, ctx, base, reason, checks);
-    };
-    return this.#keepIfConfirmed(step, step.guard!, ctx, answers, facts, armed, base, [], failNow);
-  }
-
-  async #prove(guard: AccessGuard<any>, ctx: StepContext, answers: Answers, facts: unknown): Promise<Check[]> {
-    try {
-      return await guard.prove!(ctx, answers, facts);
-    } catch (error) {
-      return [{ label: 'the live proof ran', ok: false, detail: (error as Error).message }];
-    }
-  }
-
-  /**
-   * The countdown: the operator proves access by logging in from a new
-   * session (the step's watch), or by running `pve-baseline confirm` there;
-   * whichever comes first. At the deadline the node reverts on its own.
-   */
-  async #awaitAccess(step: AnyStep, guard: AccessGuard<any>, ctx: StepContext, answers: Answers, facts: unknown, deadline: number, since: Date, revertId: string, stateDir: string): Promise<AccessDecision> {
-    const stop = new AbortController();
-    const access = guard.access?.(ctx, answers, facts);
-    const never = new Promise<never>(() => undefined);
-    // A source that ends without a proof (aborted, or its watch failed) does not end the wait: only the deadline does.
-    const proofs: Promise<AccessProof>[] = [
-      confirmedElsewhere(ctx.files, revertId, { stateDir, signal: stop.signal }).then((at) =>
-        at ? { by: 'confirm' as const, detail: `pve-baseline confirm ran in another session (${at})` } : never,
-      ),
-    ];
-    if (access) {
-      proofs.push(
-        access.watch(since, stop.signal).then(
-          (who) => (who ? { by: 'login' as const, detail: who } : never),
-          (error: Error) => (ctx.log(`watching for the login failed: ${error.message}`), never),
-        ),
-      );
-    }
-    const deadlineReached = new Promise<null>((resolve) => {
-      const timer = setTimeout(() => resolve(null), Math.max(0, deadline - Date.now()));
-      stop.signal.addEventListener('abort', () => (clearTimeout(timer), resolve(null)), { once: true });
-    });
-    const proof = Promise.race([...proofs, deadlineReached]);
-    try {
-      const decision = await this.#opts.operator.confirmAccess!({
-        stepId: step.id,
-        title: step.title,
-        deadline,
-        instructions: [...(access?.instructions ?? []), 'or, from a new session: pve-baseline confirm'],
-        maySkip: ctx.node.session.kind === 'console',
-        proof,
-      });
-      return decision;
-    } catch (error) {
-      // Ctrl+C while the node counts down: the change is not confirmed, so it goes back now.
-      if (error instanceof OperatorStop) {
-        this.requestStop();
-        return { kind: 'revert', reason: 'stopped by the operator before access was confirmed' };
-      }
-      throw error;
-    } finally {
-      stop.abort();
-    }
+    return new GuardedApply(host, { step, guard: step.guard!, ctx, answers, facts, base });
   }
 
   async #verify(step: AnyStep, ctx: StepContext, answers: Answers): Promise<Check[]> {
@@ -484,7 +276,7 @@ export class Runner {
     const { journal, operator, presetAnswers } = this.#opts;
     const preset = presetAnswers?.[step.id] ?? {};
     const remembered = journal.step(step.id)?.answers ?? {};
-    const qctx: QuestionContext = { files: ctx.files };
+    const qctx: QuestionContext = { files: ctx.files, answersOf: ctx.answersOf };
     const answers: Answers = {};
     // Questions may depend on earlier answers (`when`), so walk them in order.
     for (const question of step.questions ?? []) {
@@ -500,7 +292,8 @@ export class Runner {
         answers[question.id] = v.value;
         continue;
       }
-      if (question.kind !== 'password' && question.id in remembered) {
+      // A secret is never remembered (an old journal may still hold one: it is not used).
+      if (question.kind !== 'password' && !question.codec?.secret && question.id in remembered) {
         const v = await validateAnswer(question, remembered[question.id], answers, qctx);
         if (v.ok) {
           answers[question.id] = v.value;

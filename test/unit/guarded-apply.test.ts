@@ -11,7 +11,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Journal } from '../../src/engine/journal.ts';
 import { Runner } from '../../src/engine/runner.ts';
-import { OperatorStop, type AccessDecision, type AccessRequest, type Operator } from '../../src/engine/events.ts';
+import { OperatorStop, type AccessDecision, type AccessRequest, type Operator, type RunnerEvent } from '../../src/engine/events.ts';
 import type { Check, Step } from '../../src/engine/step.ts';
 import { LocalExec } from '../../src/system/exec.ts';
 import { BackupStore, LocalFiles } from '../../src/system/files.ts';
@@ -22,6 +22,10 @@ const root = process.getuid?.() === 0;
 
 interface GuardedOptions {
   pre?: Check[];
+  /** The file goes live when written (its checks then run before the write). */
+  activates?: boolean;
+  /** Called by the checks before activation with what is on disk then, and the intended content. */
+  onCheck?: (onDisk: string, intended: string | null) => void;
   verifyOk?: boolean;
   proveOk?: boolean;
   seconds?: number;
@@ -40,14 +44,18 @@ function guardedStep(dir: string, o: GuardedOptions): Step<{ content: string | n
     guard: {
       reload: [['touch', path.join(dir, 'reloaded')]],
       seconds: o.seconds ?? 2,
-      beforeActivate: async () => o.pre ?? [{ label: 'config valid', ok: true }],
+      beforeActivate: async (_ctx, _answers, _facts, changes) => {
+        const change = changes.find((c) => c.kind === 'file');
+        o.onCheck?.(await readFile(target, 'utf8'), change?.kind === 'file' ? change.after : null);
+        return o.pre ?? [{ label: 'config valid', ok: true }];
+      },
       prove: async () => [{ label: 'the probe key logs in', ok: o.proveOk ?? true }],
       access: () => ({
         instructions: ['ssh alice@node'],
         watch: (_since, signal) =>
           new Promise((resolve) => {
             if (!o.login) return signal.addEventListener('abort', () => resolve(null));
-            const t = setTimeout(() => resolve(o.login!.who), o.login.afterMs);
+            const t = setTimeout(() => resolve({ detail: o.login!.who }), o.login.afterMs);
             signal.addEventListener('abort', () => (clearTimeout(t), resolve(null)));
           }),
       }),
@@ -55,7 +63,7 @@ function guardedStep(dir: string, o: GuardedOptions): Step<{ content: string | n
     async probe(ctx) {
       return { content: await ctx.files.read(target) };
     },
-    plan: (facts) => (facts.content === 'hardened\n' ? [] : [{ kind: 'file', path: target, before: facts.content, after: 'hardened\n', reason: 'harden' }]),
+    plan: (facts) => (facts.content === 'hardened\n' ? [] : [{ kind: 'file', path: target, before: facts.content, after: 'hardened\n', reason: 'harden', ...(o.activates ? { activates: true as const } : {}) }]),
     async verify() {
       return [{ label: 'access works', ok: o.verifyOk ?? true }];
     },
@@ -90,8 +98,9 @@ async function setup(t: Parameters<typeof tempDir>[0]) {
   return { dir, journal, backups: new BackupStore(path.join(dir, 'state', 'backups')) };
 }
 
-function run(step: Step<any>, env: Awaited<ReturnType<typeof setup>>, op: Operator) {
+function run(step: Step<any>, env: Awaited<ReturnType<typeof setup>>, op: Operator, events: RunnerEvent[] = []) {
   return new Runner({
+    onEvent: (e) => events.push(e),
     steps: [step],
     journal: env.journal,
     backups: env.backups,
@@ -154,7 +163,7 @@ test('nobody confirms (headless): the run ends awaiting confirmation, and the no
   assert.equal(await readFile(path.join(env.dir, 'sshd.conf'), 'utf8'), 'original\n', 'reverted by the node, with no process of ours involved');
 
   // status tells; the next run records it truthfully and plans the change anew.
-  const { statusCommand } = await import('../../src/cli/commands.ts');
+  const { statusCommand } = await import('../../src/cli/commands/status.ts');
   const runtime = { exec: new LocalExec(), files: new LocalFiles(), node: { ...testNode, isRoot: true }, stateDir: path.join(env.dir, 'state'), backupsDir: path.join(env.dir, 'state', 'backups') };
   const status: string[] = [];
   await statusCommand(runtime, [guardedStep(env.dir, {})], { json: false }, { out: (l) => status.push(l), err: (l) => status.push(l) });
@@ -169,13 +178,16 @@ test('pve-baseline confirm from a new session keeps a change the run left awaiti
   const env = await setup(t);
   const [r] = await run(guardedStep(env.dir, { seconds: 3 }), env, operator(undefined));
   assert.equal(r!.outcome, 'awaiting-confirmation');
-  const { confirmCommand, statusCommand } = await import('../../src/cli/commands.ts');
+  const { confirmCommand } = await import('../../src/cli/commands/confirm.ts');
+  const { statusCommand } = await import('../../src/cli/commands/status.ts');
   const out: string[] = [];
   const runtime = { exec: new LocalExec(), files: new LocalFiles(), node: { ...testNode, isRoot: true }, stateDir: path.join(env.dir, 'state'), backupsDir: path.join(env.dir, 'state', 'backups') };
   const status: string[] = [];
   await statusCommand(runtime, [guardedStep(env.dir, {})], { json: false }, { out: (l) => status.push(l), err: (l) => status.push(l) });
   assert.match(status.join('\n'), /^AWAITING CONFIRMATION: guarded: the node reverts it at \S+ \(\d+ s left\) unless pve-baseline confirm runs from a new session\.$/m);
-  const code = await confirmCommand(runtime, { out: (l) => out.push(l), err: (l) => out.push(l) }, { unitDir: path.join(env.dir, 'units') });
+  // As from a new SSH login: another audit session, another connection (the applying one had none).
+  const session = { auditSession: 'another-login', sshConnection: '192.0.2.9 50000 192.0.2.10 22', tty: null };
+  const code = await confirmCommand(runtime, { out: (l) => out.push(l), err: (l) => out.push(l) }, { unitDir: path.join(env.dir, 'units'), session });
   assert.equal(code, 0, out.join('\n'));
   assert.match(out.join('\n'), /^Confirmed guarded: the change stays; the revert set for \S+ is disarmed\.$/m);
   await wait(4500);
@@ -185,7 +197,7 @@ test('pve-baseline confirm from a new session keeps a change the run left awaiti
   assert.match(journal.step('guarded')!.history.at(-1)!.note!, /access confirmed from a new session/);
   // Nothing left to confirm.
   const again: string[] = [];
-  assert.equal(await confirmCommand(runtime, { out: (l) => again.push(l), err: (l) => again.push(l) }), 0);
+  assert.equal(await confirmCommand(runtime, { out: (l) => again.push(l), err: (l) => again.push(l) }, { session }), 0);
   assert.deepEqual(again, ['Nothing is waiting for confirmation.']);
 });
 
@@ -209,8 +221,8 @@ test('pve-baseline confirm in another session while the wizard counts down ends 
   const running = run(guardedStep(env.dir, { seconds: 6 }), env, operator('await-proof', seen));
   while (!seen.length) await wait(50);
   // What confirm does in the other session (it leaves the journal to the wizard, which holds the lock).
-  const id = env.journal.step('guarded')!.applyId!.replace(/[^A-Za-z0-9_-]/g, '-').slice(0, 120);
-  const { disarmRevert } = await import('../../src/engine/revert-guard.ts');
+  const id = env.journal.step('guarded')!.guard!.revertId!;
+  const { disarmRevert } = await import('../../src/engine/revert/index.ts');
   const started = Date.now();
   assert.deepEqual(await disarmRevert(new LocalExec(), new LocalFiles(), id, { stateDir: path.join(env.dir, 'state'), unitDir: path.join(env.dir, 'units') }), { disarmed: true });
   const [r] = await running;
@@ -236,4 +248,84 @@ test('run again while a change awaits confirmation: headless says so; the wizard
   await wait(6500);
   assert.equal(await readFile(path.join(env.dir, 'sshd.conf'), 'utf8'), 'hardened\n', 'kept past the deadline');
   assert.equal(env.journal.status('guarded'), 'verified');
+});
+
+const phasesOf = (events: RunnerEvent[]) => events.flatMap((e) => (e.type === 'guard-phase' ? [e.phase] : []));
+
+test('every phase of the lockout protocol is journaled and announced, in order; the plan carries its revert', { skip }, async (t) => {
+  const env = await setup(t);
+  const events: RunnerEvent[] = [];
+  const [r] = await run(guardedStep(env.dir, { seconds: 30 }), env, operator('skip'), events);
+  assert.equal(r!.outcome, 'verified', r!.reason);
+  assert.deepEqual(phasesOf(events), ['backed-up', 'armed', 'written', 'checked', 'active', 'proven', 'kept']);
+  const guard = env.journal.step('guarded')!.guard!;
+  assert.deepEqual(guard.phases.map((p) => p.phase), phasesOf(events), 'the journal holds what the events said');
+  assert.equal(guard.phase, 'kept');
+  assert.match(guard.revertId!, /guarded/);
+  assert.deepEqual(env.journal.step('guarded')!.proof?.by, 'console');
+  const planned = events.find((e) => e.type === 'step-planned');
+  assert.ok(planned?.type === 'step-planned');
+  assert.deepEqual(planned.plan.guard, { windowSeconds: 30, activation: 'on-reload', revertRuns: [['touch', path.join(env.dir, 'reloaded')]], cleanup: [] });
+});
+
+test('a file that goes live when written: checked on the intended content before the write; a refusal never writes it', { skip }, async (t) => {
+  const env = await setup(t);
+  const seen: [string, string | null][] = [];
+  const events: RunnerEvent[] = [];
+  const [refused] = await run(
+    guardedStep(env.dir, { activates: true, onCheck: (disk, intended) => seen.push([disk, intended]), pre: [{ label: 'the rules keep port 22 open', ok: false }] }),
+    env,
+    operator('skip'),
+    events,
+  );
+  assert.equal(refused!.outcome, 'failed');
+  assert.match(refused!.reason!, /refused before activating: the rules keep port 22 open/);
+  assert.deepEqual(seen, [['original\n', 'hardened\n']], 'the check saw the old file on disk and the new content from the plan');
+  assert.deepEqual(phasesOf(events), ['backed-up', 'armed', 'reverted']);
+  assert.equal(await readFile(path.join(env.dir, 'sshd.conf'), 'utf8'), 'original\n');
+  assert.ok(!existsSync(path.join(env.dir, 'reloaded')), 'nothing went live, so the revert reloaded nothing');
+
+  const kept: RunnerEvent[] = [];
+  const [r] = await run(guardedStep(env.dir, { activates: true, seconds: 30 }), env, operator('skip'), kept);
+  assert.equal(r!.outcome, 'verified', r!.reason);
+  assert.deepEqual(phasesOf(kept), ['backed-up', 'armed', 'checked', 'written', 'active', 'proven', 'kept']);
+  const planned = kept.find((e) => e.type === 'step-planned');
+  assert.equal(planned?.type === 'step-planned' && planned.plan.guard?.activation, 'on-write');
+});
+
+test('each arming has its own revert id, so a resumed or repeated apply never shares a timer with an older one', { skip }, async (t) => {
+  const env = await setup(t);
+  const ids: string[] = [];
+  for (let i = 0; i < 2; i++) {
+    const [r] = await run(guardedStep(env.dir, {}), env, operator('refuse'));
+    assert.equal(r!.outcome, 'failed');
+    ids.push(env.journal.step('guarded')!.guard!.revertId!);
+  }
+  assert.notEqual(ids[0], ids[1]);
+});
+
+test("a confirmation that comes after the node's revert FAILED keeps the record of what to undo", { skip }, async (t) => {
+  const env = await setup(t);
+  const state = path.join(env.dir, 'state');
+  const op: Operator = {
+    answer: async () => {
+      throw new Error('no questions');
+    },
+    review: async () => 'apply',
+    // The person proves access only after the node's own revert has run (and failed).
+    confirmAccess: async (r) => {
+      const id = env.journal.step('guarded')!.guard!.revertId!;
+      // Break the revert: its backup copy is gone, so it cannot restore and records FAILED.
+      const copy = env.journal.step('guarded')!.applied.find((a) => a.kind === 'file')!;
+      if (copy.kind === 'file' && copy.backup.copy) await writeFile(copy.backup.copy, 'tampered\n');
+      const result = path.join(state, 'revert', `${id}.result`);
+      while (!existsSync(result) && Date.now() < r.deadline + 15_000) await wait(50);
+      return { kind: 'proven', proof: { by: 'login', detail: 'alice, too late' } };
+    },
+  };
+  const [r] = await run(guardedStep(env.dir, { seconds: 1 }), env, op);
+  assert.equal(r!.outcome, 'failed');
+  assert.equal(r!.rolledBack, false);
+  assert.match(r!.reason!, /has not finished: FAILED at/);
+  assert.ok(env.journal.step('guarded')!.applied.length > 0, 'pve-baseline revert guarded still has what it needs');
 });

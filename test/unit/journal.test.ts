@@ -2,8 +2,9 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { promises as fs, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { DEFAULT_STATE_DIR, Journal, stateDir } from '../../src/engine/journal.ts';
-import { Secret } from '../../src/engine/secret.ts';
+import { execa } from 'execa';
+import { DEFAULT_STATE_DIR, Journal, JournalCorruptError, stateDir } from '../../src/engine/journal.ts';
+import { Secret } from '../../src/system/secret.ts';
 import { persistableAnswers } from '../../src/engine/step.ts';
 import type { BackupRecord } from '../../src/system/files.ts';
 import { passwordStep } from '../fixtures/steps.ts';
@@ -13,6 +14,15 @@ import { modeOf, tempDir } from '../fixtures/temp.ts';
 function clock(start = Date.parse('2025-06-01T10:00:00.000Z')) {
   let t = start;
   return () => new Date((t += 1000));
+}
+
+function captureError(fn: () => unknown): unknown {
+  try {
+    fn();
+  } catch (error) {
+    return error;
+  }
+  return undefined;
 }
 
 function onDisk(journal: Journal): any {
@@ -145,12 +155,83 @@ describe('Journal', () => {
     assert.equal(journal.step('ghost'), undefined);
   });
 
-  it('refuses to start over a corrupt journal instead of silently emptying it', async (t) => {
+  it('refuses to start over a corrupt journal: names it, keeps the damaged copy aside, says how to go on', async (t) => {
     const dir = path.join(await tempDir(t), 'state');
     await fs.mkdir(dir, { recursive: true });
-    await fs.writeFile(path.join(dir, 'journal.json'), '{"schemaVersion":1,"steps":{"x":');
-    assert.throws(() => Journal.open(dir, 'b'), SyntaxError);
-    assert.equal(await fs.readFile(path.join(dir, 'journal.json'), 'utf8'), '{"schemaVersion":1,"steps":{"x":');
+    const file = path.join(dir, 'journal.json');
+    await fs.writeFile(file, '{"schemaVersion":1,"steps":{"x":');
+    const error = captureError(() => Journal.open(dir, 'b', clock()));
+    assert.ok(error instanceof JournalCorruptError, String(error));
+    assert.equal(error.file, file);
+    assert.match(error.problem, /^it is not valid JSON: /);
+    assert.equal(error.movedTo, `${file}.corrupt-2025-06-01T10-00-01-000Z`);
+    assert.match(error.message, new RegExp(`^the journal ${file} is damaged \\(it is not valid JSON: .*\\), so what ran on this node is not known; nothing was changed\\. `));
+    assert.match(error.message, /The damaged copy was moved to \S+journal\.json\.corrupt-\S+\. To go on, run pve-baseline again/);
+    assert.deepEqual((await fs.readdir(dir)).sort(), ['journal.json.corrupt-2025-06-01T10-00-01-000Z']);
+    assert.equal(await fs.readFile(error.movedTo!, 'utf8'), '{"schemaVersion":1,"steps":{"x":', 'the damaged copy is kept byte for byte');
+    // The next run starts a new journal.
+    const fresh = Journal.open(dir, 'b');
+    assert.equal(fresh.isEmpty, true);
+  });
+
+  it('never reads a damaged journal as empty: the read-only view throws, naming the file, and changes nothing', async (t) => {
+    const dir = path.join(await tempDir(t), 'state');
+    await fs.mkdir(dir, { recursive: true });
+    const file = path.join(dir, 'journal.json');
+    const good = { status: 'verified', answers: {}, updatedAt: 't', bootId: 'b', applied: [], history: [] };
+    const damaged: [string, RegExp][] = [
+      ['{"schemaVersion":1,"steps":{"x":', /it is not valid JSON/],
+      ['', /it is empty/],
+      ['\u0000\u00ff garbage', /it is not valid JSON/],
+      ['[]', /it is not a JSON object/],
+      ['null', /it is not a JSON object/],
+      ['{"steps":{}}', /schemaVersion is missing, not 1/],
+      ['{"schemaVersion":2,"steps":{}}', /schemaVersion is 2, not 1/],
+      ['{"schemaVersion":1}', /no "steps" object/],
+      ['{"schemaVersion":1,"steps":[]}', /no "steps" object/],
+      [JSON.stringify({ schemaVersion: 1, steps: { x: 'verified' } }), /step "x" is not an object/],
+      [JSON.stringify({ schemaVersion: 1, steps: { x: { ...good, status: 'done' } } }), /step "x" has an unknown status "done"/],
+      [JSON.stringify({ schemaVersion: 1, steps: { x: { ...good, applied: {} } } }), /no list of applied changes/],
+      [JSON.stringify({ schemaVersion: 1, steps: { x: { ...good, applied: [{ kind: 'file', path: '/etc/x' }] } } }), /applied change 1 is a file change without its path or backup/],
+      [JSON.stringify({ schemaVersion: 1, steps: { x: { ...good, applied: [{ kind: 'command', argv: 'rm -rf /' }] } } }), /applied change 1 is a command without a list of arguments/],
+      [JSON.stringify({ schemaVersion: 1, steps: { x: { ...good, history: [{}] } } }), /damaged history/],
+      [JSON.stringify({ schemaVersion: 1, steps: { x: { ...good, answers: { name: { nested: 1 } } } } }), /answer name of the wrong type/],
+    ];
+    for (const [text, problem] of damaged) {
+      await fs.writeFile(file, text);
+      const error = captureError(() => Journal.snapshot(dir, 'b'));
+      assert.ok(error instanceof JournalCorruptError, `${JSON.stringify(text)}: ${String(error)}`);
+      assert.match(error.problem, problem, text);
+      assert.equal(error.movedTo, undefined);
+      assert.match(error.message, new RegExp(`^the journal ${file} is damaged .*nothing was changed\\. To recover, run pve-baseline \\(the wizard or apply --yes\\)`));
+      assert.equal(await fs.readFile(file, 'utf8'), text, 'left as it was');
+      assert.deepEqual(await fs.readdir(dir), ['journal.json']);
+    }
+    // The shape it accepts is the one it writes.
+    await fs.writeFile(file, JSON.stringify({ schemaVersion: 1, createdAt: 't', steps: { x: good } }));
+    assert.equal(Journal.snapshot(dir, 'b').status('x'), 'verified');
+  });
+
+  it('reads only a regular journal file of sane size: a FIFO, a link, a directory or a huge file is damage, not a hang', async (t) => {
+    const dir = path.join(await tempDir(t), 'state');
+    await fs.mkdir(dir, { recursive: true });
+    const file = path.join(dir, 'journal.json');
+    const plants: [string, () => Promise<unknown>, RegExp][] = [
+      ['a FIFO', () => execa('mkfifo', [file]), /^not a regular file \(a named pipe \(FIFO\)\)$/],
+      ['a link', () => fs.symlink('/etc/passwd', file), /^a symbolic link/],
+      ['a directory', () => fs.mkdir(file), /^not a regular file \(a directory\)$/],
+      ['huge', () => fs.writeFile(file, ' '.repeat(5 * 1024 * 1024)), /^larger than 4 MiB/],
+    ];
+    for (const [what, plant, problem] of plants) {
+      await plant();
+      const error = captureError(() => Journal.snapshot(dir, 'b'));
+      assert.ok(error instanceof JournalCorruptError, `${what}: ${String(error)}`);
+      assert.match(error.problem, problem, what);
+      const moved = captureError(() => Journal.open(dir, 'b'));
+      assert.ok(moved instanceof JournalCorruptError && moved.movedTo, `${what}: ${String(moved)}`);
+      assert.deepEqual(await fs.readdir(dir), [path.basename(moved.movedTo)], `${what}: moved aside as it is`);
+      await fs.rm(moved.movedTo, { recursive: true });
+    }
   });
 
   it('stores answers without secrets', async (t) => {
