@@ -1,6 +1,6 @@
 /**
- * sshd hardening (seeds 000 and 001: "disable root login and passwords,
- * test from a second session before you disconnect"), done so that no
+ * sshd hardening (what every hardening guide asks: "disable root login and
+ * passwords, test from a second session before you disconnect"), done so that no
  * sequence of events can lock the operator out.
  *
  * One drop-in, /etc/ssh/sshd_config.d/00-pve-baseline.conf, read before
@@ -8,7 +8,7 @@
  * Its settings, each with its reason and its Proxmox exception, come from
  * src/ssh/sshd.ts; the crypto lists from what the installed OpenSSH supports.
  *
- * The lockout protocol (design.md) is run by the engine from `guard`:
+ * The lockout protocol (src/engine/guarded-apply.ts) is run by the engine from `guard`:
  *   preflight       refuse before anything is shown: no accepted key, the admin outside AllowGroups
  *   beforeActivate  after writing, before the reload: sshd -t, sshd -T against the intent
  *                   (naming the file that wins), the admin's way back in from where they are
@@ -18,12 +18,14 @@
  *   access          the operator logs in from a new terminal with their own key
  */
 import type { Change } from '../src/engine/change.ts';
-import type { Answers, Check, Step, StepContext } from '../src/engine/step.ts';
-import { memberOf, readAccounts, type Accounts, type PasswdEntry } from '../src/system/accounts.ts';
+import type { Check, Step, StepContext } from '../src/engine/step.ts';
+import { ask } from '../src/engine/questions.ts';
+import { memberOf, NAME_MAX, readAccounts, type AccountHome, type Accounts, type PasswdEntry } from '../src/system/accounts.ts';
+import { findAdmin } from './admin-account.ts';
 import type { NodeInfo } from '../src/system/detect.ts';
 import { describeKey, readCheckedKeys, type PublicKey } from '../src/ssh/keys.ts';
 import { describeLogin, watchForLogin } from '../src/ssh/login-watch.ts';
-import { makeProbeKey, probe, PROBE_COMMENT, probeKeyLine, probeWithOpenSsh, withoutProbeKey, type ExpectedAlgorithms } from '../src/ssh/prober.ts';
+import { makeProbeKey, probe, PROBE_COMMENT, probeKeyDir, probeKeyLine, probeWithOpenSsh, withoutProbeKey, type ExpectedAlgorithms } from '../src/ssh/prober.ts';
 import {
   compareIntent,
   cryptoLists,
@@ -42,10 +44,11 @@ import {
   type SupportedAlgorithms,
 } from '../src/ssh/sshd.ts';
 import { SSHD } from '../src/ssh/sshd-crypto.ts';
-import { addressMatches, admissionProblem, hostIn, keyRefusal, networkOf, networkProblem } from '../src/ssh/sshd-access.ts';
+import { addressMatches, admissionProblem, hostIn, keyRefusal, networkOf } from '../src/ssh/sshd-access.ts';
+import { bullets, code, paragraph, table, type DocumentSection } from '../src/report/section.ts';
 
 interface SshdFacts {
-  admin: PasswdEntry | undefined;
+  admin: AccountHome | undefined;
   accounts: Accounts;
   /** The keys in the admin's authorized_keys (probe lines excluded): the operator's own. */
   adminKeys: PublicKey[];
@@ -58,19 +61,33 @@ interface SshdFacts {
 }
 
 const DEFAULT_SECONDS = 180;
-const words = (value: unknown) => String(value ?? '').split(/[\s,]+/).filter(Boolean);
+const ROOT_FROM_ANYWHERE = 'With a key only, from anywhere';
+/** A user or group name as AllowUsers/AllowGroups take it: no sshd pattern characters (*, ?, !, @). */
+const ACCOUNT_NAME = /^[a-z_][a-z0-9_.-]*\$?$/i;
+
+/** What the step is told. */
+export type SshdAnswers = {
+  root_login: 'prohibit-password' | 'networks';
+  /** Networks in canonical form (host bits clear); only with root_login: networks. */
+  root_networks?: string[];
+  allow_mode: 'users' | 'groups';
+  allow_users?: string[];
+  allow_groups?: string[];
+  profile: 'compatible' | 'strict';
+  revert_seconds: number;
+};
 
 /** What the answers ask for, as the settings model takes it. */
-function intentOf(facts: SshdFacts, answers: Answers): SshdIntent {
+function intentOf(facts: SshdFacts, answers: SshdAnswers): SshdIntent {
   return {
     admins: [facts.admin!.name],
-    allow: answers.allow_mode === 'groups' ? { mode: 'groups', names: words(answers.allow_groups) } : { mode: 'users', names: words(answers.allow_users) },
-    root: answers.root_login === 'networks' ? { no: true, matchAddresses: words(answers.root_networks) } : 'prohibit-password',
-    profile: answers.profile === 'strict' ? 'strict' : 'compatible',
+    allow: answers.allow_mode === 'groups' ? { mode: 'groups', names: answers.allow_groups ?? [] } : { mode: 'users', names: answers.allow_users ?? [] },
+    root: answers.root_login === 'networks' ? { no: true, matchAddresses: answers.root_networks ?? [] } : 'prohibit-password',
+    profile: answers.profile,
   };
 }
 
-function settingsOf(facts: SshdFacts, answers: Answers): { intent: SshdIntent; settings: SshdSetting[]; content: string } {
+function settingsOf(facts: SshdFacts, answers: SshdAnswers): { intent: SshdIntent; settings: SshdSetting[]; content: string } {
   const intent = intentOf(facts, answers);
   const settings = intentSettings(intent, facts.supported);
   return { intent, settings, content: renderDropIn(settings, intent) };
@@ -128,7 +145,7 @@ async function differences(ctx: StepContext, settings: SshdSetting[], diffs: Dif
 }
 
 /** The effective configuration against the intent: globally, for root from its networks, and for the admin from where the operator is. */
-async function effectiveChecks(ctx: StepContext, facts: SshdFacts, answers: Answers, settings: SshdSetting[]): Promise<Check[]> {
+async function effectiveChecks(ctx: StepContext, facts: SshdFacts, answers: SshdAnswers, settings: SshdSetting[]): Promise<Check[]> {
   const admin = facts.admin!;
   const global = await readEffective(ctx.exec);
   if (!global.ok) return [{ label: 'sshd -T reads the configuration', ok: false, detail: global.error }];
@@ -146,13 +163,13 @@ async function effectiveChecks(ctx: StepContext, facts: SshdFacts, answers: Answ
     ...(problem ? { detail: problem } : {}),
   });
   // A Match block for the admin's connection can undo any global value (ours applies there when `from` is in root's networks).
-  const inOurMatch = answers.root_login === 'networks' && words(answers.root_networks).some((n) => addressMatches(n, from));
+  const inOurMatch = answers.root_login === 'networks' && (answers.root_networks ?? []).some((n) => addressMatches(n, from));
   const forAdminDiffs = compareIntent(settings, forAdmin.effective, inOurMatch ? 'match' : 'global');
   const reported = new Set(globalDiffs.map((d) => d.keyword));
   checks.push(...(await differences(ctx, settings, forAdminDiffs.filter((d) => !reported.has(d.keyword)))));
 
-  if (answers.root_login === 'networks') {
-    const network = words(answers.root_networks)[0]!;
+  const network = answers.root_login === 'networks' ? answers.root_networks?.[0] : undefined;
+  if (network !== undefined) {
     const rootFrom = hostIn(network);
     const forRoot = await readEffective(ctx.exec, { user: 'root', addr: rootFrom });
     const diffs = forRoot.ok ? compareIntent(settings, forRoot.effective, 'match').filter((d) => d.keyword === 'permitrootlogin') : [];
@@ -170,7 +187,7 @@ function expected(settings: SshdSetting[]): ExpectedAlgorithms {
   return { kex: list('KexAlgorithms'), ciphers: list('Ciphers'), macs: list('MACs'), hostKeys: list('HostKeyAlgorithms') };
 }
 
-export const sshdHardeningStep: Step<SshdFacts> = {
+export const sshdHardeningStep: Step<SshdFacts, SshdAnswers> = {
   id: 'sshd-hardening',
   title: 'SSH server hardening',
   summary: 'Keys only, no passwords, root key-only, an allow list and modern crypto; kept only once you log in again from a new session.',
@@ -179,32 +196,27 @@ export const sshdHardeningStep: Step<SshdFacts> = {
   dependsOn: ['admin-account', 'ssh-key'],
 
   questions: [
-    {
+    ask.select({
       id: 'root_login',
-      kind: 'select',
       prompt: 'How may root log in over SSH?',
       help: 'Proxmox clusters need root SSH between nodes (migration, replication, pvecm). Passwords are refused either way.',
       choices: [
-        { value: 'prohibit-password', label: 'With a key only, from anywhere', hint: 'Proxmox default for clusters' },
+        { value: 'prohibit-password', label: ROOT_FROM_ANYWHERE, hint: 'Proxmox default for clusters' },
         { value: 'networks', label: 'With a key only, from the cluster and management networks', hint: 'PermitRootLogin no, with a Match Address' },
       ],
       detect: () => 'prohibit-password',
-    },
-    {
+    }),
+    ask.cidrs({
       id: 'root_networks',
-      kind: 'text',
       prompt: 'Networks root may log in from (with a key)',
       help: 'The cluster and management networks, separated by spaces, e.g. 10.0.0.0/24 10.10.10.0/24. Every cluster node must be inside one.',
       when: (answers) => answers.root_login === 'networks',
-      detect: (facts) => (facts.networks.length ? facts.networks.join(' ') : undefined),
-      validate: (value) => {
-        const problems = words(value).map(networkProblem).filter(Boolean);
-        return problems.length ? problems.join('; ') : undefined;
-      },
-    },
-    {
+      detect: (facts) => (facts.networks.length ? facts.networks : undefined),
+      maxNetworks: 64,
+      everything: `to let root in from anywhere, choose "${ROOT_FROM_ANYWHERE}" (root_login: prohibit-password) instead`,
+    }),
+    ask.select({
       id: 'allow_mode',
-      kind: 'select',
       prompt: 'Who may log in over SSH at all?',
       help: 'Everyone else is refused before authentication. The admin and root (cluster SSH) are always kept.',
       choices: [
@@ -212,32 +224,36 @@ export const sshdHardeningStep: Step<SshdFacts> = {
         { value: 'groups', label: 'Members of groups (AllowGroups)', hint: 'e.g. sudo; group root is added for cluster SSH' },
       ],
       detect: () => 'users',
-    },
-    {
+    }),
+    ask.words({
       id: 'allow_users',
-      kind: 'text',
       optional: true,
       prompt: 'Other accounts that may log in (besides the admin and root)',
       help: 'Separated by spaces; leave empty for none.',
       when: (answers) => answers.allow_mode !== 'groups',
-      validate: (value) => words(value).map((n) => (/^[a-z_][a-z0-9_.-]*\$?$/i.test(n) ? undefined : `"${n}" is not a user name`)).find(Boolean),
-    },
-    {
+      what: 'a user name',
+      pattern: ACCOUNT_NAME,
+      maxWordLength: NAME_MAX,
+      maxWords: 64,
+    }),
+    ask.words({
       id: 'allow_groups',
-      kind: 'text',
       prompt: 'Groups whose members may log in',
       help: 'Separated by spaces. The admin must be a member of one of them, or the plan is refused.',
       when: (answers) => answers.allow_mode === 'groups',
-      detect: () => 'sudo',
-      validate: async (value, _answers, ctx) => {
+      detect: () => ['sudo'],
+      what: 'a group name',
+      pattern: ACCOUNT_NAME,
+      maxWordLength: NAME_MAX,
+      maxWords: 64,
+      check: async (value, _answers, ctx) => {
         const groups = (await readAccounts(ctx.files)).groups.map((g) => g.name);
-        const unknown = words(value).filter((g) => !groups.includes(g));
+        const unknown = value.filter((g) => !groups.includes(g));
         return unknown.length ? `no such group on this node: ${unknown.join(', ')}` : undefined;
       },
-    },
-    {
+    }),
+    ask.select({
       id: 'profile',
-      kind: 'select',
       prompt: 'Crypto profile',
       help: `compatible passes ssh-audit's hardened policy and works with every maintained client. ${STRICT_CLIENT_CAVEATS}`,
       choices: [
@@ -245,24 +261,24 @@ export const sshdHardeningStep: Step<SshdFacts> = {
         { value: 'strict', label: 'Strict', hint: 'post-quantum key exchange only; older clients cannot connect' },
       ],
       detect: () => 'compatible',
-    },
-    {
+    }),
+    ask.integer({
       id: 'revert_seconds',
-      kind: 'text',
       prompt: 'Seconds you have to log in again before the node reverts the change',
       help: 'The node puts the old settings back by itself unless you prove access in time, even if this session drops or the node reboots.',
-      detect: () => String(DEFAULT_SECONDS),
-      validate: (value) => (/^\d+$/.test(value) && Number(value) >= 30 && Number(value) <= 1800 ? undefined : 'wants a number of seconds from 30 to 1800'),
-    },
+      detect: () => DEFAULT_SECONDS,
+      min: 30,
+      max: 1800,
+      unit: 'seconds',
+    }),
   ],
 
   requires: (node) => (node.proxmox ? undefined : 'needs a Proxmox VE node'),
   notApplicable: (facts) => (facts.admin ? undefined : 'the admin account does not exist yet'),
 
   async probe(ctx) {
-    const accounts = await readAccounts(ctx.files);
-    const admin = accounts.users.find((u) => u.name === ctx.answersOf('admin-account').name);
-    const keysText = admin ? ((await ctx.files.read(`${admin.home}/.ssh/authorized_keys`)) ?? '') : '';
+    const { accounts, admin } = await findAdmin(ctx);
+    const keysText = admin ? ((await ctx.files.read(admin.authorizedKeys)) ?? '') : '';
     const ipv4 = ctx.node.addresses.filter((a) => a.family === 'IPv4');
     return {
       admin,
@@ -315,6 +331,8 @@ export const sshdHardeningStep: Step<SshdFacts> = {
     return checks;
   },
 
+  document: (ctx) => sshPolicyDocument(ctx),
+
   async verify(ctx, answers) {
     const facts = await this.probe(ctx);
     if (!facts.admin) return [{ label: 'the admin account exists', ok: false }];
@@ -325,9 +343,16 @@ export const sshdHardeningStep: Step<SshdFacts> = {
 
   guard: {
     reload: [['systemctl', 'reload', 'ssh']],
-    // A run killed during the proof leaves the probe line (usable only from the node, only for /bin/true): the revert removes it.
-    cleanup: (facts) => (facts.admin ? [['sed', '-i', '-e', `/ ${PROBE_COMMENT}$/d`, `${facts.admin.home}/.ssh/authorized_keys`]] : []),
-    seconds: (answers) => Number(answers.revert_seconds ?? DEFAULT_SECONDS),
+    // A run killed during the proof leaves the probe line (usable only from the node, only for /bin/true) and,
+    // during the OpenSSH probe, its private key: the revert removes both. The admin's own file is edited as the
+    // admin (setpriv), so no link planted in their ~/.ssh can lead root's sed anywhere.
+    cleanup: (facts) => [
+      ...(facts.admin
+        ? [['setpriv', `--reuid=${facts.admin.uid}`, `--regid=${facts.admin.gid}`, '--clear-groups', '--', 'sed', '-i', '-e', `/ ${PROBE_COMMENT}$/d`, `${facts.admin.home}/.ssh/authorized_keys`]]
+        : []),
+      ['rm', '-rf', '--', probeKeyDir()],
+    ],
+    seconds: (answers) => answers.revert_seconds,
 
     async beforeActivate(ctx, answers, facts) {
       const test = await ctx.exec.run([SSHD, '-t']);
@@ -375,9 +400,73 @@ export const sshdHardeningStep: Step<SshdFacts> = {
         instructions: ['Keep this session open. In a new terminal, log in with your key:', `ssh ${admin.name}@${address}`],
         watch: async (since, signal) => {
           const login = await watchForLogin(ctx.exec, { user: admin.name, fingerprints, since, timeoutMs: 24 * 3600_000, signal });
-          return login ? describeLogin(login) : null;
+          return login ? { detail: describeLogin(login), user: login.user, from: login.address, fingerprint: login.fingerprint } : null;
         },
       };
     },
   },
 };
+
+/** The sshd settings the document shows, in reading order, with what each means. */
+const POLICY_KEYWORDS: [keyword: string, meaning: string][] = [
+  ['permitrootlogin', 'root logins'],
+  ['passwordauthentication', 'passwords accepted'],
+  ['kbdinteractiveauthentication', 'keyboard-interactive (PAM prompts)'],
+  ['pubkeyauthentication', 'public keys accepted'],
+  ['authenticationmethods', 'methods required'],
+  ['allowusers', 'only these users'],
+  ['allowgroups', 'only these groups'],
+  ['maxauthtries', 'attempts per connection'],
+  ['logingracetime', 'seconds to log in'],
+  ['clientaliveinterval', 'idle check every (s)'],
+  ['clientalivecountmax', 'unanswered checks before a drop'],
+  ['loglevel', 'log detail (VERBOSE records key fingerprints)'],
+  ['x11forwarding', 'X11 forwarding'],
+  ['allowagentforwarding', 'agent forwarding'],
+  ['permituserenvironment', 'user environment files'],
+  ['kexalgorithms', 'key exchange'],
+  ['ciphers', 'ciphers'],
+  ['macs', 'MACs'],
+  ['hostkeyalgorithms', 'host key algorithms'],
+  ['pubkeyacceptedalgorithms', 'accepted user key algorithms'],
+];
+
+const ROOT_LOGIN_MEANING: Record<string, string> = {
+  yes: 'root may log in over SSH with a password or a key. This is the fresh-install setting; the sshd step restricts it.',
+  'prohibit-password': 'root may log in over SSH with a key only, never with a password.',
+  'without-password': 'root may log in over SSH with a key only, never with a password.',
+  no: 'root may not log in over SSH (a Match block may still allow keys from the cluster and management networks).',
+  'forced-commands-only': 'root may log in with a key only to run its forced command.',
+};
+
+/**
+ * The SSH part of the access-policy document: what sshd enforces now
+ * (`sshd -T`, whatever file set it), what that means for root, and where the
+ * baseline's settings live.
+ */
+export async function sshPolicyDocument(ctx: StepContext): Promise<DocumentSection> {
+  const effective = await readEffective(ctx.exec);
+  const dropIn = await ctx.files.read(DROP_IN);
+  const value = (keyword: string) => (effective.ok ? effective.effective.get(keyword)?.join(' ') : undefined);
+  const root = value('permitrootlogin') ?? 'unknown';
+  return {
+    heading: 'SSH policy',
+    blocks: [
+      bullets([
+        `Root over SSH: ${code(`PermitRootLogin ${root}`)}: ${ROOT_LOGIN_MEANING[root] ?? 'see the settings below.'}`,
+        'root@pam stays enabled in Proxmox VE: some operations (updates from the web UI, cluster joins) need it. It is for provisioning and emergencies, not daily work.',
+        'Proxmox clusters use root SSH between nodes (migration, `pvecm`): root keeps key-only access from the cluster and management networks.',
+        'SSH logins are in the journal (`journalctl -u ssh`); with `LogLevel VERBOSE` each records the key fingerprint used.',
+      ]),
+      paragraph(
+        dropIn === null
+          ? `pve-baseline has not hardened sshd on this node (no ${code(DROP_IN)}): the values below are Debian's and Proxmox VE's defaults.`
+          : `The baseline's settings are in ${code(DROP_IN)}, read before every other file; the values below are what sshd enforces, whichever file set them.`,
+      ),
+      effective.ok
+        ? table(['Setting', 'Meaning', 'In force (`sshd -T`)'], POLICY_KEYWORDS.map(([k, meaning]) => [`\`${k}\``, meaning, value(k) ?? '(not set)']))
+        : paragraph(`\`sshd -T\` could not be read: ${code(effective.error)}`),
+    ],
+    evidence: ['sshd -T', `read ${DROP_IN}`],
+  };
+}

@@ -10,6 +10,7 @@
  */
 import type { Change } from '../src/engine/change.ts';
 import type { Check, Step, StepContext } from '../src/engine/step.ts';
+import { bullets, code, paragraph, table, type DocumentSection } from '../src/report/section.ts';
 
 export const SYSCTL_FILE = '/etc/sysctl.d/90-pve-baseline.conf';
 
@@ -129,6 +130,8 @@ export const sysctlStep: Step<SysctlFacts> = {
     return changes;
   },
 
+  document: (ctx) => sysctlDocument(ctx),
+
   async verify(ctx) {
     const facts = await this.probe(ctx);
     const checks: Check[] = applicable(facts).map((s) => ({
@@ -140,3 +143,27 @@ export const sysctlStep: Step<SysctlFacts> = {
     return checks;
   },
 };
+
+/** The kernel settings' part of the access-policy document: each value in force against the baseline's, with its reason. */
+export async function sysctlDocument(ctx: StepContext): Promise<DocumentSection> {
+  const file = await ctx.files.read(SYSCTL_FILE);
+  const rows: string[][] = [];
+  for (const s of SETTINGS) {
+    const live = await readLive(ctx, s.key);
+    rows.push([`\`${s.key}\``, s.value, live === null ? 'not settable here' : live === s.value ? live : `${live} (differs)`, s.why]);
+  }
+  return {
+    heading: 'Kernel and network settings',
+    blocks: [
+      paragraph(
+        file === null
+          ? `pve-baseline has not written ${code(SYSCTL_FILE)} on this node: the values in force are the kernel's and Proxmox VE's defaults.`
+          : `${code(SYSCTL_FILE)} keeps these settings across reboots; the values in force are read from ${code('/proc/sys')}.`,
+      ),
+      table(['Setting', 'Baseline', 'In force', 'Why'], rows),
+      paragraph('Deliberately not set on a Proxmox VE node:'),
+      bullets(NOT_TOUCHED),
+    ],
+    evidence: [`read ${SYSCTL_FILE}`, 'read /proc/sys (each setting above)'],
+  };
+}

@@ -1,7 +1,7 @@
 import { Box, Text, useInput } from 'ink';
 import SelectInput from 'ink-select-input';
 import type { AnswerRequest } from '../../src/engine/events.ts';
-import { Secret } from '../../src/engine/secret.ts';
+import { Secret } from '../../src/system/secret.ts';
 import { PasswordPrompt } from './PasswordPrompt.tsx';
 import { TextPrompt } from './TextPrompt.tsx';
 import { useTheme } from '../theme.ts';

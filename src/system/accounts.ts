@@ -2,7 +2,7 @@
  * Linux accounts as the files describe them (/etc/passwd, /etc/group,
  * /etc/shadow), and the rules a new admin's name must follow: Debian's
  * (adduser's NAME_REGEX, 32 characters) and Proxmox's (NAME@pam must be a
- * valid userid, reference/proxmox.md §4.2), each refusal saying why.
+ * valid userid: src/pve/names.ts), each refusal saying why.
  */
 import type { Files } from './files.ts';
 
@@ -66,6 +66,25 @@ export async function readAccounts(files: Pick<Files, 'read'>): Promise<Accounts
     // Only root may read the shadow file; a read-only run as another user knows no password states.
     passwords: parseShadow((await files.read('/etc/shadow').catch(() => null)) ?? ''),
   };
+}
+
+/** A personal account with the places its SSH keys live. */
+export interface AccountHome extends PasswdEntry {
+  /** HOME/.ssh */
+  sshDir: string;
+  /** HOME/.ssh/authorized_keys */
+  authorizedKeys: string;
+}
+
+/**
+ * The account NAME as the node has it now, with the places its SSH keys
+ * live; undefined when there is no such account (or no name was given). The
+ * one place the admin's account, home and key file are found.
+ */
+export async function findAccount(files: Pick<Files, 'read'>, name: string | undefined): Promise<{ accounts: Accounts; account: AccountHome | undefined }> {
+  const accounts = await readAccounts(files);
+  const user = name === undefined ? undefined : accounts.users.find((u) => u.name === name);
+  return { accounts, account: user && { ...user, sshDir: `${user.home}/.ssh`, authorizedKeys: `${user.home}/.ssh/authorized_keys` } };
 }
 
 export function memberOf(accounts: Accounts, user: string, group: string): boolean {

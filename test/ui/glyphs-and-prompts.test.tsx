@@ -5,7 +5,7 @@ import { App } from '../../screens/App.tsx';
 import { WizardStore } from '../../screens/state/wizard-store.ts';
 import { pickGlyphs, CONSOLE, UNICODE } from '../../screens/glyphs.ts';
 import { textInputReducer } from '../../screens/hooks/use-text-input.ts';
-import { Secret } from '../../src/engine/secret.ts';
+import { Secret } from '../../src/system/secret.ts';
 import type { StepInfo } from '../../src/engine/events.ts';
 import { fakeNode, KEY, renderScreen } from './helpers.tsx';
 

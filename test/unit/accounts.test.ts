@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { adminNameProblem, CRYPT_HASH, memberOf, parseGroup, parsePasswd, parseShadow } from '../../src/system/accounts.ts';
+import { adminNameProblem, CRYPT_HASH, findAccount, memberOf, parseGroup, parsePasswd, parseShadow } from '../../src/system/accounts.ts';
 
 const PASSWD = `root:x:0:0:root:/root:/bin/bash
 daemon:x:1:1:daemon:/usr/sbin:/usr/sbin/nologin
@@ -43,4 +43,19 @@ test('shadow states, group membership, crypt hashes', () => {
   assert.ok(CRYPT_HASH.test('$6$rounds=5000$saltsalt$hash'));
   assert.ok(!CRYPT_HASH.test('$1$md5salt$weak'), 'MD5 crypt is not accepted');
   assert.ok(!CRYPT_HASH.test('plain password'));
+});
+
+test('findAccount: the account, its home and its key file, in one place', async () => {
+  const files = {
+    read: async (p: string) =>
+      p === '/etc/passwd' ? 'root:x:0:0:root:/root:/bin/bash\nalice:x:1000:1000:Alice:/srv/home/alice:/bin/bash\n' : p === '/etc/group' ? 'sudo:x:27:alice\n' : null,
+  };
+  const { account, accounts } = await findAccount(files, 'alice');
+  assert.deepEqual(account, {
+    name: 'alice', uid: 1000, gid: 1000, gecos: 'Alice', home: '/srv/home/alice', shell: '/bin/bash',
+    sshDir: '/srv/home/alice/.ssh', authorizedKeys: '/srv/home/alice/.ssh/authorized_keys',
+  });
+  assert.equal(memberOf(accounts, 'alice', 'sudo'), true);
+  assert.equal((await findAccount(files, 'bob')).account, undefined);
+  assert.equal((await findAccount(files, undefined)).account, undefined);
 });

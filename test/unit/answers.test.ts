@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { AnswersFileError, parseAnswersFile } from '../../src/cli/answers.ts';
-import { Secret } from '../../src/engine/secret.ts';
+import { Secret } from '../../src/system/secret.ts';
 import type { Step } from '../../src/engine/step.ts';
 
 const admin: Step<null> = {
@@ -61,6 +61,11 @@ test('structure errors', async () => {
   assert.deepEqual(await problems('admin-account: alice\n'), ['answers.yml:1: admin-account: wants a mapping of question ids to answers']);
   assert.deepEqual(await problems('admin-account:\n  name: [a, b]\n'), ['answers.yml:2: admin-account.name: wants text']);
   assert.match((await problems('admin-account:\n  name: a\n  name: b\n'))[0]!, /^answers\.yml:3:\d+: not valid YAML: Map keys must be unique/);
-  assert.deepEqual(await problems(''), []);
-  assert.deepEqual(await problems('# only a comment\n'), []);
+  // A file that names no step decides nothing: refused, naming the steps it could have.
+  const none = ['answers.yml: names no step (an empty answers file decides nothing); give a section per step to apply (steps: admin-account; "STEP: {}" takes a step\'s defaults)'];
+  assert.deepEqual(await problems(''), none);
+  assert.deepEqual(await problems('# only a comment\n'), none);
+  assert.deepEqual(await problems('version: 1\n'), none);
+  // A section with no answers is a decision: take the defaults.
+  assert.deepEqual(await parseAnswersFile('admin-account: {}\n', 'answers.yml', [admin]), { 'admin-account': {} });
 });

@@ -11,7 +11,7 @@ import {
   type Change,
   type FileChange,
 } from '../../src/engine/change.ts';
-import { Secret } from '../../src/engine/secret.ts';
+import { Secret } from '../../src/system/secret.ts';
 
 const file = (before: string | null, after: string | null, path = '/etc/ssh/sshd_config.d/00-baseline.conf'): FileChange => ({
   kind: 'file',

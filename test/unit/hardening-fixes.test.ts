@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { Secret } from '../../src/engine/secret.ts';
+import { Secret } from '../../src/system/secret.ts';
 import type { Step } from '../../src/engine/step.ts';
 import { parseOsRelease } from '../../src/system/detect.ts';
 import { allFiles, tempDir } from '../fixtures/temp.ts';

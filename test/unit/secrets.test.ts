@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import util from 'node:util';
-import { Secret, isSecret } from '../../src/engine/secret.ts';
+import { Secret, isSecret } from '../../src/system/secret.ts';
 import { describeChange } from '../../src/engine/change.ts';
 import { persistableAnswers } from '../../src/engine/step.ts';
 import { Journal } from '../../src/engine/journal.ts';

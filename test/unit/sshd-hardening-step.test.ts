@@ -6,22 +6,23 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Answers, Question, TextQuestion } from '../../src/engine/step.ts';
-import { NO_FILES } from '../../src/engine/questions.ts';
+import type { Answers } from '../../src/engine/step.ts';
+import { detectedDefault, validateAnswer } from '../../src/engine/questions.ts';
 import type { Accounts, PasswdEntry } from '../../src/system/accounts.ts';
 import { describeKey, generateKeyPair, readCheckedKeys, type PublicKey } from '../../src/ssh/keys.ts';
 import { DROP_IN } from '../../src/ssh/sshd.ts';
 import { parseOpenSshVersion, type SupportedAlgorithms } from '../../src/ssh/sshd-crypto.ts';
-import { sshdHardeningStep } from '../../steps/sshd-hardening.ts';
+import { sshdHardeningStep, type SshdAnswers } from '../../steps/sshd-hardening.ts';
 import { testNode } from '../fixtures/node.ts';
 import { SUPPORTED_92 } from '../fixtures/openssh.ts';
 
 type Facts = Parameters<typeof sshdHardeningStep.plan>[0];
 
 
-const alice: PasswdEntry = { name: 'alice', uid: 1000, gid: 1000, gecos: 'Alice', home: '/home/alice', shell: '/bin/bash' };
+const aliceEntry: PasswdEntry = { name: 'alice', uid: 1000, gid: 1000, gecos: 'Alice', home: '/home/alice', shell: '/bin/bash' };
+const alice = { ...aliceEntry, sshDir: '/home/alice/.ssh', authorizedKeys: '/home/alice/.ssh/authorized_keys' };
 const accounts: Accounts = {
-  users: [{ name: 'root', uid: 0, gid: 0, gecos: 'root', home: '/root', shell: '/bin/bash' }, alice],
+  users: [{ name: 'root', uid: 0, gid: 0, gecos: 'root', home: '/root', shell: '/bin/bash' }, aliceEntry],
   groups: [
     { name: 'root', gid: 0, members: [] },
     { name: 'sudo', gid: 27, members: ['alice'] },
@@ -52,22 +53,25 @@ function factsWith(over: Partial<Facts> = {}): Facts {
   };
 }
 
-const DEFAULTS: Answers = { root_login: 'prohibit-password', allow_mode: 'users', allow_users: '', profile: 'compatible', revert_seconds: '180' };
+const DEFAULTS: SshdAnswers = { root_login: 'prohibit-password', allow_mode: 'users', allow_users: [], profile: 'compatible', revert_seconds: 180 };
 
-function plannedContent(answers: Answers = DEFAULTS): string {
+function plannedContent(answers: SshdAnswers = DEFAULTS): string {
   const change = sshdHardeningStep.plan(factsWith(), answers, testNode)[0]!;
   assert.equal(change.kind, 'file');
   return (change as { after: string }).after;
 }
 
-function textQuestion(id: string): TextQuestion<Facts> {
-  const q = sshdHardeningStep.questions!.find((x: Question<Facts>) => x.id === id);
+function question(id: string) {
+  const q = sshdHardeningStep.questions!.find((x) => x.id === id);
   assert.ok(q, `question ${id}`);
-  assert.equal(q.kind, 'text');
-  return q as TextQuestion<Facts>;
+  return q;
 }
 
-const validate = (id: string, value: string, answers: Answers = DEFAULTS) => textQuestion(id).validate!(value, answers, NO_FILES);
+/** The codec's refusal, or undefined when the answer is taken. */
+const validate = async (id: string, value: string, answers: Answers = DEFAULTS) => {
+  const v = await validateAnswer(question(id), value, answers);
+  return v.ok ? undefined : v.message;
+};
 
 // --- plan -------------------------------------------------------------------
 
@@ -94,7 +98,7 @@ test('plan: the drop-in already as planned -> [] (compliant)', () => {
   const after = plannedContent();
   assert.deepEqual(sshdHardeningStep.plan(factsWith({ dropIn: after }), DEFAULTS, testNode), []);
   // A different answer makes the same file non-compliant again.
-  assert.equal(sshdHardeningStep.plan(factsWith({ dropIn: after }), { ...DEFAULTS, allow_users: 'bob' }, testNode).length, 2);
+  assert.equal(sshdHardeningStep.plan(factsWith({ dropIn: after }), { ...DEFAULTS, allow_users: ['bob'] }, testNode).length, 2);
 });
 
 test('plan: a hand edit is named in the reason (a changed value, an added line)', () => {
@@ -126,12 +130,12 @@ test('plan: a hand edit is named in the reason (a changed value, an added line)'
 });
 
 test('plan: root from networks writes the Match Address block; groups mode writes AllowGroups with root', () => {
-  const networks = plannedContent({ ...DEFAULTS, root_login: 'networks', root_networks: '192.0.2.0/24 10.10.10.0/24' }).split('\n');
+  const networks = plannedContent({ ...DEFAULTS, root_login: 'networks', root_networks: ['192.0.2.0/24', '10.10.10.0/24'] }).split('\n');
   assert.ok(networks.includes('PermitRootLogin no'));
   assert.ok(networks.includes('AllowUsers alice root@192.0.2.0/24 root@10.10.10.0/24'));
   assert.ok(networks.includes('Match Address 192.0.2.0/24,10.10.10.0/24'));
   assert.ok(networks.includes('    PermitRootLogin prohibit-password'));
-  const groups = plannedContent({ ...DEFAULTS, allow_mode: 'groups', allow_groups: 'sudo' }).split('\n');
+  const groups = plannedContent({ ...DEFAULTS, allow_mode: 'groups', allow_groups: ['sudo'] }).split('\n');
   assert.ok(groups.includes('AllowGroups sudo root'));
   assert.ok(!groups.some((l) => l.startsWith('AllowUsers')));
 });
@@ -139,7 +143,7 @@ test('plan: root from networks writes the Match Address block; groups mode write
 // --- preflight --------------------------------------------------------------
 
 test('preflight: an ed25519 key passes (compatible and strict)', () => {
-  for (const profile of ['compatible', 'strict']) {
+  for (const profile of ['compatible', 'strict'] as const) {
     const checks = sshdHardeningStep.preflight!(factsWith(), { ...DEFAULTS, profile }, testNode);
     assert.deepEqual(checks, [{ label: `alice has an installed key the ${profile} profile accepts`, ok: true, detail: describeKey(ed25519) }]);
   }
@@ -168,7 +172,7 @@ test('preflight: no installed key -> run the SSH key step first', () => {
 });
 
 test('preflight: AllowGroups must keep the admin (sshusers refused, naming her groups; sudo passes)', () => {
-  const outside = sshdHardeningStep.preflight!(factsWith(), { ...DEFAULTS, allow_mode: 'groups', allow_groups: 'sshusers' }, testNode);
+  const outside = sshdHardeningStep.preflight!(factsWith(), { ...DEFAULTS, allow_mode: 'groups', allow_groups: ['sshusers'] }, testNode);
   assert.equal(outside.length, 2);
   assert.equal(outside[0]!.ok, true);
   assert.deepEqual(outside[1], {
@@ -176,11 +180,11 @@ test('preflight: AllowGroups must keep the admin (sshusers refused, naming her g
     ok: false,
     detail: 'alice is a member of alice, sudo, none of which is allowed: add one of them, or add alice to an allowed group first',
   });
-  const inside = sshdHardeningStep.preflight!(factsWith(), { ...DEFAULTS, allow_mode: 'groups', allow_groups: 'sudo' }, testNode);
+  const inside = sshdHardeningStep.preflight!(factsWith(), { ...DEFAULTS, allow_mode: 'groups', allow_groups: ['sudo'] }, testNode);
   assert.deepEqual(inside[1], { label: 'AllowGroups sudo keeps alice', ok: true });
   assert.ok(inside.every((c) => c.ok));
   // The primary group counts too (alice's gid 1000 is group alice).
-  const primary = sshdHardeningStep.preflight!(factsWith(), { ...DEFAULTS, allow_mode: 'groups', allow_groups: 'sshusers alice' }, testNode);
+  const primary = sshdHardeningStep.preflight!(factsWith(), { ...DEFAULTS, allow_mode: 'groups', allow_groups: ['sshusers', 'alice'] }, testNode);
   assert.deepEqual(primary[1], { label: 'AllowGroups sshusers alice keeps alice', ok: true });
 });
 
@@ -206,9 +210,10 @@ test('root_networks: validate refuses host bits and garbage, accepts networks', 
   assert.equal(await validate('root_networks', '10.0.0.1/24'), '"10.0.0.1/24" has host bits set: the network is 10.0.0.0/24');
   assert.equal(await validate('root_networks', '10.0.0.0/24 10.10.10.0/24'), undefined);
   assert.equal(await validate('root_networks', '10.0.0.0/24,192.0.2.7'), undefined);
+  assert.equal(await validate('root_networks', 'nope'), '"nope" is not an address or a network (wanted e.g. 10.0.0.0/24 or fd00::/64)');
   assert.equal(
     await validate('root_networks', '10.0.0.1/24 nope'),
-    '"10.0.0.1/24" has host bits set: the network is 10.0.0.0/24; "nope" is not an address or a network (wanted e.g. 10.0.0.0/24)',
+    '"10.0.0.1/24" has host bits set: the network is 10.0.0.0/24',
   );
 });
 
@@ -216,8 +221,9 @@ test('revert_seconds: validate accepts 30 and 1800, refuses 29, 1801 and abc', a
   assert.equal(await validate('revert_seconds', '30'), undefined);
   assert.equal(await validate('revert_seconds', '1800'), undefined);
   assert.equal(await validate('revert_seconds', '180'), undefined);
-  for (const bad of ['29', '1801', 'abc', '-30', '60s']) assert.equal(await validate('revert_seconds', bad), 'wants a number of seconds from 30 to 1800', bad);
-  assert.equal(textQuestion('revert_seconds').detect!(factsWith()), '180');
+  for (const bad of ['29', '1801', 'abc', '-30', '60s']) assert.equal(await validate('revert_seconds', bad), 'wants a whole number of seconds from 30 to 1800', bad);
+  assert.equal(detectedDefault(question('revert_seconds'), factsWith()), '180');
+  assert.deepEqual(await validateAnswer(question('revert_seconds'), 600), { ok: true, value: 600 });
 });
 
 test('when: root_networks follows root_login; allow_users and allow_groups follow allow_mode', () => {
@@ -232,10 +238,10 @@ test('when: root_networks follows root_login; allow_users and allow_groups follo
 });
 
 test('root_networks: detect joins the node\'s networks with a space (none -> no default)', () => {
-  const q = textQuestion('root_networks');
-  assert.equal(q.detect!(factsWith()), '192.0.2.0/24');
-  assert.equal(q.detect!(factsWith({ networks: ['192.0.2.0/24', '10.10.10.0/24'] })), '192.0.2.0/24 10.10.10.0/24');
-  assert.equal(q.detect!(factsWith({ networks: [] })), undefined);
+  const q = question('root_networks');
+  assert.equal(detectedDefault(q, factsWith()), '192.0.2.0/24');
+  assert.equal(detectedDefault(q, factsWith({ networks: ['192.0.2.0/24', '10.10.10.0/24'] })), '192.0.2.0/24 10.10.10.0/24');
+  assert.equal(detectedDefault(q, factsWith({ networks: [] })), undefined);
 });
 
 test('allow_users: validate refuses a name that is not a user name', async () => {
@@ -245,14 +251,12 @@ test('allow_users: validate refuses a name that is not a user name', async () =>
 
 // --- guard ------------------------------------------------------------------
 
-test('guard.seconds: the revert_seconds answer as a number (180 when missing)', () => {
+test('guard.seconds: the revert_seconds answer (a number, from its codec)', () => {
   const seconds = sshdHardeningStep.guard!.seconds;
   assert.equal(typeof seconds, 'function');
-  const f = seconds as (answers: Answers) => number;
-  assert.equal(f({ ...DEFAULTS, revert_seconds: '600' }), 600);
-  assert.equal(f({ ...DEFAULTS, revert_seconds: '30' }), 30);
+  const f = seconds as (answers: SshdAnswers) => number;
+  assert.equal(f({ ...DEFAULTS, revert_seconds: 600 }), 600);
+  assert.equal(f({ ...DEFAULTS, revert_seconds: 30 }), 30);
   assert.equal(f(DEFAULTS), 180);
-  const { revert_seconds: _omit, ...without } = DEFAULTS;
-  assert.equal(f(without), 180);
   assert.deepEqual(sshdHardeningStep.guard!.reload, [['systemctl', 'reload', 'ssh']]);
 });
