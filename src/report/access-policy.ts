@@ -3,9 +3,14 @@
  * control"; seed 002, "Access Control Matrix"): markdown an auditor reads,
  * rendered from PolicyFacts only. Pure and deterministic: the same state
  * gives the same document apart from its date.
+ *
+ * The report writes the node, its accounts, the access matrix, the tokens,
+ * the recovery procedures and the change log; between them come the steps'
+ * own sections (src/report/section.ts), in catalogue order.
  */
-import type { PolicyFacts } from './facts.ts';
-import { BREAK_GLASS_PURPOSE, breakGlassProcedure } from '../../steps/break-glass.ts';
+import type { PolicyFacts, StepSection } from './facts.ts';
+import type { AccessProofRecord } from '../engine/journal.ts';
+import { code, type DocumentBlock } from './section.ts';
 
 /**
  * One table cell. Text that a renderer would turn into a link (an address
@@ -25,46 +30,59 @@ function table(head: string[], rows: string[][]): string[] {
 
 const expiry = (epoch: number) => (epoch ? new Date(epoch * 1000).toISOString().slice(0, 10) : 'never');
 
-/** The sshd settings the policy is about, in reading order, with what each means. */
-const SSH_KEYWORDS: [keyword: string, meaning: string][] = [
-  ['permitrootlogin', 'root logins'],
-  ['passwordauthentication', 'passwords accepted'],
-  ['kbdinteractiveauthentication', 'keyboard-interactive (PAM prompts)'],
-  ['pubkeyauthentication', 'public keys accepted'],
-  ['authenticationmethods', 'methods required'],
-  ['allowusers', 'only these users'],
-  ['allowgroups', 'only these groups'],
-  ['maxauthtries', 'attempts per connection'],
-  ['logingracetime', 'seconds to log in'],
-  ['clientaliveinterval', 'idle check every (s)'],
-  ['clientalivecountmax', 'unanswered checks before a drop'],
-  ['loglevel', 'log detail (VERBOSE records key fingerprints)'],
-  ['x11forwarding', 'X11 forwarding'],
-  ['allowagentforwarding', 'agent forwarding'],
-  ['permituserenvironment', 'user environment files'],
-  ['kexalgorithms', 'key exchange'],
-  ['ciphers', 'ciphers'],
-  ['macs', 'MACs'],
-  ['hostkeyalgorithms', 'host key algorithms'],
-  ['pubkeyacceptedalgorithms', 'accepted user key algorithms'],
-];
+/** One block of a step's section, as markdown lines. */
+function blockLines(block: DocumentBlock): string[] {
+  const flat = (text: string) => text.replace(/\s*[\r\n]+\s*/g, ' ').trim();
+  switch (block.kind) {
+    case 'paragraph':
+      return [flat(block.text)];
+    case 'list':
+      return block.items.map((item, i) => `${block.numbered ? `${i + 1}.` : '-'} ${flat(item)}`);
+    case 'table':
+      return table(block.head, block.rows);
+  }
+}
 
-function rootPolicy(facts: PolicyFacts): string[] {
-  const values = 'values' in facts.ssh ? facts.ssh.values : {};
-  const root = values.permitrootlogin?.join(' ') ?? 'unknown';
-  const meaning: Record<string, string> = {
-    yes: 'root may log in over SSH with a password or a key. This is the fresh-install setting; the sshd step restricts it.',
-    'prohibit-password': 'root may log in over SSH with a key only, never with a password.',
-    'without-password': 'root may log in over SSH with a key only, never with a password.',
-    no: 'root may not log in over SSH (a Match block may still allow keys from the cluster and management networks).',
-    'forced-commands-only': 'root may log in with a key only to run its forced command.',
-  };
-  return [
-    `- SSH: \`PermitRootLogin ${root}\`: ${meaning[root] ?? 'see the SSH policy below.'}`,
-    '- root@pam stays enabled in Proxmox VE: some operations (updates from the web UI, cluster joins) need it. It is for provisioning and emergencies, not daily work.',
-    '- Proxmox clusters use root SSH between nodes (migration, `pvecm`): root keeps key-only access from the cluster and management networks.',
-    '- Root\'s authorized keys are `/etc/pve/priv/authorized_keys`, shared by every node of a cluster.',
-  ];
+/** Blocks separated by blank lines, as markdownlint wants around lists and tables. */
+const blocksLines = (blocks: readonly DocumentBlock[]) => blocks.flatMap((b, i) => [...(i ? [''] : []), ...blockLines(b)]);
+
+/** The report's own level-2 headings: a step's section may not take one of them. */
+const REPORT_HEADINGS = ['The node', 'Administrative accounts', 'Access-control matrix', 'API tokens', 'Recovery procedures', 'Change log', 'Evidence'];
+
+/** The steps' sections; a heading already used gets its step id, so every heading stays unique (markdownlint MD024). */
+function stepSections(sections: readonly StepSection[]): string[] {
+  const used = new Set(REPORT_HEADINGS.map((h) => h.toLowerCase()));
+  const out: string[] = [];
+  for (const { stepId, section } of sections) {
+    let heading = section.heading.replace(/\s+/g, ' ').trim() || stepId;
+    if (used.has(heading.toLowerCase())) heading = `${heading} (${stepId})`;
+    used.add(heading.toLowerCase());
+    out.push(`## ${heading}`, '');
+    if (section.blocks.length) out.push(...blocksLines(section.blocks), '');
+    for (const sub of section.subsections ?? []) {
+      let subHeading = sub.heading.replace(/\s+/g, ' ').trim() || stepId;
+      if (used.has(subHeading.toLowerCase())) subHeading = `${subHeading} (${heading})`;
+      used.add(subHeading.toLowerCase());
+      out.push(`### ${subHeading}`, '');
+      if (sub.blocks.length) out.push(...blocksLines(sub.blocks), '');
+    }
+  }
+  return out;
+}
+
+const utc = (iso: string) => iso.replace('T', ' ').replace(/(\.\d+)?Z$/, '');
+
+/** Who proved access to a guarded change: "proved by alice from 10.0.0.5 with SHA256:... at 2026-11-22 10:00:00". */
+export function describeProof(proof: AccessProofRecord): string {
+  const who = `${proof.user ?? 'a new login'}${proof.from ? ` from ${proof.from}` : ''}${proof.fingerprint ? ` with ${proof.fingerprint}` : ''}`;
+  switch (proof.by) {
+    case 'login':
+      return `proved by ${who} at ${utc(proof.at)}`;
+    case 'confirm':
+      return `proved by ${who} running pve-baseline confirm at ${utc(proof.at)}`;
+    case 'console':
+      return `kept on the console${proof.user ? ` by ${proof.user}` : ''} without a second login at ${utc(proof.at)}`;
+  }
 }
 
 function matrixSection(facts: PolicyFacts): string[] {
@@ -116,6 +134,8 @@ export function renderAccessPolicy(facts: PolicyFacts, meta: { date: string; ver
       ],
     ),
     '',
+    'Web UI and API logins are in `/var/log/pveproxy/access.log` and the task log; `/etc/pve` is a view of the cluster database (`/var/lib/pve-cluster/config.db`), so file watches see only local writes.',
+    '',
     '## Administrative accounts',
     '',
     '### Linux accounts that can log in or use sudo',
@@ -134,10 +154,6 @@ export function renderAccessPolicy(facts: PolicyFacts, meta: { date: string; ver
         )
       : ['No Proxmox VE users (not a Proxmox VE node).']),
     '',
-    '## Root',
-    '',
-    ...rootPolicy(facts),
-    '',
     '## Access-control matrix',
     '',
     ...matrixSection(facts),
@@ -150,27 +166,7 @@ export function renderAccessPolicy(facts: PolicyFacts, meta: { date: string; ver
     '',
     'A token\'s secret is shown once, when it is made, and is kept only in `/etc/pve/priv/token.cfg`.',
     '',
-    '## SSH policy',
-    '',
-    ...('values' in facts.ssh
-      ? table(
-          ['Setting', 'Meaning', 'In force (`sshd -T`)'],
-          SSH_KEYWORDS.map(([k, meaning]) => [`\`${k}\``, meaning, (facts.ssh as { values: Record<string, string[]> }).values[k]?.join(' ') ?? '(not set)']),
-        )
-      : [`\`sshd -T\` could not be read: ${facts.ssh.error}`]),
-    '',
-    '## Firewall',
-    '',
-    'Not configured yet by pve-baseline.',
-    '',
-    '## Updates',
-    '',
-    'Not configured yet by pve-baseline.',
-    '',
-    '## Backups',
-    '',
-    'Not configured yet by pve-baseline.',
-    '',
+    ...stepSections(facts.sections),
     '## Recovery procedures',
     '',
     '- Console: log in as root on the local console, or over IPMI, iDRAC or iLO; SSH settings and the firewall do not apply there.',
@@ -178,24 +174,12 @@ export function renderAccessPolicy(facts: PolicyFacts, meta: { date: string; ver
     '- Rescue media: boot the Proxmox VE installer ISO in rescue mode, or a Debian live image, mount the root file system and repair it.',
     '- pve-baseline: every file it changed has a backup (see the change log); `pve-baseline revert STEP` puts a step back.',
     '',
-    '### Break-glass account',
-    '',
-    ...(facts.breakGlass
-      ? [BREAK_GLASS_PURPOSE, '', `Account: \`${facts.breakGlass}\` (Linux) and \`${facts.breakGlass}@pam\` (Proxmox VE). To use it:`, '', ...breakGlassProcedure(facts.breakGlass).map((s, i) => `${i + 1}. ${s}`)]
-      : ['No break-glass account was created.']),
-    '',
-    '## Audit notes',
-    '',
-    '- Daily work uses named accounts, so logs say who did what; root is for provisioning and emergencies.',
-    '- SSH logins are in the journal (`journalctl -u ssh`); with `LogLevel VERBOSE` each records the key fingerprint used.',
-    '- Web UI and API logins are in `/var/log/pveproxy/access.log` and the task log; `/etc/pve` is a view of the cluster database (`/var/lib/pve-cluster/config.db`), so file watches see only local writes.',
-    '',
     '## Change log',
     '',
     ...(facts.changes.length
       ? table(
-          ['When (UTC)', 'Step', 'Status', 'Files changed (backup)'],
-          facts.changes.map((c) => [c.updatedAt.replace('T', ' ').replace(/\.\d+Z$/, ''), c.step, c.status, c.files.map((f) => `${f.path} (${f.backup})`).join('; ') || '-']),
+          ['When (UTC)', 'Step', 'Status', 'Files changed (backup)', 'Access proved'],
+          facts.changes.map((c) => [utc(c.updatedAt), c.step, c.status, c.files.map((f) => `${f.path} (${f.backup})`).join('; ') || '-', c.proof ? describeProof(c.proof) : '-']),
         )
       : ['pve-baseline has not changed anything on this node yet.']),
     '',
@@ -203,7 +187,7 @@ export function renderAccessPolicy(facts: PolicyFacts, meta: { date: string; ver
     '',
     'The facts above come from:',
     '',
-    ...facts.evidence.map((e) => `- \`${e}\``),
+    ...facts.evidence.map((e) => `- ${code(e)}`),
     '',
   ];
   return lines.join('\n');

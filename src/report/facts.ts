@@ -3,8 +3,14 @@
  * from the answers), so it stays true after later changes and can be
  * regenerated at any time. Nothing secret is collected: password states,
  * never hashes; token ids, never values.
+ *
+ * The report's own facts are the node, its accounts, the access matrix, the
+ * tokens and the change log; every other part comes from the steps' own
+ * `document` hooks, in catalogue order, so the report names no step.
  */
-import type { StepRecord } from '../engine/journal.ts';
+import type { AccessProofRecord, StepRecord } from '../engine/journal.ts';
+import { keptAnswers, type AnyStep, type StepContext } from '../engine/step.ts';
+import type { DocumentSection } from './section.ts';
 import { memberOf, readAccounts, type PasswordState } from '../system/accounts.ts';
 import type { NodeInfo } from '../system/detect.ts';
 import type { Exec } from '../system/exec.ts';
@@ -26,12 +32,16 @@ export interface PolicyFacts {
   pveUsers: { userid: string; realm: string; enabled: boolean; expire: number; groups: string[]; tfa: boolean; comment: string }[];
   tokens: { id: string; privsep: boolean; expire: number; comment: string }[];
   matrix: AccessMatrix | null;
-  /** `sshd -T`, keyword -> values; or why it could not be read. */
-  ssh: { values: Record<string, string[]> } | { error: string };
-  breakGlass: string | null;
-  changes: { step: string; status: StepRecord['status']; updatedAt: string; files: { path: string; backup: string }[] }[];
+  /** The steps' own parts, in catalogue order. */
+  sections: StepSection[];
+  changes: { step: string; status: StepRecord['status']; updatedAt: string; files: { path: string; backup: string }[]; proof?: AccessProofRecord }[];
   /** The commands and files the facts came from. */
   evidence: string[];
+}
+
+export interface StepSection {
+  stepId: string;
+  section: DocumentSection;
 }
 
 const LOGIN_SHELL = (shell: string) => !/(nologin|false|sync|halt|shutdown)$/.test(shell);
@@ -53,22 +63,34 @@ export function parseStorage(text: string): PolicyFacts['node']['storage'] {
   return out;
 }
 
-/** `sshd -T` output: lowercase `keyword value` lines; repeated keywords collect. */
-export function parseSshdValues(text: string): Record<string, string[]> {
-  const values: Record<string, string[]> = {};
-  for (const line of text.split('\n')) {
-    const m = line.match(/^(\S+)\s+(.*)$/);
-    if (m) (values[m[1]!.toLowerCase()] ??= []).push(m[2]!.trim());
+/**
+ * Each step's section, in catalogue order, from its `document` hook. A step
+ * that cannot apply to this node (its `requires`) is left out; a hook that
+ * fails gives a section saying so, never a missing or broken document.
+ */
+export async function collectStepSections(ctx: StepContext, steps: readonly AnyStep[], records: Readonly<Record<string, StepRecord>>): Promise<StepSection[]> {
+  const out: StepSection[] = [];
+  for (const step of steps) {
+    if (!step.document || step.requires?.(ctx.node)) continue;
+    let section: DocumentSection | undefined;
+    try {
+      section = await step.document(ctx, keptAnswers(step, records[step.id]?.answers));
+    } catch (error) {
+      const message = (error instanceof Error ? error.message : String(error)).split('\n')[0]!;
+      section = { heading: step.title, blocks: [{ kind: 'paragraph', text: `pve-baseline could not read this part from the node: ${message.replace(/[`\\*_<>[\]]/g, '\\$&')}` }] };
+    }
+    if (section) out.push({ stepId: step.id, section });
   }
-  return values;
+  return out;
 }
 
 export async function collectPolicyFacts(
   ctx: { exec: Exec; files: Files; node: NodeInfo },
+  steps: readonly AnyStep[],
   records: Readonly<Record<string, StepRecord>>,
   journalPath: string,
 ): Promise<PolicyFacts> {
-  const { exec, files, node } = ctx;
+  const { files, node } = ctx;
   const evidence: string[] = [];
   const read = async (path: string) => {
     evidence.push(`read ${path}`);
@@ -95,9 +117,17 @@ export async function collectPolicyFacts(
     }
   }
 
-  evidence.push('sshd -T');
-  const sshd = await exec.run(['sshd', '-T']);
-  const ssh = sshd.exitCode === 0 ? { values: parseSshdValues(sshd.stdout) } : { error: (sshd.stderr || sshd.stdout).trim() || `sshd -T exited ${sshd.exitCode}` };
+  // The steps read the node through the same context they get from the runner, with the journal for answers.
+  const stepCtx: StepContext = {
+    exec: ctx.exec,
+    files,
+    node,
+    log: () => undefined,
+    answersOf: (step) => keptAnswers(step, records[step.id]?.answers),
+    journalRecords: () => records,
+  };
+  const sections = await collectStepSections(stepCtx, steps, records);
+  for (const { section } of sections) for (const e of section.evidence ?? []) if (!evidence.includes(e)) evidence.push(e);
 
   const changes = Object.entries(records)
     .map(([step, r]) => ({
@@ -105,9 +135,9 @@ export async function collectPolicyFacts(
       status: r.status,
       updatedAt: r.updatedAt,
       files: r.applied.flatMap((a) => (a.kind === 'file' ? [{ path: a.path, backup: a.backup.existed ? a.backup.copy ?? '' : '(did not exist before)' }] : [])),
+      ...(r.proof ? { proof: r.proof } : {}),
     }))
     .sort((a, b) => (a.updatedAt < b.updatedAt ? -1 : a.updatedAt > b.updatedAt ? 1 : a.step < b.step ? -1 : 1));
-  const bg = records['break-glass']?.answers;
   evidence.push(`read ${journalPath}`);
 
   return {
@@ -123,8 +153,7 @@ export async function collectPolicyFacts(
     pveUsers,
     tokens,
     matrix: cfg ? accessMatrix(cfg) : null,
-    ssh,
-    breakGlass: bg?.wanted === true && typeof bg.name === 'string' ? bg.name : null,
+    sections,
     changes,
     evidence,
   };

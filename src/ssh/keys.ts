@@ -109,33 +109,113 @@ export function fingerprintOf(blob: Buffer): string {
   return `SHA256:${createHash('sha256').update(blob).digest('base64').replace(/=+$/, '')}`;
 }
 
-const isKeyType = (token: string) => token in TYPES || /-cert-v0[01]@openssh\.com$/.test(token);
+const isKeyType = (token: string) => Object.hasOwn(TYPES, token) || /-cert-v0[01]@openssh\.com$/.test(token);
 
-/** Split `[options] type base64 [comment]`; options may hold quoted spaces. */
-function splitLine(line: string): { options: string | null; rest: string } {
-  if (isKeyType(line.split(/\s+/, 1)[0]!)) return { options: null, rest: line };
+/**
+ * authorized_keys options as sshd reads them (OpenSSH auth-options.c): flags,
+ * some negatable with "no-", and NAME="value" options. Names are matched
+ * without regard to case, as sshd does.
+ */
+const FLAG_OPTIONS = ['restrict', 'cert-authority'];
+const NEGATABLE_FLAGS = ['port-forwarding', 'agent-forwarding', 'x11-forwarding', 'touch-required', 'verify-required', 'pty', 'user-rc'];
+const VALUE_OPTIONS = ['command', 'principals', 'from', 'expiry-time', 'environment', 'permitopen', 'permitlisten', 'tunnel'];
+
+export interface KeyOption {
+  /** Lowercase, without a "no-" prefix. */
+  name: string;
+  /** For a flag: false when written as no-NAME. */
+  enabled?: boolean;
+  /** For NAME="value": the value with its \" escapes undone. */
+  value?: string;
+}
+
+/** sshd separates the fields of an authorized_keys line with spaces and tabs only. */
+const FIELD_SPACE = /[ \t]+/;
+
+/**
+ * Split `[options] type base64 [comment]` the way sshd does: a line whose
+ * first field is a key type has no options; otherwise the options run to the
+ * first space or tab outside double quotes, where \" does not end a quote
+ * (sshkey_advance_past_options). An unterminated quote makes sshd skip the
+ * line, so it is a problem here.
+ */
+export function splitAuthorizedKeysLine(line: string): { options: string | null; rest: string } | { problem: string } {
+  if (isKeyType(line.split(FIELD_SPACE, 1)[0]!)) return { options: null, rest: line };
   let i = 0;
   let quoted = false;
-  for (; i < line.length; i++) {
-    const c = line[i]!;
-    if (c === '\\' && quoted) i++;
-    else if (c === '"') quoted = !quoted;
-    else if (!quoted && /\s/.test(c)) break;
+  for (; i < line.length && (quoted || (line[i] !== ' ' && line[i] !== '\t')); i++) {
+    if (line[i] === '\\' && line[i + 1] === '"') i++;
+    else if (line[i] === '"') quoted = !quoted;
   }
-  const rest = line.slice(i).trim();
+  if (quoted) {
+    // Only a line that holds a key somewhere is taken for options gone wrong; other text is simply not a key.
+    return line.split(FIELD_SPACE).some(isKeyType) ? { problem: 'the options before the key have a double quote (") that is never closed; sshd would ignore this key' } : { options: null, rest: line };
+  }
+  const rest = line.slice(i).replace(/^[ \t]+/, '');
   // Options only when a key type follows them; otherwise the first word is an (unknown) type.
-  return isKeyType(rest.split(/\s+/, 1)[0]!) ? { options: line.slice(0, i), rest } : { options: null, rest: line };
+  return isKeyType(rest.split(FIELD_SPACE, 1)[0]!) ? { options: line.slice(0, i), rest } : { options: null, rest: line };
+}
+
+/**
+ * The options of a key, checked as sshd checks them (sshauthopt_parse): a
+ * comma-separated list of known flags and NAME="value" options with nothing
+ * in between. Returns what is wrong in the operator's terms, since sshd
+ * would ignore the whole key.
+ */
+export function parseKeyOptions(text: string): { options: KeyOption[] } | { problem: string } {
+  const options: KeyOption[] = [];
+  const known = () => [...FLAG_OPTIONS, ...NEGATABLE_FLAGS.map((f) => `[no-]${f}`), ...VALUE_OPTIONS.map((v) => `${v}="..."`)].join(', ');
+  let at = 0;
+  while (at < text.length) {
+    const name = text.slice(at).split(/[,="]/, 1)[0]!;
+    const lower = name.toLowerCase();
+    at += name.length;
+    if (text[at] === '=') {
+      if (!VALUE_OPTIONS.includes(lower)) return { problem: `"${name}=" is not an authorized_keys option sshd knows (${known()})` };
+      at++;
+      if (text[at] !== '"') return { problem: `the option ${lower}= wants its value in double quotes (${lower}="...")` };
+      let value = '';
+      for (at++; at < text.length && text[at] !== '"'; at++) {
+        if (text[at] === '\\' && text[at + 1] === '"') at++;
+        value += text[at];
+      }
+      if (at >= text.length) return { problem: `the value of ${lower}= has no closing double quote` };
+      at++;
+      options.push({ name: lower, value });
+    } else if (FLAG_OPTIONS.includes(lower) || NEGATABLE_FLAGS.includes(lower)) {
+      options.push({ name: lower, enabled: true });
+    } else if (lower.startsWith('no-') && NEGATABLE_FLAGS.includes(lower.slice(3))) {
+      options.push({ name: lower.slice(3), enabled: false });
+    } else {
+      return { problem: `"${name || text.slice(at, at + 1)}" is not an authorized_keys option sshd knows (${known()})` };
+    }
+    if (at === text.length) break;
+    if (text[at] !== ',') return { problem: `the options want a comma after "${text.slice(0, at)}"` };
+    at++;
+    if (at === text.length) return { problem: 'the options end with a comma' };
+  }
+  return { options };
+}
+
+/** Options and key fields of one line, or why sshd would not read it. */
+function splitLine(line: string): { options: string | null; rest: string } | { problem: string } {
+  const split = splitAuthorizedKeysLine(line);
+  if ('problem' in split || split.options === null) return split;
+  const parsed = parseKeyOptions(split.options);
+  return 'problem' in parsed ? { problem: parsed.problem } : split;
 }
 
 type Ssh2Utils = typeof import('ssh2').utils;
 
 function checkLine(raw: string, lineNo: number, utils: Ssh2Utils): { key?: PublicKey; problem?: string; warning?: string } {
   const at = `line ${lineNo}`;
-  const { options, rest } = splitLine(raw);
-  const [type = '', base64 = '', ...commentWords] = rest.split(/\s+/);
+  const split = splitLine(raw);
+  if ('problem' in split) return { problem: `${at}: ${split.problem}` };
+  const { options, rest } = split;
+  const [type = '', base64 = '', ...commentWords] = rest.split(FIELD_SPACE);
   const comment = commentWords.join(' ');
   if (/-cert-v0[01]@openssh\.com$/.test(type)) return { problem: `${at}: ${type} is an SSH certificate; paste the plain public key instead` };
-  const family = TYPES[type];
+  const family = Object.hasOwn(TYPES, type) ? TYPES[type] : undefined;
   if (!family) {
     // A word shaped like a key type (ssh-foo, ecdsa-sha2-x) gets its own message; anything else is not a key.
     return !/^[a-z0-9]+(-[a-z0-9.]+)+(@[a-z0-9.-]+)?$/.test(type) || !base64
@@ -204,9 +284,11 @@ export function readCheckedKeys(text: string): PublicKey[] {
   text.split(/\r?\n/).forEach((raw, i) => {
     const line = raw.trim();
     if (!line || line.startsWith('#')) return;
-    const { options, rest } = splitLine(line);
-    const [type = '', base64 = '', ...comment] = rest.split(/\s+/);
-    const family = TYPES[type];
+    const split = splitLine(line);
+    if ('problem' in split) return;
+    const { options, rest } = split;
+    const [type = '', base64 = '', ...comment] = rest.split(FIELD_SPACE);
+    const family = Object.hasOwn(TYPES, type) ? TYPES[type] : undefined;
     if (!family) return;
     try {
       const blob = Buffer.from(base64, 'base64');

@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
-import { authorizedKeysLine, checkPublicKeys, describeKey, PRIVATE_KEY_REFUSED, readCheckedKeys, generateKeyPair } from '../../src/ssh/keys.ts';
+import { authorizedKeysLine, checkPublicKeys, describeKey, parseKeyOptions, PRIVATE_KEY_REFUSED, readCheckedKeys, generateKeyPair } from '../../src/ssh/keys.ts';
 import { DSA_PUBLIC_KEY } from '../fixtures/dsa-key.ts';
 
 const gen = (type: 'ed25519' | 'rsa' | 'ecdsa', bits: number | undefined, comment: string) => generateKeyPair(type, { ...(bits ? { bits } : {}), comment });
@@ -124,4 +124,92 @@ test('generateKeyPair never hands out the malformed ed25519 keys ssh2 sometimes 
     const pair = await generateKeyPair('ed25519', { comment: `k${i}` });
     assert.equal(readCheckedKeys(pair.public).length, 1, pair.public);
   }
+});
+
+/** What ssh-keygen (OpenSSH's own authorized_keys reader) says the key of a line is. */
+async function sshKeygenReads(line: string): Promise<string | null> {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'pve-baseline-key-'));
+  try {
+    writeFileSync(path.join(dir, 'authorized_keys'), `${line}\n`);
+    const r = await execa('ssh-keygen', ['-l', '-E', 'sha256', '-f', path.join(dir, 'authorized_keys')], { reject: false });
+    return r.exitCode === 0 ? r.stdout.split(' ')[1]! : null;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+test('issue 11: options whose quoted value holds a space are options, split where sshd splits them', async () => {
+  const options = 'from="10.0.0.0/8",command="/usr/local/bin/backup --dir /srv",no-pty';
+  const line = `${options} ${ed.public}`;
+  const r = await checkPublicKeys(line);
+  assert.deepEqual(r.problems, []);
+  assert.equal(r.keys[0]!.options, options);
+  assert.equal(r.keys[0]!.comment, 'alice@laptop');
+  assert.equal(r.keys[0]!.fingerprint, await sshKeygenReads(line), 'the key OpenSSH reads from the line');
+  assert.equal(readCheckedKeys(line)[0]!.options, options, 'the synchronous re-read agrees');
+  assert.equal(authorizedKeysLine(r.keys[0]!, true), line);
+  assert.equal(authorizedKeysLine(r.keys[0]!, false), ed.public);
+  assert.deepEqual(parseKeyOptions(options), {
+    options: [
+      { name: 'from', value: '10.0.0.0/8' },
+      { name: 'command', value: '/usr/local/bin/backup --dir /srv' },
+      { name: 'pty', enabled: false },
+    ],
+  });
+});
+
+test('escaped quotes and a key type inside a quoted value do not end the options', async () => {
+  const escaped = String.raw`command="echo \"hi, there\" ssh-rsa",No-Pty`;
+  const decoy = `command="ssh-ed25519 ${ec256.public.split(' ')[1]} decoy",restrict`;
+  for (const options of [escaped, decoy]) {
+    const line = `${options} ${ed.public}`;
+    const r = await checkPublicKeys(line);
+    assert.deepEqual(r.problems, [], options);
+    assert.equal(r.keys.length, 1);
+    assert.equal(r.keys[0]!.options, options);
+    assert.equal(r.keys[0]!.fingerprint, await sshKeygenReads(line), options);
+    assert.equal(authorizedKeysLine(r.keys[0]!, true), line);
+  }
+  assert.deepEqual(parseKeyOptions(escaped), { options: [{ name: 'command', value: 'echo "hi, there" ssh-rsa' }, { name: 'pty', enabled: false }] });
+});
+
+test('a line that starts with a key type has no options, whatever its comment holds', async () => {
+  const line = `${ed.public} from="x",no-pty "quoted`;
+  const r = await checkPublicKeys(line);
+  assert.deepEqual(r.problems, []);
+  assert.equal(r.keys[0]!.options, null);
+  assert.equal(r.keys[0]!.comment, 'alice@laptop from="x",no-pty "quoted');
+});
+
+test('options sshd would not read are refused with the line and the reason', async () => {
+  const key = ed.public;
+  const cases: [string, RegExp][] = [
+    [`from="10.0.0.0/8 ${key}`, /^line 1: the options before the key have a double quote \(\"\) that is never closed; sshd would ignore this key$/],
+    // \\" is a backslash and then a closing quote for the shell, but for sshd \" escapes the quote: still open.
+    [String.raw`command="a\\" ${key}`, /^line 1: the options before the key have a double quote/],
+    [`frm="10.0.0.0/8" ${key}`, /^line 1: "frm=" is not an authorized_keys option sshd knows \(restrict, cert-authority, \[no-\]port-forwarding/],
+    [`no-ptyx ${key}`, /^line 1: "no-ptyx" is not an authorized_keys option sshd knows/],
+    [`from=10.0.0.0/8 ${key}`, /^line 1: the option from= wants its value in double quotes \(from="\.\.\."\)$/],
+    [`from="10.0.0.0/8"no-pty ${key}`, /^line 1: the options want a comma after "from="10\.0\.0\.0\/8""$/],
+    [`no-pty, ${key}`, /^line 1: the options end with a comma$/],
+  ];
+  for (const [line, message] of cases) {
+    const r = await checkPublicKeys(line);
+    assert.equal(r.problems.length, 1, line);
+    assert.match(r.problems[0]!, message, line);
+    assert.deepEqual(r.keys, [], line);
+    assert.deepEqual(readCheckedKeys(line), [], `${line}: the synchronous re-read installs nothing either`);
+  }
+  // OpenSSH itself finds no key where the quote is never closed.
+  assert.equal(await sshKeygenReads(`from="10.0.0.0/8 ${key}`), null);
+  assert.equal(await sshKeygenReads(String.raw`command="a\\" ${key}`), null);
+});
+
+test('a word that is only an inherited property name is not a key type', async () => {
+  assert.deepEqual((await checkPublicKeys('constructor AAAA x')).problems, ['line 1: not an SSH public key (wanted TYPE BASE64 [COMMENT], e.g. ssh-ed25519 AAAAC3Nz... alice@laptop)']);
+  assert.deepEqual(readCheckedKeys('toString AAAA x'), []);
+});
+
+test('text with an open quote but no key in it is not taken for options', async () => {
+  assert.deepEqual((await checkPublicKeys('He said "hello there')).problems, ['line 1: not an SSH public key (wanted TYPE BASE64 [COMMENT], e.g. ssh-ed25519 AAAAC3Nz... alice@laptop)']);
 });
