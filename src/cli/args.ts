@@ -32,6 +32,8 @@ export const EXIT = {
   locked: 3,
   /** Not root: nothing was changed. */
   notRoot: 4,
+  /** The output or a file could not be written (a full disk, a closed pipe, an immutable state directory): EX_IOERR of sysexits.h. */
+  ioError: 74,
   hangup: 129,
   interrupted: 130,
 } as const;
@@ -57,10 +59,13 @@ Usage
 Exit codes
   0    done, or compliant
   1    a step failed (and was rolled back), or check found drift
-  2    usage error, invalid answers file, no terminal for the wizard,
-       or check could not examine a step
+  2    usage error, invalid answers file, a file refused (a link, a device),
+       a damaged journal, no terminal for the wizard, or check could not
+       examine a step
   3    another pve-baseline is running on this node
   4    not root: nothing was changed
+  74   the output or a file could not be written (a full disk, a closed pipe,
+       a read-only or immutable state directory)
   129  the terminal hung up (the journal stays consistent; run again to resume)
   130  stopped with Ctrl+C (run again to resume)
   70   an unexpected internal error (please report it with the output)

@@ -6,7 +6,7 @@
 import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdtemp, rm, writeFile, chmod } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile, chmod } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { execa, type Options } from 'execa';
@@ -37,7 +37,7 @@ function cli(args: string[], options: Options & { state?: string } = {}) {
 test('--help lists the modes and the exit codes', async () => {
   const r = await cli(['--help']);
   assert.equal(r.exitCode, 0);
-  for (const text of ['pve-baseline apply --answers FILE', 'pve-baseline check [--json]', 'pve-baseline status', '130  stopped with Ctrl+C', '4    not root']) {
+  for (const text of ['pve-baseline apply --answers FILE', 'pve-baseline check [--json]', 'pve-baseline status', '130  stopped with Ctrl+C', '4    not root', '74   the output or a file could not be written']) {
     assert.ok(String(r.stdout).includes(text), `--help mentions ${text}`);
   }
   assert.equal((await cli(['help'])).stdout, r.stdout);
@@ -103,7 +103,7 @@ test('a malformed answers file is refused with the line and the field, and nothi
 test('an unreadable answers file is named', async () => {
   const r = await cli(['apply', '--answers', '/nonexistent/answers.yml']);
   assert.equal(r.exitCode, 2);
-  assert.match(String(r.stderr), /cannot read the answers file \/nonexistent\/answers\.yml: ENOENT/);
+  assert.match(String(r.stderr), /cannot read the answers file \/nonexistent\/answers\.yml: no such file; nothing was changed\./);
 });
 
 test('not root: apply refuses to change anything and exits 4; a dry run still shows the plan', { skip: process.getuid?.() !== 0 && 'needs root to drop to another user' }, async (t) => {
@@ -186,6 +186,11 @@ test('revert names unknown steps, and with no record there is nothing to undo', 
 test('docs writes the access-policy document, mode 0600, and passes its own reading', { skip: process.getuid?.() !== 0 && 'docs needs root' }, async (t) => {
   const state = await tempState(t);
   const out = path.join(state, 'out', 'policy.md');
+  const missing = await cli(['docs', '--out', out], { state: path.join(state, 'state') });
+  assert.equal(missing.exitCode, 2, 'a directory the operator names must exist');
+  assert.match(String(missing.stderr), /docs --out: the directory of \S+policy\.md does not exist; create it first, or give another path\. Nothing was written\./);
+  assert.equal(existsSync(path.dirname(out)), false);
+  await mkdir(path.dirname(out));
   const r = await cli(['docs', '--out', out], { state: path.join(state, 'state') });
   assert.equal(r.exitCode, 0, String(r.stderr));
   assert.match(String(r.stdout), /Wrote .*policy\.md \(\d+ lines, mode 0600\)\./);

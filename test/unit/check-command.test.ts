@@ -6,8 +6,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { checkCommand, type Output } from '../../src/cli/commands.ts';
+import { checkCommand } from '../../src/cli/commands/check.ts';
+import { statusCommand } from '../../src/cli/commands/status.ts';
+import type { Output } from '../../src/cli/commands/io.ts';
 import { EXIT } from '../../src/cli/args.ts';
 import type { Runtime } from '../../src/cli/runtime.ts';
 import type { Step } from '../../src/engine/step.ts';
@@ -133,3 +136,16 @@ function documentedFields(): Set<string> {
   assert.ok(fields.length > 0, 'README.md has the check --json field table');
   return new Set(fields);
 }
+
+test('check and status over a damaged journal: refused naming the file, never "compliant" or "no step has run"', async (t) => {
+  const { runtime, stateDir } = await setup(t);
+  await mkdir(stateDir, { recursive: true });
+  const journal = path.join(stateDir, 'journal.json');
+  await writeFile(journal, '{"schemaVersion":1,"steps":{"fine":{"status":"verif');
+  const out: string[] = [];
+  const io: Output = { out: (l) => out.push(l), err: (l) => out.push(l) };
+  await assert.rejects(checkCommand(runtime, [bareStep('fine')], { json: true }, io), { name: 'JournalCorruptError', file: journal });
+  await assert.rejects(statusCommand(runtime, [bareStep('fine')], { json: false }, io), { name: 'JournalCorruptError', file: journal });
+  assert.deepEqual(out, [], 'nothing printed as if the journal were empty');
+  assert.equal(readFileSync(journal, 'utf8'), '{"schemaVersion":1,"steps":{"fine":{"status":"verif', 'left as it was');
+});
