@@ -3,11 +3,22 @@
  * pve-baseline's entry: reads argv, checks the terminal and the user, and
  * hands over to the wizard (Ink) or to a plain-text command.
  */
+import path from 'node:path';
 import { EXIT, HELP, parseCommand, UsageError, type Command } from '../src/cli/args.ts';
-import { applyCommand, checkCommand, confirmCommand, docsCommand, NOT_ROOT, revertCommand, statusCommand, type Output } from '../src/cli/commands.ts';
-import { createRuntime, lock, openJournal, backupStore, type Runtime } from '../src/cli/runtime.ts';
+import { applyCommand } from '../src/cli/commands/apply.ts';
+import { checkCommand } from '../src/cli/commands/check.ts';
+import { confirmCommand } from '../src/cli/commands/confirm.ts';
+import { docsCommand } from '../src/cli/commands/docs.ts';
+import { NOT_ROOT, printable, type Output } from '../src/cli/commands/io.ts';
+import { tryLock } from '../src/cli/commands/lock.ts';
+import { revertCommand } from '../src/cli/commands/revert.ts';
+import { createRunner } from '../src/cli/commands/runner.ts';
+import { statusCommand } from '../src/cli/commands/status.ts';
+import { createRuntime, openJournal, type Runtime } from '../src/cli/runtime.ts';
+import { appendToLogFile, guardTerminal } from '../src/cli/terminal-guard.ts';
 import { version } from '../src/cli/version.ts';
-import { Runner } from '../src/engine/runner.ts';
+import { explainFailure, watchStandardOutput } from '../src/cli/failure.ts';
+import type { Runner } from '../src/engine/runner.ts';
 import { CATALOGUE } from '../steps/index.ts';
 
 const io: Output = {
@@ -26,9 +37,11 @@ async function main(argv: string[]): Promise<number> {
     command = parseCommand(argv);
   } catch (error) {
     if (!(error instanceof UsageError)) throw error;
-    io.err(`pve-baseline: ${error.message}\nTry 'pve-baseline --help'.`);
+    io.err(`pve-baseline: ${printable(error.message)}\nTry 'pve-baseline --help'.`);
     return EXIT.usage;
   }
+  // The wizard owns the terminal and handles its loss itself.
+  if (command.name !== 'wizard') outputFailed = watchStandardOutput(io.err);
   switch (command.name) {
     case 'help':
       process.stdout.write(HELP);
@@ -45,7 +58,7 @@ async function main(argv: string[]): Promise<number> {
     case 'revert':
       return revertCommand(await createRuntime(), CATALOGUE, command, io);
     case 'docs':
-      return docsCommand(await createRuntime(), command, io, version());
+      return docsCommand(await createRuntime(), CATALOGUE, command, io, version());
     case 'confirm':
       return confirmCommand(await createRuntime(), io);
     case 'wizard':
@@ -67,7 +80,7 @@ async function wizard(): Promise<number> {
     io.err(`pve-baseline: ${NOT_ROOT}`);
     return EXIT.notRoot;
   }
-  const held = lock(runtime, 'wizard');
+  const held = tryLock(runtime, 'wizard');
   if (!held.ok) {
     io.err(`pve-baseline: ${held.message}`);
     return EXIT.locked;
@@ -109,38 +122,52 @@ async function runWizardOn(runtime: Runtime, notes: string[], releaseLock: () =>
   process.stdin.on('error', onTerminalGone);
   process.stdout.on('error', onTerminalGone);
   const { runWizard } = await ui;
-  // Raw mode from here on, before the first frame: a key pressed before Ink
-  // subscribes must neither be echoed nor have its Enter turned into a newline.
-  process.stdin.setRawMode(true);
-  const result = await runWizard({
-    node: runtime.node,
-    version: version(),
-    notes,
-    journalPath: journal.path,
-    backupsPath: runtime.backupsDir,
-    createRunner: (operator, onEvent) =>
-      (runner = new Runner({
-        steps: CATALOGUE,
-        journal,
-        ctx: { exec: runtime.exec, files: runtime.files, node: runtime.node },
-        backups: backupStore(runtime),
-        operator,
-        onEvent,
-      })),
-    // A second Ctrl+C: the terminal is fine, so exit normally and let Ink restore it.
-    onForceQuit: () => {
-      leave('a second Ctrl+C');
-      process.exit(EXIT.interrupted);
-    },
-  });
-  return result.exitCode;
+  // From the first frame to the last, nothing but Ink may write to the
+  // terminal: a Node warning or a library's stray output would push the frame
+  // down and every later frame would be drawn below the last one.
+  const logFile = path.join(runtime.stateDir, 'wizard.log');
+  const log = appendToLogFile(logFile);
+  const releaseTerminal = guardTerminal({ log: log.log });
+  try {
+    // Raw mode from here on, before the first frame: a key pressed before Ink
+    // subscribes must neither be echoed nor have its Enter turned into a newline.
+    process.stdin.setRawMode(true);
+    const result = await runWizard({
+      node: runtime.node,
+      version: version(),
+      exitCodes: { ok: EXIT.ok, failed: EXIT.failedOrDrift, interrupted: EXIT.interrupted },
+      notes,
+      journalPath: journal.path,
+      backupsPath: runtime.backupsDir,
+      createRunner: (operator, onEvent) =>
+        (runner = createRunner(runtime, CATALOGUE, { journal, operator, onEvent })),
+      // A second Ctrl+C: the terminal is fine, so exit normally and let Ink restore it.
+      onForceQuit: () => {
+        leave('a second Ctrl+C');
+        process.exit(EXIT.interrupted);
+      },
+    });
+    return result.exitCode;
+  } finally {
+    const diverted = releaseTerminal();
+    log.close();
+    if (diverted) io.err(`pve-baseline: ${diverted} message${diverted === 1 ? '' : 's'} from Node or a library went to ${logFile} instead of the screen.`);
+  }
 }
+
+let outputFailed = () => false;
 
 main(process.argv.slice(2)).then(
   (code) => {
-    process.exitCode = code;
+    process.exitCode = outputFailed() ? EXIT.ioError : code;
   },
   (error: unknown) => {
+    const known = explainFailure(error);
+    if (known) {
+      io.err(`pve-baseline: ${known.message}`);
+      process.exitCode = known.exitCode;
+      return;
+    }
     io.err(`pve-baseline: unexpected error: ${(error as Error)?.stack ?? String(error)}`);
     process.exitCode = 70;
   },

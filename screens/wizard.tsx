@@ -3,7 +3,6 @@
  * WizardStore as its Operator, and turns the outcome into an exit code.
  */
 import { render } from 'ink';
-import { EXIT } from '../src/cli/args.ts';
 import { OperatorStop, type Operator, type RunnerEvent, type StepResult } from '../src/engine/events.ts';
 import type { NodeInfo } from '../src/system/detect.ts';
 import type { Runner } from '../src/engine/runner.ts';
@@ -24,6 +23,8 @@ export interface WizardOptions {
   env?: NodeJS.ProcessEnv;
   /** Called for a second Ctrl+C while a step runs: leave now. */
   onForceQuit?: () => void;
+  /** The process's exit codes for each outcome: the entry point owns the numbers. */
+  exitCodes: { ok: number; failed: number; interrupted: number };
 }
 
 export interface WizardExit {
@@ -68,6 +69,9 @@ export async function runWizard(options: WizardOptions): Promise<WizardExit> {
       ...(options.stdin ? { stdin: options.stdin } : {}),
       ...(options.stdout ? { stdout: options.stdout } : {}),
       exitOnCtrlC: false,
+      // Console output must not reach the screen at all (Ink's patch would print
+      // it above the frame): the entry point sends it, with Node's warnings and
+      // stray stderr, to a log while the wizard runs.
       patchConsole: false,
       incrementalRendering: process.env.PVE_BASELINE_INCREMENTAL !== '0',
       maxFps: 20,
@@ -75,22 +79,22 @@ export async function runWizard(options: WizardOptions): Promise<WizardExit> {
   );
 
   let results: StepResult[] = [];
-  let exitCode = 0;
+  let exitCode = options.exitCodes.ok;
   try {
     const start = await started;
     if (!start) {
-      exitCode = interrupted ? EXIT.interrupted : 0;
+      exitCode = interrupted ? options.exitCodes.interrupted : options.exitCodes.ok;
       store.onEvent({ type: 'run-finished', results: [], stopped: true });
     } else {
       results = await runner.run();
-      exitCode = interrupted ? EXIT.interrupted : results.some((r) => r.outcome === 'failed') ? 1 : 0;
+      exitCode = interrupted ? options.exitCodes.interrupted : results.some((r) => r.outcome === 'failed') ? options.exitCodes.failed : options.exitCodes.ok;
     }
   } catch (error) {
     if (!(error instanceof OperatorStop)) {
       instance.unmount();
       throw error;
     }
-    exitCode = EXIT.interrupted;
+    exitCode = options.exitCodes.interrupted;
     store.onEvent({ type: 'run-finished', results: store.getState().finished, stopped: true });
   }
   // Let the last frame (summary) reach the terminal before unmounting.

@@ -71,11 +71,29 @@ export function ancestorSshConnection(start = process.ppid, read: (file: string)
   return undefined;
 }
 
+/**
+ * A terminal that is the machine's own: a virtual console (/dev/tty1), a
+ * serial line (/dev/ttyS0, /dev/ttyAMA0, IPMI serial-over-LAN), a hypervisor
+ * console (/dev/hvc0), or /dev/console. A pseudo-terminal (/dev/pts/N) never
+ * is, whatever TERM says: SSH, tmux, screen and `machinectl shell` all give one.
+ */
+export const CONSOLE_TTY = /^\/dev\/(tty[0-9]+|ttyS[0-9]+|ttyAMA[0-9]+|hvc[0-9]+|console)$/;
+
+/**
+ * How the operator is connected. On the console a change to sshd cannot cut
+ * the session, so the second-login proof may be skipped there: "console" is
+ * therefore claimed only when it is certain (standard input is a console
+ * device, and nothing says SSH, tmux or screen). Anything else is SSH or
+ * unknown, where the proof is required. TERM says nothing about the
+ * connection (TERM=linux is kept inside tmux and by hand); it only chooses
+ * the glyphs.
+ */
 export function detectSession(env: NodeJS.ProcessEnv, tty?: string, ancestors: () => string | undefined = () => undefined): Session {
   const ssh = parseSshConnection(env.SSH_CONNECTION) ?? parseSshConnection(ancestors());
   if (ssh) return ssh;
-  if (tty && /^\/dev\/(tty\d+|ttyS\d+|console)$/.test(tty)) return { kind: 'console', tty };
-  if (env.TERM === 'linux') return { kind: 'console', ...(tty ? { tty } : {}) };
+  const viaSsh = Boolean(env.SSH_CONNECTION || env.SSH_CLIENT || env.SSH_TTY);
+  const inMultiplexer = Boolean(env.TMUX || env.STY);
+  if (tty && CONSOLE_TTY.test(tty) && !viaSsh && !inMultiplexer) return { kind: 'console', tty };
   return { kind: 'unknown' };
 }
 

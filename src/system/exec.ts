@@ -2,9 +2,13 @@
  * Running programs: always an argv array through execa, never a shell string,
  * so nothing an operator types can be read as shell syntax. Output is streamed
  * line by line to whoever is watching (the progress tail) and also returned.
+ *
+ * Every command has a time limit, so a hung pmxcfs (/etc/pve) or a dpkg lock
+ * cannot hang the wizard: at the limit the command's whole process group is
+ * stopped and the result says "timed out after N s: ARGV".
  */
 import { execa } from 'execa';
-import type { Secret } from '../engine/secret.ts';
+import type { Secret } from './secret.ts';
 
 export interface ExecOptions {
   /** Standard input; a Secret is revealed only here, on its way into the pipe. */
@@ -12,6 +16,7 @@ export interface ExecOptions {
   env?: Record<string, string>;
   /** Called with each line of stdout and stderr as it arrives. */
   onLine?: (line: string) => void;
+  /** The time limit; defaultTimeoutMs(argv) unless given. */
   timeoutMs?: number;
   cwd?: string;
 }
@@ -23,6 +28,8 @@ export interface ExecResult {
   stderr: string;
   /** Set when the program could not be started at all (e.g. not installed). */
   notFound?: boolean;
+  /** Set when the program was stopped at its time limit (exit code 124, as timeout(1) gives). */
+  timedOut?: { afterMs: number };
 }
 
 export interface Exec {
@@ -38,20 +45,89 @@ const QUIET_ENV = {
   LC_ALL: 'C.UTF-8',
 };
 
+/** The limit for a command that names none: far above what a healthy node needs. */
+export const DEFAULT_TIMEOUT_MS = 120_000;
+/** Package installs download and unpack: they get longer by default. */
+const SLOW_PROGRAMS: Record<string, number> = { 'apt-get': 1_800_000, apt: 1_800_000, dpkg: 1_800_000 };
+/** After SIGTERM to the group, this long before SIGKILL. */
+const KILL_GRACE_MS = 3_000;
+/** After SIGKILL, this long before giving up on the process (stuck in the kernel) and returning anyway. */
+const GIVE_UP_MS = 2_000;
+/** The exit code of a command stopped at its limit, as timeout(1) reports it. */
+export const TIMED_OUT_EXIT_CODE = 124;
+
+export function defaultTimeoutMs(argv: readonly string[]): number {
+  const program = (argv[0] ?? '').split('/').pop() ?? '';
+  return SLOW_PROGRAMS[program] ?? DEFAULT_TIMEOUT_MS;
+}
+
+/** "timed out after 120 s: pveum user list" (what the operator reads). */
+export function timedOutMessage(argv: readonly string[], afterMs: number): string {
+  return `timed out after ${afterMs / 1000} s: ${argv.join(' ')}`;
+}
+
+/**
+ * Process groups of the commands running now. Each command leads a group of
+ * its own (so the limit stops whatever it started, too); if pve-baseline
+ * exits while one runs, the group gets SIGTERM, as it would have from the
+ * terminal.
+ */
+const runningGroups = new Set<number>();
+let exitHookInstalled = false;
+
+function signalGroup(pid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-pid, signal);
+  } catch {
+    // The group is gone already.
+  }
+}
+
+function trackGroup(pid: number): void {
+  runningGroups.add(pid);
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  process.on('exit', () => {
+    for (const group of runningGroups) signalGroup(group, 'SIGTERM');
+  });
+}
+
+/** The limits' timings; tests shorten them. */
+export interface ExecLimits {
+  /** The limit of a command that names none (instead of defaultTimeoutMs(argv)). */
+  defaultMs?: number;
+  killGraceMs?: number;
+  giveUpMs?: number;
+}
+
 export class LocalExec implements Exec {
+  readonly #limits: ExecLimits;
+
+  constructor(limits: ExecLimits = {}) {
+    this.#limits = limits;
+  }
+
   async run(argv: readonly string[], options: ExecOptions = {}): Promise<ExecResult> {
     const [file, ...args] = argv;
     if (!file) throw new Error('exec: empty argv');
+    const limitMs = options.timeoutMs ?? this.#limits.defaultMs ?? defaultTimeoutMs(argv);
+    const killGraceMs = this.#limits.killGraceMs ?? KILL_GRACE_MS;
+    const giveUpMs = this.#limits.giveUpMs ?? GIVE_UP_MS;
+    if (!(limitMs > 0) || !Number.isFinite(limitMs)) throw new Error(`exec: timeoutMs must be a positive number of milliseconds, not ${limitMs}`);
     const input = options.input === undefined ? undefined : typeof options.input === 'string' ? options.input : options.input.reveal();
     const child = execa(file, args, {
       reject: false,
       shell: false,
       stripFinalNewline: false,
+      // A process group of its own (and no controlling terminal: nothing can
+      // prompt on the wizard's screen), so the limit can stop all of it.
+      detached: true,
       env: { ...QUIET_ENV, ...options.env },
       ...(input === undefined ? { stdin: 'ignore' as const } : { input }),
-      ...(options.timeoutMs ? { timeout: options.timeoutMs } : {}),
       ...(options.cwd ? { cwd: options.cwd } : {}),
     });
+    const pid = child.pid;
+    if (pid !== undefined) trackGroup(pid);
     if (options.onLine) {
       const onLine = options.onLine;
       for (const stream of [child.stdout, child.stderr]) {
@@ -67,14 +143,51 @@ export class LocalExec implements Exec {
         });
       }
     }
-    const result = await child;
-    const notFound = (result as { code?: string }).code === 'ENOENT';
+
+    let timedOut = false;
+    const timers: NodeJS.Timeout[] = [];
+    let giveUp: () => void = () => undefined;
+    const givenUp = new Promise<null>((resolve) => (giveUp = () => resolve(null)));
+    timers.push(
+      setTimeout(() => {
+        timedOut = true;
+        if (pid === undefined) return;
+        signalGroup(pid, 'SIGTERM');
+        timers.push(
+          setTimeout(() => {
+            signalGroup(pid, 'SIGKILL');
+            timers.push(setTimeout(giveUp, giveUpMs));
+          }, killGraceMs),
+        );
+      }, limitMs),
+    );
+    let result: Awaited<typeof child> | null;
+    try {
+      result = await Promise.race([child, givenUp]);
+    } finally {
+      for (const timer of timers) clearTimeout(timer);
+      if (pid !== undefined) runningGroups.delete(pid);
+    }
+
+    const notFound = (result as { code?: string } | null)?.code === 'ENOENT';
+    const stdout = String(result?.stdout ?? '');
+    // execa gives '' (not undefined) for a program that could not be started.
+    const stderr = String(result?.stderr ?? '') || (notFound ? `${file}: command not found` : '');
+    if (timedOut) {
+      const message = timedOutMessage(argv, limitMs);
+      return {
+        argv: [...argv],
+        exitCode: TIMED_OUT_EXIT_CODE,
+        stdout,
+        stderr: stderr && !stderr.endsWith('\n') ? `${stderr}\n${message}` : `${stderr}${message}`,
+        timedOut: { afterMs: limitMs },
+      };
+    }
     return {
       argv: [...argv],
-      exitCode: result.exitCode ?? (notFound ? 127 : 1),
-      stdout: String(result.stdout ?? ''),
-      // execa gives '' (not undefined) for a program that could not be started.
-      stderr: String(result.stderr ?? '') || (notFound ? `${file}: command not found` : ''),
+      exitCode: result?.exitCode ?? (notFound ? 127 : 1),
+      stdout,
+      stderr,
       ...(notFound ? { notFound } : {}),
     };
   }
@@ -83,6 +196,14 @@ export class LocalExec implements Exec {
 /** A failed command, with what it printed: the operator needs the reason, not a stack. */
 export class CommandError extends Error {
   constructor(readonly result: ExecResult) {
+    if (result.timedOut) {
+      // The last stderr line is the timeout itself; what came before it may say why.
+      const message = timedOutMessage(result.argv, result.timedOut.afterMs);
+      const before = (result.stderr.endsWith(message) ? result.stderr.slice(0, -message.length) : result.stderr).trim() || result.stdout.trim();
+      super(`${message}${before ? `\n${before.split('\n').slice(-5).join('\n')}` : ''}`);
+      this.name = 'CommandError';
+      return;
+    }
     const output = (result.stderr || result.stdout).trim().split('\n').slice(-5).join('\n');
     super(`${result.argv.join(' ')} exited with ${result.exitCode}${output ? `: ${output}` : ''}`);
     this.name = 'CommandError';

@@ -5,6 +5,7 @@
  * deadline. Driven through the real store and App.
  */
 import { afterEach, test } from 'node:test';
+import type { EventEmitter } from 'node:events';
 import assert from 'node:assert/strict';
 import { cleanup } from 'ink-testing-library';
 // Ink colours through chalk, which turns colour off in a test process (no TTY, FORCE_COLOR=0).
@@ -12,6 +13,7 @@ import chalk from 'chalk';
 import { App } from '../../screens/App.tsx';
 import { clockTime } from '../../screens/components/AccessCountdown.tsx';
 import { WizardStore } from '../../screens/state/wizard-store.ts';
+import { guardTerminal } from '../../src/cli/terminal-guard.ts';
 import type { AccessDecision, AccessProof, AccessRequest, StepInfo } from '../../src/engine/events.ts';
 import { fakeNode, KEY, renderScreen, waitFor } from './helpers.tsx';
 
@@ -198,5 +200,71 @@ test('under TERM=linux the countdown draws only console-safe characters', async 
   assert.match(frame, /^Reverts in 2:57 \(at \d\d:\d\d:\d\d\)$/m);
   assert.match(frame, /^ {2}\* Open a new terminal and: ssh alice@10\.77\.7\.2$/m);
   assert.match(frame, /^[\u0020-\u007e\n\u00b7\u2500-\u257f]*$/, `non-console glyph in:\n${frame}`);
+  screen.unmount();
+});
+
+/** Let React and Ink finish what a timer started: a few macrotask turns, no timers (they are simulated). */
+async function settle(): Promise<void> {
+  for (let i = 0; i < 4; i++) await new Promise((resolve) => setImmediate(resolve));
+}
+
+/** Listeners per event name on each emitter, to compare before and after. */
+function listenerCounts(emitters: Record<string, EventEmitter>): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const [name, emitter] of Object.entries(emitters)) {
+    for (const event of emitter.eventNames()) counts[`${name}:${String(event)}`] = emitter.listenerCount(event);
+  }
+  return counts;
+}
+
+test('held for 60 simulated seconds, the countdown is redrawn in place; a warning meanwhile never enters the frame and no listener leaks', async (t) => {
+  t.mock.timers.enable({ apis: ['setTimeout', 'setInterval', 'Date'], now: Date.parse('2026-01-01T12:00:00Z') });
+  const { store, screen } = mount();
+  // One terminal: what goes to stderr lands among Ink's frames, as on a real tty.
+  Object.defineProperty(process.stderr, 'write', {
+    value: (chunk: unknown) => {
+      screen.frames.push(String(chunk));
+      return true;
+    },
+    writable: true,
+    configurable: true,
+  });
+  t.after(() => delete (process.stderr as { write?: unknown }).write);
+  const logged: string[] = [];
+  const releaseTerminal = guardTerminal({ log: (_source, text) => logged.push(text) });
+  t.after(() => releaseTerminal());
+
+  void store.confirmAccess(accessRequest({ deadline: Date.now() + 176_500 }).request);
+  await settle();
+  const first = screen.frames.length - 1;
+  assert.match(screen.frame(), /Reverts in 2:57/);
+  const height = screen.frames[first]!.split('\n').length;
+
+  t.mock.timers.tick(1000);
+  await settle();
+  assert.match(screen.frame(), /Reverts in 2:56/);
+  const emitters = { stdin: screen.stdin, stdout: screen.stdout, process };
+  const listenersAtStart = listenerCounts(emitters);
+  for (let second = 2; second <= 60; second++) {
+    if (second === 5) {
+      // What the leaking poll made Node print: a warning about 11 abort listeners.
+      const leaking = new AbortController();
+      for (let i = 0; i < 11; i++) leaking.signal.addEventListener('abort', () => undefined);
+    }
+    t.mock.timers.tick(1000);
+    await settle();
+  }
+  assert.match(screen.frame(), /Reverts in 1:57/);
+
+  const frames = screen.frames.slice(first);
+  assert.ok(frames.length >= 60, `a frame at least each second (${frames.length})`);
+  for (const [i, frame] of frames.entries()) {
+    const text = frame.replace(/\u001B\[[0-9;?]*[A-Za-z]/g, '');
+    assert.equal(text.match(/Reverts in \d+:\d\d/g)?.length, 1, `frame ${i} has one countdown line:\n${text}`);
+    assert.equal(text.split('\n').length, height, `frame ${i} is as tall as the first:\n${text}`);
+  }
+  // (The log may also hold the test runner's own warning that mock timers are experimental.)
+  assert.ok(logged.some((text) => /^MaxListenersExceededWarning: Possible EventTarget memory leak detected/.test(text)), `the warning went to the log: ${logged.join(' | ')}`);
+  assert.deepEqual(listenerCounts(emitters), listenersAtStart, 'no listener was added while the countdown ran');
   screen.unmount();
 });

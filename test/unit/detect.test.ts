@@ -76,15 +76,46 @@ describe('parseSshConnection and detectSession', () => {
     assert.equal(parseSshConnection('a b c d e'), null);
   });
 
-  it('prefers SSH, then a console tty, then TERM=linux, else unknown', () => {
+  it('prefers SSH, then a console device on standard input, else unknown', () => {
     assert.equal(detectSession({ SSH_CONNECTION: '192.0.2.50 1 192.0.2.10 22', TERM: 'linux' }, '/dev/tty1').kind, 'ssh');
     assert.deepEqual(detectSession({ TERM: 'xterm-256color' }, '/dev/tty1'), { kind: 'console', tty: '/dev/tty1' });
-    assert.deepEqual(detectSession({}, '/dev/ttyS0'), { kind: 'console', tty: '/dev/ttyS0' });
-    assert.deepEqual(detectSession({}, '/dev/console'), { kind: 'console', tty: '/dev/console' });
-    assert.deepEqual(detectSession({ TERM: 'linux' }), { kind: 'console' });
-    assert.deepEqual(detectSession({ TERM: 'linux' }, '/dev/pts/3'), { kind: 'console', tty: '/dev/pts/3' });
+    assert.deepEqual(detectSession({ TERM: 'linux' }, '/dev/tty1'), { kind: 'console', tty: '/dev/tty1' });
     assert.deepEqual(detectSession({ TERM: 'xterm' }, '/dev/pts/0'), { kind: 'unknown' });
     assert.deepEqual(detectSession({}), { kind: 'unknown' });
+  });
+
+  it('counts every kind of console device: virtual, serial, ARM serial, hypervisor, /dev/console', () => {
+    for (const tty of ['/dev/tty1', '/dev/tty63', '/dev/ttyS0', '/dev/ttyS1', '/dev/ttyAMA0', '/dev/hvc0', '/dev/console']) {
+      assert.deepEqual(detectSession({}, tty), { kind: 'console', tty }, tty);
+    }
+  });
+
+  it('never counts a pseudo-terminal or a look-alike path as the console', () => {
+    for (const tty of ['/dev/pts/0', '/dev/pts/3', '/dev/tty', '/dev/ttyp0', '/dev/ttyUSB0', '/dev/tty1/../pts/0', '/dev/tty1x', 'tty1', '/tmp/dev/tty1', '/dev/hvc']) {
+      assert.deepEqual(detectSession({ TERM: 'linux' }, tty), { kind: 'unknown' }, tty);
+    }
+  });
+
+  // Defect 18: TERM=linux alone made a session "console", where the second-login proof may be skipped.
+  it('TERM=linux alone is not the console: tmux from the console attached over SSH, machinectl shell, no terminal at all', () => {
+    // tmux started on tty1, attached from an SSH login: the pane is a pseudo-terminal, TERM may still say linux.
+    assert.deepEqual(detectSession({ TERM: 'linux', TMUX: '/tmp/tmux-0/default,1234,0' }, '/dev/pts/3'), { kind: 'unknown' });
+    // machinectl shell gives a pseudo-terminal and passes TERM through.
+    assert.deepEqual(detectSession({ TERM: 'linux' }, '/dev/pts/5'), { kind: 'unknown' });
+    // Standard input is not a terminal, or its name could not be read.
+    assert.deepEqual(detectSession({ TERM: 'linux' }), { kind: 'unknown' });
+  });
+
+  it('is not the console when anything says SSH, tmux or screen, even on a console device', () => {
+    for (const env of [
+      { SSH_CLIENT: '192.0.2.50 53422 22' },
+      { SSH_TTY: '/dev/pts/0' },
+      { SSH_CONNECTION: 'garbled' },
+      { TMUX: '/tmp/tmux-0/default,1234,0' },
+      { STY: '1234.pts-0.pve1' },
+    ]) {
+      assert.deepEqual(detectSession({ TERM: 'linux', ...env }, '/dev/tty1'), { kind: 'unknown' }, JSON.stringify(env));
+    }
   });
 
   it('describes a session in the operator\'s words', () => {

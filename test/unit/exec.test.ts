@@ -3,8 +3,8 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { CommandError, LocalExec, runChecked } from '../../src/system/exec.ts';
-import { Secret } from '../../src/engine/secret.ts';
+import { CommandError, DEFAULT_TIMEOUT_MS, defaultTimeoutMs, LocalExec, runChecked } from '../../src/system/exec.ts';
+import { Secret } from '../../src/system/secret.ts';
 import { tempDir } from '../fixtures/temp.ts';
 
 const exec = new LocalExec();
@@ -94,5 +94,97 @@ describe('runChecked', () => {
     await assert.rejects(runChecked(exec, ['diff', a, b]), { message: `diff ${a} ${b} exited with 1: 1c1\n< one\n---\n> two` });
     await fs.writeFile(b, 'two\nthree\nfour\n');
     await assert.rejects(runChecked(exec, ['diff', a, b]), { message: `diff ${a} ${b} exited with 1: < one\n---\n> two\n> three\n> four` });
+  });
+});
+
+/** Whether a process is gone (or a zombie nobody needs to stop any more). */
+async function gone(pid: number): Promise<boolean> {
+  try {
+    const stat = await fs.readFile(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z');
+  } catch {
+    return true;
+  }
+}
+
+/** Poll (no guessed sleep) until `check` holds; false when it never did within 5 s. */
+async function eventually(check: () => Promise<boolean>): Promise<boolean> {
+  const start = Date.now();
+  while (Date.now() - start < 5000) {
+    if (await check()) return true;
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  return false;
+}
+
+describe('time limits', () => {
+  it('stops a command at its limit and says so, naming the argv', async () => {
+    const r = await exec.run(['sleep', '30'], { timeoutMs: 200 });
+    assert.equal(r.exitCode, 124);
+    assert.deepEqual(r.timedOut, { afterMs: 200 });
+    assert.equal(r.stderr, 'timed out after 0.2 s: sleep 30');
+  });
+
+  it('gives every command a limit even when the caller names none', async () => {
+    const short = new LocalExec({ defaultMs: 200 });
+    const r = await short.run(['sleep', '30']);
+    assert.equal(r.stderr, 'timed out after 0.2 s: sleep 30');
+    assert.equal(defaultTimeoutMs(['pveum', 'user', 'list']), DEFAULT_TIMEOUT_MS);
+    assert.equal(DEFAULT_TIMEOUT_MS, 120_000);
+    assert.ok(defaultTimeoutMs(['/usr/bin/apt-get', 'install', '-y', 'sudo']) > DEFAULT_TIMEOUT_MS, 'package installs get longer');
+  });
+
+  it('stops the whole process group: a child the command started is stopped too, and its open pipe does not hold the result', async () => {
+    // The shell prints its background child's pid, then waits; the child holds stdout open.
+    const r = await exec.run(['sh', '-c', 'sleep 30 & echo $!; wait'], { timeoutMs: 300 });
+    assert.equal(r.exitCode, 124);
+    const child = Number(r.stdout.trim());
+    assert.ok(Number.isInteger(child) && child > 1, `the child's pid in ${JSON.stringify(r.stdout)}`);
+    assert.ok(await eventually(() => gone(child)), `sleep ${child} was stopped`);
+    assert.match(r.stderr, /timed out after 0\.3 s: sh -c sleep 30 & echo \$!; wait$/);
+  });
+
+  it('kills a command that ignores SIGTERM', async () => {
+    const quick = new LocalExec({ killGraceMs: 100 });
+    // An ignored signal stays ignored across exec, so sleep ignores SIGTERM too.
+    const r = await quick.run(['sh', '-c', 'trap "" TERM; sleep 30'], { timeoutMs: 200 });
+    assert.equal(r.exitCode, 124);
+    assert.match(r.stderr, /^timed out after 0\.2 s: sh -c/);
+  });
+
+  it('returns even when something outside the group keeps the output open', async (t) => {
+    const quick = new LocalExec({ killGraceMs: 50, giveUpMs: 50 });
+    let escaped: number | undefined;
+    t.after(() => {
+      if (escaped) process.kill(escaped, 'SIGKILL');
+    });
+    // setsid puts the sleeper in a session of its own, out of reach of the group's signals.
+    const r = await quick.run(['sh', '-c', 'setsid sleep 30 & echo $!; wait'], {
+      timeoutMs: 200,
+      onLine: (line) => (escaped ??= Number(line)),
+    });
+    assert.equal(r.exitCode, 124);
+    assert.ok(r.timedOut);
+    assert.ok(escaped && escaped > 1);
+  });
+
+  it('reports a timeout through runChecked as "timed out after N s: ARGV", with what the command said first', async () => {
+    await assert.rejects(runChecked(exec, ['sleep', '30'], { timeoutMs: 250 }), (error: unknown) => {
+      assert.ok(error instanceof CommandError);
+      assert.equal(error.message, 'timed out after 0.25 s: sleep 30');
+      return true;
+    });
+    await assert.rejects(runChecked(exec, ['sh', '-c', 'echo waiting for the lock >&2; exec sleep 30'], { timeoutMs: 300 }), {
+      message: 'timed out after 0.3 s: sh -c echo waiting for the lock >&2; exec sleep 30\nwaiting for the lock',
+    });
+  });
+
+  it('refuses a limit that is not a positive number of milliseconds', async () => {
+    await assert.rejects(exec.run(['true'], { timeoutMs: 0 }), { message: 'exec: timeoutMs must be a positive number of milliseconds, not 0' });
+    await assert.rejects(exec.run(['true'], { timeoutMs: Number.POSITIVE_INFINITY }), /timeoutMs must be a positive number/);
+  });
+
+  it('a command that finishes in time is untouched by its limit', async () => {
+    assert.deepEqual(await exec.run(['printf', 'ok'], { timeoutMs: 30_000 }), { argv: ['printf', 'ok'], exitCode: 0, stdout: 'ok', stderr: '' });
   });
 });
