@@ -15,7 +15,7 @@
  * is about the name itself (remove, rename, restore), acted on as the link.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { closeSync, fstatSync, mkdirSync, openSync, promises as fs, readSync, statSync, constants as fsc, type Stats } from 'node:fs';
+import { closeSync, fstatSync, mkdirSync, openSync, promises as fs, readSync, statfsSync, statSync, constants as fsc, type Stats } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 
@@ -106,6 +106,14 @@ const PSEUDO_FILESYSTEMS = new Set([
   0xcafe4a11, // bpf
 ]);
 
+function statfsTypeSync(fd: number): number | undefined {
+  try {
+    return statfsSync(`/proc/self/fd/${fd}`).type;
+  } catch {
+    return undefined;
+  }
+}
+
 function kindOf(st: Stats): string {
   if (st.isDirectory()) return 'a directory';
   if (st.isFIFO()) return 'a named pipe (FIFO)';
@@ -126,51 +134,11 @@ function sizeText(bytes: number): string {
  * instead of filling memory, hanging or crashing.
  */
 export async function readRegularFile(file: string, opts: { maxBytes: number; what: string }): Promise<Buffer> {
-  const refuse = (reason: string) => new FileRefusedError(opts.what, file, reason);
-  let handle: FileHandle;
-  try {
-    // O_NONBLOCK: opening a FIFO must not wait for a writer.
-    handle = await fs.open(file, fsc.O_RDONLY | fsc.O_NOFOLLOW | fsc.O_NONBLOCK);
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'ELOOP') throw refuse('a symbolic link; give the path of the file itself');
-    if (code === 'ENOENT') throw refuse('no such file');
-    if (code === 'EACCES' || code === 'EPERM') throw refuse('permission denied');
-    if (code === 'ENOTDIR') throw refuse('a part of the path is not a directory');
-    throw refuse(`cannot be opened (${code ?? (error as Error).message})`);
-  }
-  try {
-    const st = await handle.stat();
-    if (!st.isFile()) throw refuse(`not a regular file (${kindOf(st)})`);
-    if (st.size > opts.maxBytes) throw refuse(`larger than ${sizeText(opts.maxBytes)} (${st.size} bytes)`);
-    const fsType = await fs.statfs(`/proc/self/fd/${handle.fd}`).then((s) => s.type, () => undefined);
-    if (fsType !== undefined && PSEUDO_FILESYSTEMS.has(fsType)) throw refuse('not a regular file (a kernel interface, not data)');
-    // Read at most one byte past the limit: a file that grows while it is read is refused too.
-    const chunks: Buffer[] = [];
-    let length = 0;
-    for (;;) {
-      const chunk = Buffer.alloc(Math.min(64 * 1024, opts.maxBytes + 1 - length));
-      let bytesRead: number;
-      try {
-        ({ bytesRead } = await handle.read(chunk, 0, chunk.length, length));
-      } catch (error) {
-        throw refuse(`cannot be read (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
-      }
-      if (bytesRead === 0) break;
-      chunks.push(chunk.subarray(0, bytesRead));
-      length += bytesRead;
-      if (length > opts.maxBytes) throw refuse(`larger than ${sizeText(opts.maxBytes)}`);
-    }
-    return Buffer.concat(chunks, length);
-  } finally {
-    await handle.close();
-  }
+  // The files are small by contract (maxBytes), so one synchronous read serves both callers alike.
+  return readRegularFileSync(file, opts);
 }
 
-/**
- * readRegularFile for code that must stay synchronous (the journal is read
- * while a command starts): the same refusals, the same messages.
- */
+/** readRegularFile for code that must stay synchronous (the journal is read while a command starts). */
 export function readRegularFileSync(file: string, opts: { maxBytes: number; what: string }): Buffer {
   const refuse = (reason: string) => new FileRefusedError(opts.what, file, reason);
   let fd: number;
@@ -188,6 +156,9 @@ export function readRegularFileSync(file: string, opts: { maxBytes: number; what
     const st = fstatSync(fd);
     if (!st.isFile()) throw refuse(`not a regular file (${kindOf(st)})`);
     if (st.size > opts.maxBytes) throw refuse(`larger than ${sizeText(opts.maxBytes)} (${st.size} bytes)`);
+    const fsType = statfsTypeSync(fd);
+    if (fsType !== undefined && PSEUDO_FILESYSTEMS.has(fsType)) throw refuse('not a regular file (a kernel interface, not data)');
+    // Read at most one byte past the limit: a file that grows while it is read is refused too.
     const chunks: Buffer[] = [];
     let length = 0;
     for (;;) {

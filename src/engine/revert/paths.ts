@@ -192,8 +192,9 @@ function parseIndex(text: string, file: string, damaged: (reason: string) => Ind
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
-  } catch (error) {
-    return damaged(`not valid JSON: ${(error as Error).message}`);
+  } catch {
+    // Not the parser's message: it quotes the file's bytes, which may hold terminal escapes.
+    return damaged('not valid JSON');
   }
   if (!Array.isArray(parsed)) return damaged('not a list of armed reverts');
   for (const [at, value] of parsed.entries()) {
