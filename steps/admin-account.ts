@@ -67,6 +67,7 @@ export const adminAccountStep: Step<AdminFacts, AdminAnswers> = {
       prompt: 'Name of your admin account',
       help: 'Your personal login for SSH, sudo and the web UI (as NAME@pam). An existing personal account is adopted.',
       maxLength: NAME_MAX,
+      limitSetBy: 'Linux',
       detect: (facts) => {
         const people = facts.accounts.users.filter((u) => u.uid >= 1000 && u.uid < 65534);
         return people.length === 1 ? people[0]!.name : undefined;

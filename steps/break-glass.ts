@@ -60,6 +60,7 @@ export const breakGlassStep: Step<BreakGlassFacts, BreakGlassAnswers> = {
       id: 'name',
       prompt: 'Name of the break-glass account',
       maxLength: NAME_MAX,
+      limitSetBy: 'Linux',
       when: (answers) => answers.wanted === true,
       detect: (facts) => facts.accounts.users.find((u) => u.gecos === COMMENT)?.name ?? 'breakglass',
       check: async (value, _answers, ctx) => {

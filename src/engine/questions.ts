@@ -80,11 +80,12 @@ export function characterProblem(value: string, options: { multiline?: boolean; 
 /** Length in characters as a person counts them (code points, not UTF-16 units). */
 const lengthOf = (value: string) => Array.from(value).length;
 
-function lengthProblem(value: string, max: number): string | undefined {
+function lengthProblem(value: string, max: number, whoLimits?: string): string | undefined {
   // Cheap first test: a string of more UTF-16 units may still have few enough characters.
   if (value.length <= max) return undefined;
   const n = lengthOf(value);
-  return n > max ? `is ${n} characters long; at most ${max} are allowed` : undefined;
+  if (n <= max) return undefined;
+  return whoLimits ? `is ${n} characters long; ${whoLimits} allows at most ${max}` : `is ${n} characters long; at most ${max} are allowed`;
 }
 
 // --- codecs -------------------------------------------------------------------
@@ -92,6 +93,8 @@ function lengthProblem(value: string, max: number): string | undefined {
 export interface TextOptions {
   /** At most this many characters (after resolving, e.g. a key file's content). */
   maxLength: number;
+  /** Who sets that limit, when it is not pve-baseline (e.g. 'Linux' for an account name): the refusal says so. */
+  limitSetBy?: string;
   /** An empty answer is allowed (and kept as ""). */
   optional?: boolean;
   /** Line breaks are allowed (pasted SSH keys); tabs too. */
@@ -113,7 +116,7 @@ async function decodeText(raw: unknown, o: TextOptions, answers: Answers, ctx: Q
   const multiline = o.multiline ?? false;
   const typed = readText(raw instanceof Secret ? raw.reveal() : raw, multiline);
   if (typed === undefined) return refuse('wants text');
-  const typedProblem = lengthProblem(typed, o.maxLength) ?? characterProblem(typed, { multiline, secret });
+  const typedProblem = lengthProblem(typed, o.maxLength, o.limitSetBy) ?? characterProblem(typed, { multiline, secret });
   if (typedProblem) return refuse(typedProblem);
   if (typed === '') return o.optional ? { ok: true, value: '' } : refuse('must not be empty');
   let value = typed;
@@ -122,7 +125,7 @@ async function decodeText(raw: unknown, o: TextOptions, answers: Answers, ctx: Q
     if (typeof resolved !== 'string') return refuse(resolved.problem);
     value = multiline ? resolved.replace(/\r\n?/g, '\n').trim() : resolved.trim();
     // What a file held is held to the same rules as what was typed.
-    const problem = lengthProblem(value, o.maxLength) ?? characterProblem(value, { multiline, secret });
+    const problem = lengthProblem(value, o.maxLength, o.limitSetBy) ?? characterProblem(value, { multiline, secret });
     if (problem) return refuse(problem);
     if (value === '') return refuse('must not be empty');
   }
@@ -316,8 +319,8 @@ interface Asked<F, K extends string> {
 /** Builders of a step's questions, each with its codec; the step's answers type checks what they give. */
 export const ask = {
   text<F, K extends string>(q: Asked<F, K> & TextOptions & { detect?: (facts: F) => string | undefined; details?: (value: string, ctx: QuestionContext) => Promise<AnswerDetails> }): TextQuestion<F, string, K> {
-    const { maxLength, check, resolve, ...rest } = q;
-    return { ...rest, kind: 'text', codec: codecs.text({ maxLength, ...(q.optional ? { optional: true } : {}), ...(q.multiline ? { multiline: true } : {}), ...(resolve ? { resolve } : {}), ...(check ? { check } : {}) }) };
+    const { maxLength, limitSetBy, check, resolve, ...rest } = q;
+    return { ...rest, kind: 'text', codec: codecs.text({ maxLength, ...(limitSetBy ? { limitSetBy } : {}), ...(q.optional ? { optional: true } : {}), ...(q.multiline ? { multiline: true } : {}), ...(resolve ? { resolve } : {}), ...(check ? { check } : {}) }) };
   },
 
   /** A secret given only in an answers file (e.g. a crypt hash): a Secret, never journaled. */

@@ -334,12 +334,29 @@ if (lab) {
     const silent = await wizardOverSsh(lab, [
       ...UP_TO_THE_RELOAD(30),
       { waitFor: COUNTDOWN, timeoutMs: 60_000 },
+      // The screen through the window (which passes anyway): the countdown redrawn in place, nothing else on it.
+      { snapshot: 'countdown-early' },
+      { sleepMs: 8000 },
+      { snapshot: 'countdown-middle' },
+      { sleepMs: 8000 },
+      { snapshot: 'countdown-late' },
       { waitFor: 'no new login before the deadline', timeoutMs: 60_000 },
       { waitFor: 'Plan:', timeoutMs: 30_000 }, // the next step; stop here
       { send: KEYS.ctrlC },
       { waitExit: true, timeoutMs: 20_000 },
     ]);
     assert.ok(silent.ok, silent.timedOut ? `${silent.timedOut.reason}\n${silent.timedOut.tail}` : silent.plain);
+    const left: number[] = [];
+    for (const name of ['countdown-early', 'countdown-middle', 'countdown-late']) {
+      const screen = silent.snapshots.find((s) => s.name === name)!.screen;
+      const lines = screen.filter((l) => /Reverts in [0-9]:[0-5][0-9]/.test(l));
+      assert.equal(lines.length, 1, `${name}: the countdown drawn once, in place:\n${screen.join('\n')}`);
+      const [, m, sec] = /Reverts in ([0-9]):([0-5][0-9])/.exec(lines[0]!)!;
+      left.push(Number(m) * 60 + Number(sec));
+    }
+    assert.ok(left[0]! > left[1]! && left[1]! > left[2]!, `the countdown moves: ${left.join(', ')} s left`);
+    // Node prints its warnings as "(node:PID) NameWarning: ...", and a stack trace names node:internal.
+    assert.doesNotMatch(silent.plain, /\(node:\d+\)|MaxListenersExceeded|node:internal/, 'nothing but the wizard wrote to the terminal');
     latencies.push(await assertRevertedAsBefore(lab, before, 'no login'));
     assert.equal((await journalStep(lab))?.status, 'failed', 'the journal says it failed');
     process.stderr.write(`measured: revert latency after the deadline (kill, drop, silence): ${latencies.join(', ')} ms\n`);

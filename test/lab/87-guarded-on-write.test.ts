@@ -41,14 +41,24 @@ function runEntry(lab: Lab, users: string, seconds: number, mode: 'headless' | '
   });
 }
 
-/** Whether `user` can log in over SSH from the workstation right now (a real password login through PAM). */
+/**
+ * Whether `user` can log in over SSH from the workstation right now (a real
+ * password login through PAM). Only an answer from sshd counts: a connection
+ * refused while sshd re-executes after a reload is tried again.
+ */
 async function logsIn(lab: Lab, user: string, password: string): Promise<boolean> {
-  try {
-    const r = await lab.ssh({ user, password, timeoutMs: 10_000 }, 'true');
-    return r.exitCode === 0;
-  } catch {
-    return false;
+  let last = '';
+  for (const started = Date.now(); Date.now() - started < 15_000; ) {
+    try {
+      const r = await lab.ssh({ user, password, timeoutMs: 10_000 }, 'true');
+      return r.exitCode === 0;
+    } catch (error) {
+      last = (error as Error).message;
+      if (/authentication methods failed/i.test(last)) return false;
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
   }
+  throw new Error(`sshd never answered ${user}'s login: ${last}`);
 }
 
 const BOB = 'bob-lab-password-1';

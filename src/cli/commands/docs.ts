@@ -1,5 +1,7 @@
 /** `pve-baseline docs [--out FILE]`: write the access-policy document from what the node says now. */
+import path from 'node:path';
 import { renderAccessPolicy } from '../../report/access-policy.ts';
+import { DOC_DIR } from '../../../steps/access-policy.ts';
 import { collectPolicyFacts } from '../../report/facts.ts';
 import type { AnyStep } from '../../engine/step.ts';
 import { FileRefusedError, writePrivateFile } from '../../system/files.ts';
@@ -10,7 +12,7 @@ import { readOnlyJournal } from './runner.ts';
 
 /** The default place of the document: /root/pve-baseline/access-policy-HOST-DATE.md. */
 export function defaultDocPath(hostname: string, date: string): string {
-  return `/root/pve-baseline/access-policy-${hostname}-${date}.md`;
+  return path.join(DOC_DIR, `access-policy-${hostname}-${date}.md`);
 }
 
 /** Mode 0600: the document maps who can do what on the node. */
@@ -26,8 +28,8 @@ export async function docsCommand(runtime: Runtime, steps: readonly AnyStep[], o
   const out = options.out ?? defaultDocPath(runtime.node.hostname, date);
   try {
     // Root writes where the operator says, perhaps /tmp: never through a link someone planted there.
-    // The default place is made if missing; a place the operator names must exist (a typo makes no directories).
-    await writePrivateFile(out, text, { createDirectories: options.out === undefined });
+    // The default folder is made if missing; any other place the operator names must exist (a typo makes no directories).
+    await writePrivateFile(out, text, { createDirectories: options.out === undefined || path.dirname(path.resolve(out)) === DOC_DIR });
   } catch (error) {
     if (error instanceof FileRefusedError) {
       io.err(`pve-baseline: docs --out: ${printable(error.message)}`);
