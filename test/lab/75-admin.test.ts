@@ -77,7 +77,7 @@ if (lab) {
       ['empty name', answers({ name: '""' }), 'admin-account.name: must not be empty'],
       ['unknown role', answers({ role: 'root' }), 'admin-account.role: must be one of: Administrator, PVEAdmin'],
       ['bad email', answers({ extraAdmin: '  email: not-an-email' }).replace('  email: alice@example.com\n', ''), 'admin-account.email: wants an email address such as alice@example.com'],
-      ['colon in comment', answers().replace('Alice Admin', '"Alice: Admin"'), 'admin-account.comment: must not contain a colon or a line break'],
+      ['colon in comment', answers().replace('Alice Admin', '"Alice: Admin"'), 'admin-account.comment: must not contain a colon'],
       ['short password', answers({ password: 'short' }), 'admin-account.password: must be at least 12 characters long'],
       ['MD5 hash', answers({ password: null, hash: '$1$salt$md5hashedpassword' }), 'admin-account.password_hash: wants a crypt(3) hash such as $y$j9T$... (make one with: mkpasswd -m yescrypt)'],
       ['unknown question', answers({ extraAdmin: '  shell: /bin/zsh' }), 'admin-account.shell: not a question of step admin-account (questions: name, role, email, comment, password_hash, password)'],

@@ -104,11 +104,19 @@ test('check: all compliant exits 0', async (t) => {
 test('check --json has exactly the documented keys', async (t) => {
   const { runtime, dir } = await setup(t);
   const wants = ensureFilesStep({ id: 'wants-file', title: 'Wants a file', files: [{ path: path.join(dir, 'etc', 'x.conf'), content: 'x = 1\n' }] });
-  const { report } = await check(runtime, [wants, verifyFails, bareStep('fine')]);
+  const guarded = {
+    ...ensureFilesStep({ id: 'guarded-file', title: 'Guarded file', files: [{ path: path.join(dir, 'etc', 'fw.conf'), content: 'policy_in: DROP\n' }] }),
+    risk: 'lockout' as const,
+    guard: { reload: [['systemctl', 'reload', 'fw']], seconds: 90 },
+  };
+  const { report } = await check(runtime, [wants, verifyFails, bareStep('fine'), guarded]);
   assert.deepEqual(Object.keys(report), ['node', 'compliant', 'steps']);
   assert.deepEqual(report.node, { hostname: 'pve1', proxmox: '9.1.2', debian: '13 (trixie)' });
   assert.equal(typeof report.compliant, 'boolean');
-  const [planned, failed, fine] = report.steps;
+  const [planned, failed, fine, lockout] = report.steps;
+  // `guard` is there only for a change that can cut access: the revert it would run under.
+  assert.deepEqual(Object.keys(lockout!), ['id', 'title', 'status', 'changes', 'guard']);
+  assert.deepEqual(lockout!.guard, { windowSeconds: 90, activation: 'on-reload', revertRuns: [['systemctl', 'reload', 'fw']], cleanup: [] });
   // `reason` is there only when the step has one.
   assert.deepEqual(Object.keys(planned), ['id', 'title', 'status', 'changes']);
   assert.deepEqual(Object.keys(failed), ['id', 'title', 'status', 'reason', 'changes']);
@@ -125,6 +133,7 @@ test('check --json has exactly the documented keys', async (t) => {
   for (const k of Object.keys(report)) if (k !== 'node') paths.add(k);
   for (const step of report.steps) for (const k of Object.keys(step)) paths.add(`steps[].${k}`);
   for (const k of Object.keys(planned.changes[0])) paths.add(`steps[].changes[].${k}`);
+  for (const k of Object.keys(lockout!.guard!)) paths.add(`steps[].guard.${k}`);
   assert.deepEqual([...documentedFields()].sort(), [...paths].sort());
 });
 

@@ -60,7 +60,9 @@ export function gatekeeperStep(opts: { seconds: number }): Step<Facts> {
       for (let i = 0; i < 100; i++) {
         const r = await ctx.exec.run(['sshd', '-T']);
         seen = [...r.stdout.matchAll(/^allowusers (\S+)$/gim)].map((m) => m[1]).join(' ');
-        if (seen === want) return [{ label: 'sshd enforces the allow list', ok: true, detail: seen }];
+        // The daemon logs a line once it has reloaded sshd with the list.
+        const applied = ((await ctx.files.read('/run/gatekeeper.applied')) ?? '').trim().split('\n').at(-1) ?? '';
+        if (seen === want && applied.endsWith(` ${want}`)) return [{ label: 'sshd enforces the allow list', ok: true, detail: seen }];
         await new Promise((resolve) => setTimeout(resolve, 100));
       }
       return [{ label: 'sshd enforces the allow list', ok: false, detail: `sshd -T allows: ${seen || '(everyone)'}; wanted: ${want}` }];
