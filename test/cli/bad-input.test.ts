@@ -266,9 +266,9 @@ describe('bad input', { concurrency: 2 }, () => {
       await mkdir(caseDir, { mode: 0o755 });
       await chmod(caseDir, 0o755);
       const dirs = { case: caseDir, state: path.join(caseDir, 'state') };
-      // shared/ plays /tmp: world-writable and sticky, where any local user plants things.
-      await mkdir(path.join(caseDir, 'shared'));
-      await chmod(path.join(caseDir, 'shared'), 0o1777);
+      // tmp/ plays /tmp: world-writable and sticky, where any local user plants things.
+      await mkdir(path.join(caseDir, 'tmp'));
+      await chmod(path.join(caseDir, 'tmp'), 0o1777);
       const immutables: string[] = [];
       try {
         for (const p of c.plant ?? []) await plant(p, dirs, immutables);

@@ -143,18 +143,18 @@ test('an answers file or a key file must be a regular file of sane size: devices
 
 test('a state directory another user could plant files in, or a relative one, is refused before anything is read or written', asRoot, async (t) => {
   const dir = await tempState(t);
-  const shared = path.join(dir, 'shared');
-  await mkdir(shared);
-  await chmod(shared, 0o1777);
+  const tmpLike = path.join(dir, 'tmp');
+  await mkdir(tmpLike);
+  await chmod(tmpLike, 0o1777);
   const elsewhere = path.join(dir, 'elsewhere');
   await mkdir(elsewhere);
   await execa('chown', [`${NOBODY}:${NOBODY}`, elsewhere]);
-  await execa('setpriv', [`--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups', 'ln', '-s', elsewhere, path.join(shared, 'state')]);
+  await execa('setpriv', [`--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups', 'ln', '-s', elsewhere, path.join(tmpLike, 'state')]);
   const open = path.join(dir, 'open');
   await mkdir(open);
   await chmod(open, 0o777);
   const cases: [string, RegExp][] = [
-    [path.join(shared, 'state'), /is not safe to use: \S+state is a symbolic link owned by uid 65534, not root; it is not followed; nothing was changed\./],
+    [path.join(tmpLike, 'state'), /is not safe to use: \S+state is a symbolic link owned by uid 65534, not root; it is not followed; nothing was changed\./],
     [elsewhere, /belongs to uid 65534, not root; another user could plant files in it; nothing was changed\./],
     [open, /is writable by other users \(mode 0777\); make it 0700; nothing was changed\./],
     ['relative-state', /the state directory relative-state \(PVE_BASELINE_STATE_DIR\) must be an absolute path; nothing was changed\./],

@@ -244,10 +244,10 @@ const answersPathCases: BadInputCase[] = [
   answersPath('/dev/zero', '/dev/zero'),
   answersPath('/proc/self/mem', '/proc/self/mem'),
   answersPath('a directory', 'adir', [{ path: 'adir', dir: true }]),
-  answersPath('a FIFO planted by another user', 'shared/answers.yml', [{ path: 'shared/answers.yml', fifo: true, owner: 'nobody', mode: 0o666 }]),
-  answersPath('a symlink to /etc/shadow planted by another user', 'shared/answers.yml', [{ path: 'shared/answers.yml', symlink: '/etc/shadow', owner: 'nobody' }], { forbid: [SHADOW_LINE] }),
+  answersPath('a FIFO planted by another user', 'tmp/answers.yml', [{ path: 'tmp/answers.yml', fifo: true, owner: 'nobody', mode: 0o666 }]),
+  answersPath('a symlink to /etc/shadow planted by another user', 'tmp/answers.yml', [{ path: 'tmp/answers.yml', symlink: '/etc/shadow', owner: 'nobody' }], { forbid: [SHADOW_LINE] }),
   answersPath('/etc/shadow itself (never echoed)', '/etc/shadow', [], { forbid: [SHADOW_LINE] }),
-  answersPath('a symlink to /dev/zero', 'shared/zero.yml', [{ path: 'shared/zero.yml', symlink: '/dev/zero', owner: 'nobody' }]),
+  answersPath('a symlink to /dev/zero', 'tmp/zero.yml', [{ path: 'tmp/zero.yml', symlink: '/dev/zero', owner: 'nobody' }]),
   answersPath('a file that does not exist', 'no-such-answers.yml'),
   answersPath('a path through a missing directory', 'missing/dir/answers.yml'),
   answersPath('named "-" (not standard input)', '-', [], { message: /answers/ }),
@@ -269,10 +269,10 @@ const keysPathCases: BadInputCase[] = [
   keysPath('/dev/zero', '/dev/zero'),
   keysPath('/proc/self/mem', '/proc/self/mem'),
   keysPath('a directory', '{case}/keys.d', [{ path: 'keys.d', dir: true }]),
-  keysPath('a FIFO planted by another user', '{case}/shared/alice.pub', [{ path: 'shared/alice.pub', fifo: true, owner: 'nobody', mode: 0o666 }]),
-  keysPath('a symlink to /etc/shadow planted by another user', '{case}/shared/alice.pub', [{ path: 'shared/alice.pub', symlink: '/etc/shadow', owner: 'nobody' }], [SHADOW_LINE]),
+  keysPath('a FIFO planted by another user', '{case}/tmp/alice.pub', [{ path: 'tmp/alice.pub', fifo: true, owner: 'nobody', mode: 0o666 }]),
+  keysPath('a symlink to /etc/shadow planted by another user', '{case}/tmp/alice.pub', [{ path: 'tmp/alice.pub', symlink: '/etc/shadow', owner: 'nobody' }], [SHADOW_LINE]),
   keysPath('/etc/shadow itself (never echoed)', '/etc/shadow', [], [SHADOW_LINE]),
-  keysPath('a symlink to /dev/zero planted by another user', '{case}/shared/zero.pub', [{ path: 'shared/zero.pub', symlink: '/dev/zero', owner: 'nobody' }]),
+  keysPath('a symlink to /dev/zero planted by another user', '{case}/tmp/zero.pub', [{ path: 'tmp/zero.pub', symlink: '/dev/zero', owner: 'nobody' }]),
   keysPath('a private key file', '{case}/id_ed25519', [{ path: 'id_ed25519', content: PRIVATE_KEY, mode: 0o600 }], [PRIVATE_BODY]),
   keysPath('a file that does not exist', '{case}/no-such.pub'),
   keysPath('a huge .pub file (16 MiB)', '{case}/huge.pub', [{ path: 'huge.pub', size: { bytes: 16 * 1024 * 1024, fill: `${KEY}\n` } }]),
@@ -335,15 +335,15 @@ const docs = (name: string, out: string, plant: Plant[], expect: Partial<Expecta
 const VICTIM: Plant = { path: 'victim', content: 'root:x:0:0:root:/root:/bin/bash\n', mode: 0o644 };
 
 const docsCases: BadInputCase[] = [
-  docs('a directory', 'shared', []),
-  docs('a symlink planted by another user (ln -s /etc/passwd /tmp/p.md)', 'shared/p.md', [VICTIM, { path: 'shared/p.md', symlink: '{case}/victim', owner: 'nobody' }]),
-  docs('a dangling symlink planted by another user', 'shared/dangling.md', [{ path: 'shared/dangling.md', symlink: '{case}/created-by-root', owner: 'nobody' }], { absent: ['created-by-root'] }),
-  docs('a chain of symlinks a -> b -> target', 'shared/a.md', [VICTIM, { path: 'shared/b.md', symlink: '{case}/victim', owner: 'nobody' }, { path: 'shared/a.md', symlink: '{case}/shared/b.md', owner: 'nobody' }]),
-  docs('a symlinked directory planted by another user', 'shared/linkdir/doc.md', [{ path: 'target-dir', dir: true, mode: 0o700 }, { path: 'shared/linkdir', symlink: '{case}/target-dir', owner: 'nobody' }], { absent: ['target-dir/doc.md'] }),
-  docs('a FIFO planted by another user', 'shared/fifo.md', [{ path: 'shared/fifo.md', fifo: true, owner: 'nobody', mode: 0o666 }]),
+  docs('a directory', 'tmp', []),
+  docs('a symlink planted by another user (ln -s /etc/passwd /tmp/p.md)', 'tmp/p.md', [VICTIM, { path: 'tmp/p.md', symlink: '{case}/victim', owner: 'nobody' }]),
+  docs('a dangling symlink planted by another user', 'tmp/dangling.md', [{ path: 'tmp/dangling.md', symlink: '{case}/created-by-root', owner: 'nobody' }], { absent: ['created-by-root'] }),
+  docs('a chain of symlinks a -> b -> target', 'tmp/a.md', [VICTIM, { path: 'tmp/b.md', symlink: '{case}/victim', owner: 'nobody' }, { path: 'tmp/a.md', symlink: '{case}/tmp/b.md', owner: 'nobody' }]),
+  docs('a symlinked directory planted by another user', 'tmp/linkdir/doc.md', [{ path: 'target-dir', dir: true, mode: 0o700 }, { path: 'tmp/linkdir', symlink: '{case}/target-dir', owner: 'nobody' }], { absent: ['target-dir/doc.md'] }),
+  docs('a FIFO planted by another user', 'tmp/fifo.md', [{ path: 'tmp/fifo.md', fifo: true, owner: 'nobody', mode: 0o666 }]),
   docs('a path in a missing directory', 'missing/sub/doc.md', [], { exit: 2, absent: ['missing'] }),
   docs('a path below a regular file', 'afile/doc.md', [{ path: 'afile', content: 'x' }]),
-  docs('a directory with a trailing slash', 'shared/', [], { message: /shared\b/ }),
+  docs('a directory with a trailing slash', 'tmp/', [], { message: /tmp\b/ }),
   docs('a path into an immutable directory', 'locked/doc.md', [{ path: 'locked', dir: true, immutable: true }], { absent: ['locked/doc.md'] }),
 ];
 
@@ -361,10 +361,10 @@ const STATE_FILE: Plant = { path: 'statefile', content: 'not a directory\n', mod
 const stateIsFile = { PVE_BASELINE_STATE_DIR: '{case}/statefile' };
 const stateLink: Plant[] = [
   { path: 'elsewhere', dir: true, mode: 0o777, owner: 'nobody' },
-  { path: 'shared/state', symlink: '{case}/elsewhere', owner: 'nobody' },
+  { path: 'tmp/state', symlink: '{case}/elsewhere', owner: 'nobody' },
 ];
-const stateIsLink = { PVE_BASELINE_STATE_DIR: '{case}/shared/state' };
-const stateOfNobody: Plant[] = [{ path: 'shared/nobody-state', dir: true, mode: 0o777, owner: 'nobody' }];
+const stateIsLink = { PVE_BASELINE_STATE_DIR: '{case}/tmp/state' };
+const stateOfNobody: Plant[] = [{ path: 'tmp/nobody-state', dir: true, mode: 0o777, owner: 'nobody' }];
 const STATE_MSG = (file: string) => ({ exit: 2, message: new RegExp(`PVE_BASELINE_STATE_DIR|${esc(file)}`), stream: 'any' as const });
 
 const environmentCases: BadInputCase[] = [
@@ -375,12 +375,12 @@ const environmentCases: BadInputCase[] = [
   env('state dir is a file: revert sysctl', ['revert', 'sysctl'], stateIsFile, STATE_MSG('statefile'), { plant: [STATE_FILE] }),
   env('state dir is a file: confirm', ['confirm'], stateIsFile, STATE_MSG('statefile'), { plant: [STATE_FILE] }),
   env('state dir is a file: the wizard', [], stateIsFile, STATE_MSG('statefile'), { plant: [STATE_FILE], tty: true }),
-  env('state dir is a symlink planted by another user: status', ['status'], stateIsLink, STATE_MSG('shared/state'), { plant: stateLink }),
-  env('state dir is a symlink planted by another user: check --json', ['check', '--json'], stateIsLink, STATE_MSG('shared/state'), { plant: stateLink }),
-  env('state dir is a symlink planted by another user: confirm', ['confirm'], stateIsLink, STATE_MSG('shared/state'), { plant: stateLink }),
-  env('state dir is a symlink planted by another user: the wizard', [], stateIsLink, STATE_MSG('shared/state'), { plant: stateLink, tty: true }),
-  env('state dir belongs to another user: status', ['status'], { PVE_BASELINE_STATE_DIR: '{case}/shared/nobody-state' }, STATE_MSG('nobody-state'), { plant: stateOfNobody }),
-  env('state dir belongs to another user: the wizard', [], { PVE_BASELINE_STATE_DIR: '{case}/shared/nobody-state' }, STATE_MSG('nobody-state'), { plant: stateOfNobody, tty: true }),
+  env('state dir is a symlink planted by another user: status', ['status'], stateIsLink, STATE_MSG('tmp/state'), { plant: stateLink }),
+  env('state dir is a symlink planted by another user: check --json', ['check', '--json'], stateIsLink, STATE_MSG('tmp/state'), { plant: stateLink }),
+  env('state dir is a symlink planted by another user: confirm', ['confirm'], stateIsLink, STATE_MSG('tmp/state'), { plant: stateLink }),
+  env('state dir is a symlink planted by another user: the wizard', [], stateIsLink, STATE_MSG('tmp/state'), { plant: stateLink, tty: true }),
+  env('state dir belongs to another user: status', ['status'], { PVE_BASELINE_STATE_DIR: '{case}/tmp/nobody-state' }, STATE_MSG('nobody-state'), { plant: stateOfNobody }),
+  env('state dir belongs to another user: the wizard', [], { PVE_BASELINE_STATE_DIR: '{case}/tmp/nobody-state' }, STATE_MSG('nobody-state'), { plant: stateOfNobody, tty: true }),
   env('state dir is a relative path: status', ['status'], { PVE_BASELINE_STATE_DIR: 'relative-state' }, { ...STATE_MSG('relative-state'), absent: ['relative-state'] }),
   env('state dir is a relative path: check --json', ['check', '--json'], { PVE_BASELINE_STATE_DIR: 'relative-state' }, { ...STATE_MSG('relative-state'), absent: ['relative-state'] }),
   env('state dir is a relative path: the wizard', [], { PVE_BASELINE_STATE_DIR: 'relative-state' }, { ...STATE_MSG('relative-state'), absent: ['relative-state'] }, { tty: true }),
