@@ -2,7 +2,7 @@
  * A plan flattened into display lines, so the preview can scroll through
  * any number of changes and diffs inside a fixed-height region.
  */
-import { changeSymbol, describeChange, describeGuard, formatArgv, unifiedDiff } from '../../src/engine/change.ts';
+import { changeSymbol, commandWriteDiffs, describeChange, describeGuard, formatArgv, unifiedDiff, type FileChange } from '../../src/engine/change.ts';
 import type { Plan } from '../../src/engine/events.ts';
 
 export type LineStyle = 'heading' | 'reason' | 'added' | 'removed' | 'hunk' | 'meta' | 'plain' | 'command';
@@ -10,6 +10,15 @@ export type LineStyle = 'heading' | 'reason' | 'added' | 'removed' | 'hunk' | 'm
 export interface PlanLine {
   text: string;
   style: LineStyle;
+}
+
+function diffLines(change: FileChange): PlanLine[] {
+  return unifiedDiff(change)
+    .split('\n')
+    .map((line) => {
+      const style: LineStyle = line.startsWith('+++') || line.startsWith('---') ? 'meta' : line.startsWith('@@') ? 'hunk' : line.startsWith('+') ? 'added' : line.startsWith('-') ? 'removed' : 'plain';
+      return { text: `    ${line}`, style };
+    });
 }
 
 export function planLines(plan: Plan): PlanLine[] {
@@ -23,14 +32,14 @@ export function planLines(plan: Plan): PlanLine[] {
     lines.push({ text: `${changeSymbol(change)} ${describeChange(change)}`, style: 'heading' });
     lines.push({ text: `    why: ${change.reason}`, style: 'reason' });
     if (change.kind === 'file') {
-      for (const line of unifiedDiff(change).split('\n')) {
-        const style: LineStyle = line.startsWith('+++') || line.startsWith('---') ? 'meta' : line.startsWith('@@') ? 'hunk' : line.startsWith('+') ? 'added' : line.startsWith('-') ? 'removed' : 'plain';
-        lines.push({ text: `    ${line}`, style });
-      }
+      lines.push(...diffLines(change));
     } else if (change.kind === 'command') {
       lines.push({ text: `    argv: ${formatArgv(change.argv)}`, style: 'command' });
       if (change.input) lines.push({ text: '    stdin: (secret, not shown and not recorded)', style: 'reason' });
       if (change.undo) lines.push({ text: `    undo: ${formatArgv(change.undo)}`, style: 'reason' });
+      for (const write of commandWriteDiffs(change)) {
+        lines.push({ text: `    writes ${write.path}:`, style: 'reason' }, ...diffLines(write));
+      }
     } else {
       lines.push({ text: `    argv: systemctl ${change.action} ${change.unit}`, style: 'command' });
     }

@@ -28,6 +28,24 @@ function scrubber(change: CommandChange): (text: string) => string {
   return (text) => values.reduce((out, value) => out.split(value).join('[secret]'), text);
 }
 
+/**
+ * Refuses when a file a command is about to write is no longer what the plan
+ * was made from (someone edited it meanwhile): the first declared write of
+ * each path counts, since later commands see what earlier ones wrote.
+ */
+export async function assertUnchangedSincePlan(files: Pick<Files, 'read'>, changes: readonly Change[]): Promise<void> {
+  const seen = new Set<string>();
+  for (const change of changes) {
+    if (change.kind !== 'command') continue;
+    for (const write of change.writes ?? []) {
+      if (seen.has(write.path)) continue;
+      seen.add(write.path);
+      const now = await files.read(write.path);
+      if (now !== write.before) throw new Error(`${write.path} changed since the plan was made; nothing was run. Plan again to see the file as it is now`);
+    }
+  }
+}
+
 export async function applyChanges(stepId: string, backupSet: string, changes: readonly Change[], env: ApplyEnv): Promise<void> {
   for (const [index, change] of changes.entries()) {
     env.onChange?.(index, change, 'started');
@@ -49,6 +67,13 @@ export async function applyChanges(stepId: string, backupSet: string, changes: r
         break;
       }
       case 'command': {
+        // Files the command writes: backed up once, and only when they are still what the plan was made from
+        // (an optimistic lock, like a Proxmox config digest, for every program).
+        for (const write of change.writes ?? []) {
+          if (env.journal.step(stepId)?.applied.some((a) => a.kind === 'file' && a.path === write.path)) continue;
+          await assertUnchangedSincePlan(env.files, [change]);
+          env.journal.recordApplied(stepId, { kind: 'file', path: write.path, backup: await env.backups.backup(backupSet, write.path) });
+        }
         // A program may echo what it was fed (chpasswd does on some errors):
         // scrub the secret from its output and from the error before they travel on.
         const scrub = scrubber(change);

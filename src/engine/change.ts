@@ -33,10 +33,27 @@ export interface FileChange {
   reason: string;
 }
 
+/**
+ * A file a command writes through a program that owns it (pvesh writing
+ * /etc/pve/firewall/cluster.fw under Proxmox's lock): the preview shows it as
+ * a diff, the engine backs it up before the command and refuses to run the
+ * command when the file changed since the plan was made, and a revert puts it
+ * back byte for byte. `after` is what the program is expected to write.
+ */
+export interface CommandWrite {
+  path: string;
+  before: string | null;
+  after: string | null;
+}
+
 /** Run one program with an argument array; never a shell. */
 export interface CommandChange {
   kind: 'command';
   argv: string[];
+  /** The files the command writes (see CommandWrite). */
+  writes?: CommandWrite[];
+  /** The command makes the change live (e.g. `pvesh set /cluster/firewall/options --enable 1`); see FileChange.activates. */
+  activates?: true;
   /** Standard input, e.g. `chpasswd`'s "name:password" line. Never journaled. */
   input?: Secret;
   /**
@@ -59,6 +76,23 @@ export interface ServiceChange {
 }
 
 export type Change = FileChange | CommandChange | ServiceChange;
+
+/** Whether a change goes live the moment it is applied (a FileChange or CommandChange marked `activates`). */
+export function isActivating(change: Change): boolean {
+  return (change.kind === 'file' || change.kind === 'command') && change.activates === true;
+}
+
+/** Every file a change writes: a file change's own path, or the files a command declares. */
+export function writtenPaths(change: Change): string[] {
+  if (change.kind === 'file') return [change.path];
+  if (change.kind === 'command') return (change.writes ?? []).map((w) => w.path);
+  return [];
+}
+
+/** A command's declared writes as file changes, for the diffs a preview shows. */
+export function commandWriteDiffs(change: CommandChange): FileChange[] {
+  return (change.writes ?? []).map((w) => ({ kind: 'file', path: w.path, before: w.before, after: w.after, reason: change.reason }));
+}
 
 /** The service action that undoes another, when there is one. */
 export function inverseServiceAction(action: ServiceAction): ServiceAction {
@@ -134,12 +168,13 @@ export function unifiedDiff(change: FileChange, context = 3): string {
  * What a guarded plan's revert will do, one line each, for every place a plan
  * is shown (the wizard's preview, headless output, a dry run).
  */
-export function describeGuard(guard: { windowSeconds: number; activation: 'on-write' | 'on-reload'; revertRuns: string[][]; cleanup: string[][] }): string[] {
+export function describeGuard(guard: { windowSeconds: number; activation: 'on-write' | 'on-reload'; revertRuns: string[][]; cleanup: string[][]; lastResort?: string[][] }): string[] {
   const runs = guard.revertRuns.map(formatArgv).join('; ');
   return [
     `Under a revert the node owns: unless you prove access from a new session within ${guard.windowSeconds} s, the node puts every file back${runs ? ` and runs ${runs}` : ''}, even if this session drops or the node reboots.`,
+    ...(guard.lastResort?.length ? [`Should a file not go back, the revert runs ${guard.lastResort.map(formatArgv).join('; ')} as a last resort.`] : []),
     guard.activation === 'on-write'
-      ? 'Live as soon as it is written: its checks run on the new content before anything is written.'
+      ? 'Live as soon as it is applied: its checks run before the change that makes it live.'
       : 'Live when the service reloads: its checks run on the written files before the reload.',
     ...(guard.cleanup.length ? [`The revert also tidies: ${guard.cleanup.map(formatArgv).join('; ')}`] : []),
   ];

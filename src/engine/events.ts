@@ -53,6 +53,8 @@ export interface PlanGuard {
   revertRuns: string[][];
   /** argv lists the revert also runs to tidy what a killed run left behind. */
   cleanup: string[][];
+  /** argv lists the revert runs only when a file could not be put back (e.g. pve-firewall stop). */
+  lastResort?: string[][];
 }
 
 export type StepOutcome = 'compliant' | 'verified' | 'failed' | 'skipped' | 'not-applicable' | 'planned' | 'awaiting-confirmation';

@@ -18,8 +18,8 @@
  * the write, from the plan's intended content; any other change is checked
  * after the write and before the reload.
  */
-import { applyChanges, type ApplyEnv } from './apply.ts';
-import type { Change } from './change.ts';
+import { applyChanges, assertUnchangedSincePlan, type ApplyEnv } from './apply.ts';
+import { isActivating, writtenPaths, type Change } from './change.ts';
 import type { GuardPhase, Journal } from './journal.ts';
 import { OperatorStop, type AccessDecision, type AccessProof, type Operator, type Plan, type PlanGuard, type RunnerEvent, type StepResult } from './events.ts';
 import type { AccessGuard, AnyStep, Answers, Check, StepContext } from './step.ts';
@@ -38,9 +38,9 @@ const NEXT: Record<GuardPhase, readonly GuardPhase[]> = {
   reverted: [],
 };
 
-/** A change that goes live as soon as it is written (a firewall file, a PAM file). */
+/** A plan that goes live as soon as one of its changes is applied (a firewall file, a PAM file, a pvesh call). */
 export function activatesOnWrite(changes: readonly Change[]): boolean {
-  return changes.some((c) => c.kind === 'file' && c.activates === true);
+  return changes.some(isActivating);
 }
 
 /** What the plan says of the revert, so the preview, the dry run, `check --json` and the journal show it. */
@@ -51,6 +51,7 @@ export function planGuard(guard: AccessGuard<any>, changes: readonly Change[], a
     activation: activatesOnWrite(changes) ? 'on-write' : 'on-reload',
     revertRuns: guard.reload.map((argv) => [...argv]),
     cleanup: guard.cleanup?.(facts) ?? [],
+    ...(guard.lastResort?.length ? { lastResort: guard.lastResort.map((argv) => [...argv]) } : {}),
   };
 }
 
@@ -103,18 +104,19 @@ export class GuardedApply {
   async apply(plan: Plan, applyId: string, env: ApplyEnv): Promise<StepResult> {
     const { journal, backups } = this.host;
     const { step, guard, ctx, answers, facts } = this.run;
-    const files = plan.changes.filter((c) => c.kind === 'file');
+    const writes = plan.changes.filter((c) => c.kind !== 'service');
     const services = plan.changes.filter((c) => c.kind === 'service');
-    const commands = plan.changes.filter((c) => c.kind === 'command');
+    const paths = [...new Set(writes.flatMap(writtenPaths))];
     const onWrite = activatesOnWrite(plan.changes);
     const window = plan.guard?.windowSeconds ?? planGuard(guard, plan.changes, answers, facts).windowSeconds;
     try {
-      // Every file backed up and recorded first: the revert is written from these records.
-      for (const change of files) {
-        if (journal.step(step.id)?.applied.some((a) => a.kind === 'file' && a.path === change.path)) continue;
-        journal.recordApplied(step.id, { kind: 'file', path: change.path, backup: await backups.backup(applyId, change.path) });
+      await assertUnchangedSincePlan(ctx.files, writes);
+      // Every file backed up and recorded first (a command's declared writes too): the revert is written from these records.
+      for (const path of paths) {
+        if (journal.step(step.id)?.applied.some((a) => a.kind === 'file' && a.path === path)) continue;
+        journal.recordApplied(step.id, { kind: 'file', path, backup: await backups.backup(applyId, path) });
       }
-      this.#to('backed-up', { detail: `${files.length} file${files.length === 1 ? '' : 's'}` });
+      this.#to('backed-up', { detail: `${paths.length} file${paths.length === 1 ? '' : 's'}` });
 
       // Armed before anything changes: from here on, a kill, a hang-up or a reboot reverts.
       const records = (journal.step(step.id)?.applied ?? []).flatMap((a) => (a.kind === 'file' ? [a.backup] : []));
@@ -124,6 +126,7 @@ export class GuardedApply {
         backups: records,
         reload: guard.reload,
         cleanup: guard.cleanup?.(facts) ?? [],
+        lastResort: guard.lastResort ?? [],
         stateDir: this.host.revert.stateDir,
         ...(this.host.revert.unitDir ? { unitDir: this.host.revert.unitDir } : {}),
       });
@@ -133,17 +136,25 @@ export class GuardedApply {
       ctx.log(`the node reverts this change at ${new Date(handle.deadline).toISOString()} unless access is confirmed`);
 
       if (onWrite) {
-        // Writing is activating: what must hold is checked on the intended content, before the write.
+        // Applying is activating: what comes before the first live change is staged (not live yet, e.g. ipset
+        // entries while the firewall is off), then what must hold is checked, on the intended content and on
+        // the staged files, before the change that makes it live.
+        const first = writes.findIndex(isActivating);
+        const staged = writes.slice(0, first);
+        if (staged.length) {
+          await applyChanges(step.id, applyId, staged, env);
+          this.#to('written', { detail: `${staged.length} staged change${staged.length === 1 ? '' : 's'}, not live yet` });
+        }
         const pre = await this.#beforeActivate(plan.changes);
         if (!pre.every((c) => c.ok)) return await this.#revert(`refused before activating: ${failed(pre)}`, pre);
         this.#to('checked');
         this.#live = true;
         await markActivated(ctx.files, revertId, { stateDir: this.host.revert.stateDir });
-        await applyChanges(step.id, applyId, [...files, ...commands], env);
-        this.#to('written');
+        await applyChanges(step.id, applyId, writes.slice(first), env);
+        if (!staged.length) this.#to('written');
         await applyChanges(step.id, applyId, services, env);
       } else {
-        await applyChanges(step.id, applyId, [...files, ...commands], env);
+        await applyChanges(step.id, applyId, writes, env);
         this.#to('written');
         const pre = await this.#beforeActivate(plan.changes);
         if (!pre.every((c) => c.ok)) return await this.#revert(`refused before activating: ${failed(pre)}`, pre);

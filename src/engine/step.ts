@@ -202,6 +202,12 @@ export interface AccessGuard<F = unknown, A extends object = Answers> {
    * only logged.
    */
   cleanup?: (facts: F) => string[][];
+  /**
+   * argv lists the revert runs only when something failed (a file could not
+   * be put back, a reload failed): the way to open the door when the normal
+   * way did not, e.g. [['pve-firewall', 'stop']].
+   */
+  lastResort?: string[][];
   /** Seconds before the node reverts on its own (the operator may choose them); default 180. */
   seconds?: number | ((answers: A) => number);
   /**

@@ -329,3 +329,101 @@ test("a confirmation that comes after the node's revert FAILED keeps the record 
   assert.match(r!.reason!, /has not finished: FAILED at/);
   assert.ok(env.journal.step('guarded')!.applied.length > 0, 'pve-baseline revert guarded still has what it needs');
 });
+
+/** A step whose changes are commands that write files through a program (as pvesh writes /etc/pve): a staged one, then the one that makes it live. */
+function commandStep(dir: string, o: { pre?: Check[]; seconds?: number; reloadFails?: boolean; onCheck?: (staged: string, live: string) => void }): Step<{ staged: string | null; live: string | null }> {
+  const staged = path.join(dir, 'ipset.fw');
+  const live = path.join(dir, 'cluster.fw');
+  return {
+    id: 'commands',
+    title: 'Guarded commands',
+    summary: 'x',
+    scope: 'node',
+    risk: 'lockout',
+    guard: {
+      reload: [o.reloadFails ? ['false'] : ['touch', path.join(dir, 'reloaded')]],
+      lastResort: [['touch', path.join(dir, 'last-resort')]],
+      seconds: o.seconds ?? 2,
+      beforeActivate: async () => {
+        o.onCheck?.(await readFile(staged, 'utf8'), await readFile(live, 'utf8'));
+        return o.pre ?? [{ label: 'compile prints no warning', ok: true }];
+      },
+    },
+    async probe(ctx) {
+      return { staged: await ctx.files.read(staged), live: await ctx.files.read(live) };
+    },
+    plan: (facts) =>
+      facts.live === 'enable: 1\n'
+        ? []
+        : [
+            { kind: 'command', argv: ['cp', path.join(dir, 'new-ipset'), staged], writes: [{ path: staged, before: facts.staged, after: 'management\n' }], reason: 'stage the ipset' },
+            { kind: 'command', argv: ['cp', path.join(dir, 'new-cluster'), live], writes: [{ path: live, before: facts.live, after: 'enable: 1\n' }], activates: true, reason: 'enable' },
+          ],
+    async verify() {
+      return [{ label: 'on', ok: true }];
+    },
+  };
+}
+
+async function commandSetup(t: Parameters<typeof tempDir>[0]) {
+  const env = await setup(t);
+  await writeFile(path.join(env.dir, 'ipset.fw'), 'old ipset\n');
+  await writeFile(path.join(env.dir, 'cluster.fw'), 'enable: 0\n');
+  await writeFile(path.join(env.dir, 'new-ipset'), 'management\n');
+  await writeFile(path.join(env.dir, 'new-cluster'), 'enable: 1\n');
+  return env;
+}
+
+test('commands that write files: the staged one runs before the checks, the live one after; a refusal puts the staged file back', { skip }, async (t) => {
+  const env = await commandSetup(t);
+  const seen: [string, string][] = [];
+  const events: RunnerEvent[] = [];
+  const [refused] = await run(commandStep(env.dir, { onCheck: (s, l) => seen.push([s, l]), pre: [{ label: 'compile prints no warning', ok: false }] }), env, operator('skip'), events);
+  assert.equal(refused!.outcome, 'failed');
+  assert.deepEqual(seen, [['management\n', 'enable: 0\n']], 'the checks saw the staged file written and the live one untouched');
+  assert.deepEqual(phasesOf(events), ['backed-up', 'armed', 'written', 'reverted']);
+  assert.equal(await readFile(path.join(env.dir, 'ipset.fw'), 'utf8'), 'old ipset\n', 'the staged file is back byte for byte');
+  assert.equal(await readFile(path.join(env.dir, 'cluster.fw'), 'utf8'), 'enable: 0\n');
+
+  const kept: RunnerEvent[] = [];
+  const [r] = await run(commandStep(env.dir, { seconds: 30 }), env, operator('skip'), kept);
+  assert.equal(r!.outcome, 'verified', r!.reason);
+  assert.deepEqual(phasesOf(kept), ['backed-up', 'armed', 'written', 'checked', 'active', 'proven', 'kept']);
+  const planned = kept.find((e) => e.type === 'step-planned');
+  assert.ok(planned?.type === 'step-planned');
+  assert.equal(planned.plan.guard?.activation, 'on-write');
+  assert.deepEqual(planned.plan.guard?.lastResort, [['touch', path.join(env.dir, 'last-resort')]]);
+  const files = env.journal.step('commands')!.applied.flatMap((a) => (a.kind === 'file' ? [a.path] : []));
+  assert.deepEqual(files.sort(), [path.join(env.dir, 'cluster.fw'), path.join(env.dir, 'ipset.fw')], 'both written files are backed up, for revert STEP later');
+});
+
+test('a command whose file changed since the plan is not run, and nothing changes', { skip }, async (t) => {
+  const env = await commandSetup(t);
+  const step = commandStep(env.dir, {});
+  const edited: Step<any> = {
+    ...step,
+    async probe(ctx) {
+      const facts = await step.probe(ctx);
+      await writeFile(path.join(env.dir, 'cluster.fw'), 'enable: 0\n# edited in the web UI meanwhile\n');
+      return facts;
+    },
+  };
+  const [r] = await run(edited, env, operator('skip'));
+  assert.equal(r!.outcome, 'failed');
+  assert.match(r!.reason!, /cluster\.fw changed since the plan was made; nothing was run/);
+  assert.equal(await readFile(path.join(env.dir, 'ipset.fw'), 'utf8'), 'old ipset\n');
+  assert.equal(await readFile(path.join(env.dir, 'cluster.fw'), 'utf8'), 'enable: 0\n# edited in the web UI meanwhile\n');
+});
+
+test('the last resort runs only when the normal way back fails', { skip }, async (t) => {
+  const env = await commandSetup(t);
+  const [ok] = await run(commandStep(env.dir, { pre: [{ label: 'x', ok: false }] }), env, operator('skip'));
+  assert.equal(ok!.outcome, 'failed');
+  assert.ok(!existsSync(path.join(env.dir, 'last-resort')), 'a revert that worked needs no last resort');
+
+  // Live, then refused at the countdown: the reload fails, so the last resort runs.
+  const [r] = await run(commandStep(env.dir, { reloadFails: true }), env, operator('refuse'));
+  assert.equal(r!.outcome, 'failed');
+  assert.ok(existsSync(path.join(env.dir, 'last-resort')), 'the failed reload set off the last resort');
+  assert.equal(await readFile(path.join(env.dir, 'cluster.fw'), 'utf8'), 'enable: 0\n');
+});

@@ -49,7 +49,7 @@ esac
 
 # What the data file sets (empty until it is read).
 ID='' MARK='' FIRING='' PENDING_DIR='' RESULT='' LOCK='' TIMER='' BOOT_UNIT='' BOOT_WANTS='' SYSTEMCTL=no
-FILES=0 CLEANUPS=0 RELOADS=0
+FILES=0 CLEANUPS=0 RELOADS=0 LAST_RESORTS=0
 FAILED='' got=''
 NL='
 '
@@ -73,7 +73,7 @@ for required in "$ID" "$MARK" "$FIRING" "$PENDING_DIR" "$RESULT" "$LOCK"; do
     exit 1
   fi
 done
-for count in "$FILES" "$CLEANUPS" "$RELOADS"; do
+for count in "$FILES" "$CLEANUPS" "$RELOADS" "$LAST_RESORTS"; do
   case $count in
     '' | *[!0-9]*) echo "pve-baseline revert: $DATA has a bad count ($count); nothing was reverted" >&2; exit 1 ;;
   esac
@@ -275,6 +275,15 @@ run_reload() {
 }
 
 # shellcheck disable=SC2317 # called by each_command
+run_last_resort() {
+  if [ "$MODE" = boot ] || [ "$MODE" = files ]; then
+    say "not running '$*' ($MODE)"
+    return
+  fi
+  if "$@"; then say "last resort: ran '$*'"; else say "last resort: '$*' exited with $?"; fi
+}
+
+# shellcheck disable=SC2317 # called by each_command
 run_cleanup() {
   if "$@"; then say "ran '$*'"; else say "'$*' exited with $? (not a failure of the revert)"; fi
 }
@@ -357,6 +366,8 @@ say "reverting ($MODE)"
 restore_files
 each_command CLEANUP run_cleanup
 each_command RELOAD run_reload
+# Only when the normal way back failed: the step's way to open the door anyway (its own failure changes nothing).
+if [ -n "$FAILED" ]; then each_command LAST_RESORT run_last_resort; fi
 
 if [ -z "$FAILED" ]; then
   disarm

@@ -41,6 +41,8 @@ export interface RenderOptions {
    * failure is logged but does not fail the revert.
    */
   cleanup?: string[][];
+  /** argv lists run only when something failed (a file not put back, a reload failed), e.g. [['pve-firewall', 'stop']]; not at boot. */
+  lastResort?: string[][];
   stateDir: string;
   /** Where the boot hook's unit lives (tests); default /etc/systemd/system. */
   unitDir?: string;
@@ -119,6 +121,7 @@ export function renderRevertData(opts: RenderOptions): string {
   };
   commands('CLEANUP', opts.cleanup ?? [], 'cleanup');
   commands('RELOAD', opts.reload, 'reload');
+  commands('LAST_RESORT', opts.lastResort ?? [], 'last-resort');
   return `${lines.join('\n')}\n`;
 }
 
