@@ -26,7 +26,27 @@ import {
   type PveToken,
   type UserCfg,
 } from '../../../../src/pve/user-cfg.ts';
-import { parseFwConfig, writeFwConfig, FW_OPTIONS, type FwKind } from '../../../../src/pve/firewall-config.ts';
+import {
+  cleanCidr,
+  formatFirewallFile,
+  icmpTypeNumber,
+  ipsetDigest,
+  ipsetEntryToApi,
+  ipsetListDigest,
+  optionsDigest,
+  parseAddressList,
+  parseFirewallFile,
+  parsePortSpec,
+  protocolNumber,
+  ruleToApi,
+  rulesDigest,
+  verifyRule,
+  type FwFileKind as FwKind,
+  type FwIpset,
+  type FwIpsetEntry,
+  type FwRule,
+  type ParsedFirewall,
+} from '../../../../src/pve/firewall-rules.ts';
 import { isValidAclPath, normalizeAclPath, REALM_RE_SRC, TOKEN_SUBID_RE_SRC, USER_RE_SRC } from '../../../../src/pve/names.ts';
 import { effectivePermissions, hasPrivileges, privilegeMap, privObject } from '../../../../src/pve/permissions.ts';
 import { die, opt, paramExc, PveError, type Params, type Prop } from './schema.ts';
@@ -931,23 +951,56 @@ const pools: ApiMethod[] = [
 ];
 
 // ---------------------------------------------------------------------------
-// /version, /nodes, firewall options
+// /version, /nodes, firewall options, ipsets and rules
+//
+// Every firewall write is Proxmox's: lock (cfs_lock_firewall "cluster" /
+// "host-<node>"), load the whole file (load_clusterfw_conf /
+// load_hostfw_conf), change it, write it whole (save_clusterfw_conf /
+// save_hostfw_conf), with src/pve/firewall-rules.ts as parser and writer.
 
 function fwPath(kind: FwKind, node?: string): string {
   return kind === 'cluster' ? 'firewall/cluster.fw' : `nodes/${node}/host.fw`;
 }
 
-function readFw(kind: FwKind, node?: string) {
-  const { config, warnings } = parseFwConfig(readFile(fwPath(kind, node)), kind);
-  for (const w of warnings) process.stderr.write(`${w}\n`);
-  return config;
+/** Print what Perl warn()s while parsing; "errors in rule parameters" / "errors in ipset" go to syslog (not verbose), as in pvesh. */
+function printFwWarnings(fw: ParsedFirewall): void {
+  for (const w of fw.warnings) if (!/ - errors in (rule parameters|ipset '[^']*'): /.test(w)) process.stderr.write(`${w}\n`);
 }
 
-/** digest: sha1 over "key:value\n" of the sorted options, as pve-common computes a config digest */
-function optionsDigest(options: Map<string, string>): string {
-  const h = createHash('sha1');
-  for (const k of [...options.keys()].sort()) h.update(`${k}:${options.get(k)}\n`);
-  return h.digest('hex');
+function loadClusterFw(): ParsedFirewall {
+  const fw = parseFirewallFile(readFile(fwPath('cluster')), 'cluster', `/etc/pve/${fwPath('cluster')}`);
+  printFwWarnings(fw);
+  return fw;
+}
+
+/** load_hostfw_conf($cluster_conf): the host file, its rules checked against the cluster's ipsets and aliases. */
+function loadHostFw(node: string, cluster = loadClusterFw()): ParsedFirewall {
+  const fw = parseFirewallFile(readFile(fwPath('host', node)), 'host', `/etc/pve/${fwPath('host', node)}`, { cluster });
+  printFwWarnings(fw);
+  return fw;
+}
+
+function readFw(kind: FwKind, node?: string): ParsedFirewall {
+  return kind === 'cluster' ? loadClusterFw() : loadHostFw(node!);
+}
+
+function saveFw(kind: FwKind, fw: ParsedFirewall, node?: string): void {
+  const text = formatFirewallFile(fw);
+  if (text === null) deleteFile(fwPath(kind, node));
+  else writeFile(fwPath(kind, node), text);
+}
+
+const lockFw = <T>(kind: FwKind, node: string | undefined, fn: () => T): T => lockFile(kind === 'cluster' ? 'firewall-cluster' : `firewall-host-${node}`, fn);
+
+/** PVE::Tools::assert_if_modified */
+function assertIfModified(digest: string, given: unknown): void {
+  if (given !== undefined && String(given) !== digest) die('detected modified configuration - file changed by other user? Try again.');
+}
+
+/** host paths: the stand-in serves only its own node [derived] */
+function hostNode(p: Params): string {
+  if (String(p.node) !== nodename()) die(`no such node '${p.node}'`);
+  return String(p.node);
 }
 
 const LOG_LEVELS = ['emerg', 'alert', 'crit', 'err', 'warning', 'notice', 'info', 'debug', 'nolog'] as const;
@@ -985,10 +1038,7 @@ const FW_PARAMS: Record<FwKind, Record<string, Prop>> = {
 function fwOptionsMethods(kind: FwKind): ApiMethod[] {
   const base = kind === 'cluster' ? '/cluster/firewall/options' : '/nodes/{node}/firewall/options';
   const nodeParam: Record<string, Prop> = kind === 'host' ? { node: opt.node() } : {};
-  const checkNode = (p: Params) => {
-    if (kind === 'host' && String(p.node) !== nodename()) die(`no such node '${p.node}'`); // [derived]
-    return kind === 'host' ? String(p.node) : undefined;
-  };
+  const checkNode = (p: Params) => (kind === 'host' ? hostNode(p) : undefined);
   return [
     {
       name: `get_options`,
@@ -1020,13 +1070,11 @@ function fwOptionsMethods(kind: FwKind): ApiMethod[] {
       returns: { type: 'null' },
       handler: (p) => {
         const node = checkNode(p);
-        lockFile(kind === 'cluster' ? 'firewall-cluster' : `firewall-host-${node}`, () => {
+        lockFw(kind, node, () => {
           const conf = readFw(kind, node);
-          if (p.digest !== undefined && String(p.digest) !== optionsDigest(conf.options)) {
-            die('detected modified configuration - file changed by other user? Try again.');
-          }
+          assertIfModified(optionsDigest(conf.options), p.digest);
           for (const k of splitList(str(p.delete))) {
-            if (!(k in FW_OPTIONS[kind])) paramExc({ delete: `no such option '${k}'` }); // [derived]
+            if (!(k in FW_PARAMS[kind])) paramExc({ delete: `no such option '${k}'` });
             conf.options.delete(k);
           }
           for (const k of Object.keys(FW_PARAMS[kind])) {
@@ -1035,9 +1083,341 @@ function fwOptionsMethods(kind: FwKind): ApiMethod[] {
             if (kind === 'cluster' && k === 'enable' && Number(v) > 1) v = String(Math.floor(Date.now() / 1000));
             conf.options.set(k, v);
           }
-          const text = writeFwConfig(conf);
-          if (text === null) deleteFile(fwPath(kind, node));
-          else writeFile(fwPath(kind, node), text);
+          saveFw(kind, conf, node);
+        });
+        return null;
+      },
+    },
+  ];
+}
+
+// --- ipsets (API2/Firewall/IPSet.pm, cluster level) -------------------------
+
+const IPSET_NAME: Prop = { type: 'string', pattern: '[A-Za-z][A-Za-z0-9\\-\\_]+', minLength: 2, maxLength: 64 };
+const DIGEST: Prop = { type: 'string', maxLength: 64, optional: true };
+
+/** the ipset by the name as given (the API does not lower-case it) */
+function ipsetOf(fw: ParsedFirewall, name: string): FwIpset {
+  const s = fw.ipsets.get(name);
+  if (!s) die(`no such IPSet '${name}'`);
+  return s!;
+}
+
+/** a JSON-schema format check failing: "invalid format - <why>" */
+const formatError = (errors: Record<string, string>) => {
+  if (Object.keys(errors).length) paramExc(Object.fromEntries(Object.entries(errors).map(([k, e]) => [k, `${msg.invalidFormat(e)}\n`])));
+};
+
+const ipsetMethods: ApiMethod[] = [
+  {
+    name: 'ipset_index',
+    path: '/cluster/firewall/ipset',
+    method: 'GET',
+    description: 'List IPSets',
+    parameters: {},
+    returns: { type: 'array', items: { type: 'object', properties: { name: IPSET_NAME, digest: { type: 'string' }, comment: { type: 'string', optional: true } } } },
+    handler: () => {
+      const fw = loadClusterFw();
+      const digest = ipsetListDigest(fw.ipsets);
+      return [...fw.ipsets.keys()].sort().map((name) => ({ name, ...(fw.ipsets.get(name)!.comment ? { comment: fw.ipsets.get(name)!.comment } : {}), digest }));
+    },
+  },
+  {
+    name: 'create_ipset',
+    path: '/cluster/firewall/ipset',
+    method: 'POST',
+    description: 'Create new IPSet',
+    parameters: { name: IPSET_NAME, comment: { type: 'string', optional: true }, digest: DIGEST, rename: { ...IPSET_NAME, optional: true } },
+    returns: { type: 'null' },
+    handler: (p) => {
+      const name = String(p.name);
+      lockFw('cluster', undefined, () => {
+        const fw = loadClusterFw();
+        if (p.rename !== undefined) {
+          const rename = String(p.rename);
+          assertIfModified(ipsetListDigest(fw.ipsets), p.digest);
+          if (!fw.ipsets.has(rename)) paramExc({ name: `IPSet '${rename}' does not exist` });
+          if (fw.ipsets.has(name) && name !== rename) paramExc({ name: `IPSet '${name}' does already exist` });
+          const data = fw.ipsets.get(rename)!;
+          fw.ipsets.delete(rename);
+          fw.ipsets.set(name, { ...data, name, ...(p.comment !== undefined ? { comment: String(p.comment) } : {}) });
+        } else {
+          if (fw.ipsets.has(name)) paramExc({ name: `IPSet '${name}' already exists` });
+          fw.ipsets.set(name, { name, entries: [], ...(p.comment !== undefined && p.comment !== '' ? { comment: String(p.comment) } : {}) });
+        }
+        saveFw('cluster', fw);
+      });
+      return null;
+    },
+  },
+  {
+    name: 'get_ipset',
+    path: '/cluster/firewall/ipset/{name}',
+    method: 'GET',
+    description: 'List IPSet content',
+    parameters: { name: IPSET_NAME },
+    returns: {
+      type: 'array',
+      items: { type: 'object', properties: { cidr: { type: 'string' }, comment: { type: 'string', optional: true }, nomatch: { type: 'boolean', optional: true }, digest: { type: 'string' } } },
+    },
+    handler: (p) => {
+      const set = ipsetOf(loadClusterFw(), String(p.name));
+      const digest = ipsetDigest(set.entries);
+      return set.entries.map((e) => ({ ...ipsetEntryToApi(e), digest }));
+    },
+  },
+  {
+    name: 'delete_ipset',
+    path: '/cluster/firewall/ipset/{name}',
+    method: 'DELETE',
+    description: 'Delete IPSet',
+    parameters: { name: IPSET_NAME, force: { type: 'boolean', optional: true } },
+    returns: { type: 'null' },
+    handler: (p) => {
+      lockFw('cluster', undefined, () => {
+        const fw = loadClusterFw();
+        const set = ipsetOf(fw, String(p.name));
+        if (set.entries.length && !truthy(p.force)) die(`IPSet '${p.name}' is not empty`);
+        fw.ipsets.delete(String(p.name));
+        saveFw('cluster', fw);
+      });
+      return null;
+    },
+  },
+  {
+    name: 'create_ip',
+    path: '/cluster/firewall/ipset/{name}',
+    method: 'POST',
+    description: 'Add IP or Network to IPSet.',
+    parameters: {
+      name: IPSET_NAME,
+      cidr: { type: 'string', format: 'IPorCIDRorAlias' },
+      nomatch: { type: 'boolean', optional: true },
+      comment: { type: 'string', optional: true },
+    },
+    returns: { type: 'null' },
+    handler: (p) => {
+      let cidr = String(p.cidr);
+      const alias = /^(dc\/|guest\/)?([A-Za-z][A-Za-z0-9\-_]+)$/.exec(cidr);
+      // format IPorCIDRorAlias (pve_verify_ip_or_cidr_or_alias)
+      if (!alias) {
+        try {
+          cleanCidr(cidr);
+        } catch (e) {
+          formatError({ cidr: (e as Error).message });
+        }
+      }
+      lockFw('cluster', undefined, () => {
+        const fw = loadClusterFw();
+        const set = ipsetOf(fw, String(p.name));
+        if (alias) {
+          // resolve_alias: only the cluster's aliases, and guest/ finds none here
+          if (alias[1] === 'guest/' || !fw.aliases.has(alias[2]!.toLowerCase())) die(`no such alias '${alias[2]}'`);
+        } else cidr = cleanCidr(cidr); // normalised like the config parser, so duplicates cannot slip through
+        for (const e of set.entries) if (e.cidr === cidr) paramExc({ cidr: `address '${cidr}' already exists` });
+        if (/\/0+$/.test(cidr)) paramExc({ cidr: 'a zero prefix is not allowed in ipset entries' });
+        const entry: FwIpsetEntry = { cidr };
+        if (truthy(p.nomatch)) entry.nomatch = true;
+        if (p.comment !== undefined && p.comment !== '') entry.comment = String(p.comment);
+        set.entries.unshift(entry);
+        saveFw('cluster', fw);
+      });
+      return null;
+    },
+  },
+  {
+    name: 'read_ip',
+    path: '/cluster/firewall/ipset/{name}/{cidr}',
+    method: 'GET',
+    description: 'Read IP or Network settings from IPSet.',
+    parameters: { name: IPSET_NAME, cidr: { type: 'string', format: 'IPorCIDRorAlias' } },
+    returns: { type: 'object' },
+    handler: (p) => {
+      const set = ipsetOf(loadClusterFw(), String(p.name));
+      const digest = ipsetDigest(set.entries);
+      const e = set.entries.find((x) => x.cidr === String(p.cidr));
+      if (!e) paramExc({ cidr: 'no such IP/Network' });
+      return { ...ipsetEntryToApi(e!), digest };
+    },
+  },
+  {
+    name: 'remove_ip',
+    path: '/cluster/firewall/ipset/{name}/{cidr}',
+    method: 'DELETE',
+    description: 'Remove IP or Network from IPSet.',
+    parameters: { name: IPSET_NAME, cidr: { type: 'string', format: 'IPorCIDRorAlias' }, digest: DIGEST },
+    returns: { type: 'null' },
+    handler: (p) => {
+      lockFw('cluster', undefined, () => {
+        const fw = loadClusterFw();
+        const set = ipsetOf(fw, String(p.name));
+        assertIfModified(ipsetDigest(set.entries), p.digest);
+        // exact string comparison, as remove_ip does (no normalisation)
+        set.entries = set.entries.filter((e) => e.cidr !== String(p.cidr));
+        saveFw('cluster', fw);
+      });
+      return null;
+    },
+  },
+];
+
+// --- rules (API2/Firewall/Rules.pm, cluster and host) -----------------------
+
+const RULE_PARAMS: Record<string, Prop> = {
+  pos: { type: 'integer', minimum: 0, optional: true },
+  digest: DIGEST,
+  type: { type: 'string', optional: true, enum: ['in', 'out', 'forward', 'group'] },
+  action: { type: 'string', optional: true, pattern: '[A-Za-z][A-Za-z0-9\\-\\_]+', maxLength: 20, minLength: 2 },
+  macro: { type: 'string', optional: true, maxLength: 128 },
+  iface: { type: 'string', format: 'pve-iface', optional: true, minLength: 2, maxLength: 20 },
+  source: { type: 'string', format: 'pve-fw-addr-spec', optional: true, maxLength: 512 },
+  dest: { type: 'string', format: 'pve-fw-addr-spec', optional: true, maxLength: 512 },
+  proto: { type: 'string', format: 'pve-fw-protocol-spec', optional: true },
+  enable: { type: 'integer', minimum: 0, optional: true },
+  log: { type: 'string', enum: LOG_LEVELS, optional: true },
+  sport: { type: 'string', format: 'pve-fw-sport-spec', optional: true },
+  dport: { type: 'string', format: 'pve-fw-dport-spec', optional: true },
+  comment: { type: 'string', optional: true },
+  'icmp-type': { type: 'string', format: 'pve-fw-icmp-type-spec', optional: true },
+};
+
+const RULE_RETURN: Prop = {
+  type: 'object',
+  properties: {
+    pos: { type: 'integer' },
+    type: { type: 'string' },
+    action: { type: 'string' },
+    macro: { type: 'string', optional: true },
+    iface: { type: 'string', optional: true },
+    source: { type: 'string', optional: true },
+    dest: { type: 'string', optional: true },
+    proto: { type: 'string', optional: true },
+    dport: { type: 'string', optional: true },
+    sport: { type: 'string', optional: true },
+    'icmp-type': { type: 'string', optional: true },
+    log: { type: 'string', optional: true },
+    enable: { type: 'integer', optional: true },
+    ipversion: { type: 'integer', optional: true },
+    comment: { type: 'string', optional: true },
+    digest: { type: 'string', optional: true },
+  },
+};
+
+/** The JSON-schema formats of the rule properties (pve_fw_verify_*_spec, pve_verify_iface). */
+function checkRuleFormats(p: Params): void {
+  const errors: Record<string, string> = {};
+  const check = (k: string, fn: (v: string) => unknown) => {
+    if (p[k] === undefined || p[k] === '' || p[k] === '-') return;
+    try {
+      fn(String(p[k]));
+    } catch (e) {
+      errors[k] = (e as Error).message;
+    }
+  };
+  check('iface', (v) => {
+    if (!/^[a-z][a-z0-9_]{1,20}([:.]\d+)?$/i.test(v)) throw new Error(`invalid network interface name '${v}'`);
+  });
+  check('source', parseAddressList);
+  check('dest', parseAddressList);
+  check('sport', (v) => parsePortSpec(v, false));
+  check('dport', (v) => parsePortSpec(v, true));
+  check('proto', (v) => {
+    if (protocolNumber(v) === undefined) throw new Error(`unknown protocol '${v}'`);
+  });
+  check('icmp-type', (v) => {
+    if (icmpTypeNumber('icmp', v) === undefined && icmpTypeNumber('icmpv6', v) === undefined && v !== 'any') throw new Error(`invalid icmp-type value '${v}'`);
+  });
+  formatError(errors);
+}
+
+const API_TO_RULE: Record<string, keyof FwRule> = {
+  type: 'type', action: 'action', macro: 'macro', iface: 'iface', source: 'source', dest: 'dest', proto: 'proto',
+  enable: 'enable', log: 'log', sport: 'sport', dport: 'dport', comment: 'comment', 'icmp-type': 'icmpType',
+};
+
+function fwRulesMethods(kind: FwKind): ApiMethod[] {
+  const base = kind === 'cluster' ? '/cluster/firewall/rules' : '/nodes/{node}/firewall/rules';
+  const nodeParam: Record<string, Prop> = kind === 'host' ? { node: opt.node() } : {};
+  const load = (node?: string): { fw: ParsedFirewall; cluster: ParsedFirewall } => {
+    const cluster = loadClusterFw();
+    return { fw: kind === 'cluster' ? cluster : loadHostFw(node!, cluster), cluster };
+  };
+  const node = (p: Params) => (kind === 'host' ? hostNode(p) : undefined);
+  const listOut = (rules: FwRule[]) => {
+    const digest = rulesDigest(rules);
+    return rules.map((r, pos) => ({ ...ruleToApi(r), pos, digest }));
+  };
+  return [
+    {
+      name: 'get_rules',
+      path: base,
+      method: 'GET',
+      description: 'List rules.',
+      parameters: nodeParam,
+      returns: { type: 'array', items: RULE_RETURN },
+      handler: (p) => listOut(load(node(p)).fw.rules),
+    },
+    {
+      name: 'get_rule',
+      path: `${base}/{pos}`,
+      method: 'GET',
+      description: 'Get single rule data.',
+      parameters: { ...nodeParam, pos: { type: 'integer', minimum: 0 } },
+      returns: RULE_RETURN,
+      handler: (p) => {
+        const list = listOut(load(node(p)).fw.rules);
+        if (Number(p.pos) >= list.length) die(`no rule at position ${p.pos}`);
+        return list[Number(p.pos)];
+      },
+    },
+    {
+      name: 'create_rule',
+      path: base,
+      method: 'POST',
+      description: 'Create new rule.',
+      parameters: { ...nodeParam, ...RULE_PARAMS, type: { ...RULE_PARAMS.type!, optional: false }, action: { ...RULE_PARAMS.action!, optional: false } },
+      returns: { type: 'null' },
+      handler: (p) => {
+        const n = node(p);
+        checkRuleFormats(p);
+        lockFw(kind, n, () => {
+          const { fw, cluster } = load(n);
+          // copy_rule_data: '' and '-' mean "not set"
+          const rule = { enable: 0 } as FwRule;
+          for (const [k, field] of Object.entries(API_TO_RULE)) {
+            const v = p[k];
+            if (v === undefined || v === '' || v === '-') continue;
+            (rule as unknown as Record<string, unknown>)[field] = field === 'enable' ? Number(v) : String(v);
+          }
+          // verify_rule without noerr: the first error is raised
+          verifyRule(rule, kind, kind === 'cluster' ? { local: fw } : { cluster, local: fw });
+          if (rule.errors) {
+            const [k, e] = Object.entries(rule.errors)[0]!;
+            paramExc({ [k]: e });
+          }
+          // stored disabled unless enable is given; pos is not used: a new rule goes first (unshift)
+          if (p.enable === undefined) rule.enable = 0;
+          fw.rules.unshift(rule);
+          saveFw(kind, fw, n);
+        });
+        return null;
+      },
+    },
+    {
+      name: 'delete_rule',
+      path: `${base}/{pos}`,
+      method: 'DELETE',
+      description: 'Delete rule.',
+      parameters: { ...nodeParam, pos: { type: 'integer', minimum: 0 }, digest: DIGEST },
+      returns: { type: 'null' },
+      handler: (p) => {
+        const n = node(p);
+        lockFw(kind, n, () => {
+          const { fw } = load(n);
+          assertIfModified(rulesDigest(fw.rules), p.digest);
+          if (Number(p.pos) >= fw.rules.length) die(`no rule at position ${p.pos}`);
+          fw.rules.splice(Number(p.pos), 1);
+          saveFw(kind, fw, n);
         });
         return null;
       },
@@ -1114,6 +1494,9 @@ const system: ApiMethod[] = [
   },
   ...fwOptionsMethods('cluster'),
   ...fwOptionsMethods('host'),
+  ...ipsetMethods,
+  ...fwRulesMethods('cluster'),
+  ...fwRulesMethods('host'),
 ];
 
 export const API: ApiMethod[] = [...users, ...groups, ...roles, ...acl, ...access, ...pools, ...system];
@@ -1123,9 +1506,9 @@ export const API_DIRS: Record<string, string[]> = {
   '/': ['access', 'cluster', 'nodes', 'pools', 'storage', 'version'],
   '/access': ['acl', 'domains', 'groups', 'password', 'permissions', 'roles', 'users'],
   '/cluster': ['firewall'],
-  '/cluster/firewall': ['options'],
+  '/cluster/firewall': ['ipset', 'options', 'rules'],
   '/nodes/{node}': ['firewall', 'version'],
-  '/nodes/{node}/firewall': ['options'],
+  '/nodes/{node}/firewall': ['options', 'rules'],
 };
 
 /** PVE::API2->find_handler: match a concrete path against the templates */
