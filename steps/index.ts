@@ -6,8 +6,9 @@ import type { AnyStep } from '../src/engine/step.ts';
 import { accessPolicyStep } from './access-policy.ts';
 import { adminAccountStep } from './admin-account.ts';
 import { breakGlassStep } from './break-glass.ts';
+import { firewallStep } from './firewall.ts';
 import { sshKeyStep } from './ssh-key.ts';
 import { sshdHardeningStep } from './sshd-hardening.ts';
 import { sysctlStep } from './sysctl.ts';
 
-export const CATALOGUE: AnyStep[] = [adminAccountStep, sshKeyStep, breakGlassStep, sshdHardeningStep, sysctlStep, accessPolicyStep];
+export const CATALOGUE: AnyStep[] = [adminAccountStep, sshKeyStep, breakGlassStep, sshdHardeningStep, firewallStep, sysctlStep, accessPolicyStep];

@@ -237,7 +237,8 @@ export const codecs = {
    * address (0.0.0.0/0, ::/0), which restricts nothing: `everything` says
    * what to choose instead.
    */
-  cidrs(o: { maxNetworks: number; everything: string }): Codec<string[]> {
+  /** `normalise`: the form to keep each network in (e.g. as Proxmox stores ipset entries: 10.0.0.5/32 as 10.0.0.5). */
+  cidrs(o: { maxNetworks: number; everything: string; normalise?: (network: string) => string }): Codec<string[]> {
     return {
       secret: false,
       async decode(raw) {
@@ -250,7 +251,8 @@ export const codecs = {
           const network = parseNetwork(text);
           if ('problem' in network) return refuse(network.problem);
           if (network.prefix === 0) return refuse(`${JSON.stringify(text)} is every ${network.kind === 'ipv4' ? 'IPv4' : 'IPv6'} address, which restricts nothing; ${o.everything}`);
-          if (!out.includes(network.text)) out.push(network.text);
+          const kept = o.normalise ? o.normalise(network.text) : network.text;
+          if (!out.includes(kept)) out.push(kept);
         }
         return { ok: true, value: out };
       },
@@ -354,9 +356,9 @@ export const ask = {
     return { ...rest, kind: 'text', codec: codecs.words({ what, pattern, maxWordLength, maxWords, ...(q.optional ? { optional: true } : {}), ...(check ? { check } : {}) }) };
   },
 
-  cidrs<F, K extends string>(q: Asked<F, K> & { maxNetworks: number; everything: string; detect?: (facts: F) => string[] | undefined }): TextQuestion<F, string[], K> {
-    const { maxNetworks, everything, ...rest } = q;
-    return { ...rest, kind: 'text', codec: codecs.cidrs({ maxNetworks, everything }) };
+  cidrs<F, K extends string>(q: Asked<F, K> & { maxNetworks: number; everything: string; normalise?: (network: string) => string; detect?: (facts: F) => string[] | undefined }): TextQuestion<F, string[], K> {
+    const { maxNetworks, everything, normalise, ...rest } = q;
+    return { ...rest, kind: 'text', codec: codecs.cidrs({ maxNetworks, everything, ...(normalise ? { normalise } : {}) }) };
   },
 };
 

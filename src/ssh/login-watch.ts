@@ -29,6 +29,11 @@ export interface AcceptedLogin {
 const ACCEPTED =
   /\bAccepted ([a-z-]+) for (\S+) from (\S+) port (\d+)(?: ssh2)?(?:: ([A-Z0-9-]+) ((?:SHA256|MD5):[A-Za-z0-9+/:=]+))?/;
 
+/** An IPv4 address written as IPv4-mapped IPv6 (::ffff:10.0.0.1, as sshd and pveproxy may log it) as plain IPv4; lower case. */
+export function unmapped(address: string): string {
+  return address.toLowerCase().replace(/^::ffff:(\d+\.\d+\.\d+\.\d+)$/, '$1');
+}
+
 /** One "Accepted ..." message, or null. */
 export function parseAcceptedLine(line: string): AcceptedLogin | null {
   const m = ACCEPTED.exec(line);
@@ -97,11 +102,16 @@ export async function journalCursor(exec: Exec): Promise<string | null> {
 }
 
 export interface LoginWatchOptions {
-  user: string;
+  /** Only this account's logins count; any account's when absent. */
+  user?: string;
+  /** How the login must have authenticated; default publickey only (the sshd step's proof). */
+  methods?: readonly string[];
   /** Only these keys count (e.g. the operator's own keys); any key when absent or empty. */
   fingerprints?: readonly string[];
   /** Never count these (the probe key). */
   excludeFingerprints?: readonly string[];
+  /** Only logins from this address count (IPv4-mapped IPv6 counts as IPv4), e.g. where the operator is. */
+  from?: string;
   /** From when: a time (e.g. just before the reload) or a journal cursor. */
   since: Date | { cursor: string };
   timeoutMs: number;
@@ -121,9 +131,11 @@ export function journalArgv(from: Date | { cursor: string }): string[] {
 }
 
 function matches(login: AcceptedLogin, opts: LoginWatchOptions): boolean {
-  if (login.method !== 'publickey' || login.user !== opts.user) return false;
+  if (!(opts.methods ?? ['publickey']).includes(login.method)) return false;
+  if (opts.user !== undefined && login.user !== opts.user) return false;
   if (opts.excludeFingerprints?.includes(login.fingerprint)) return false;
   if (opts.fingerprints?.length && !opts.fingerprints.includes(login.fingerprint)) return false;
+  if (opts.from !== undefined && unmapped(login.address) !== unmapped(opts.from)) return false;
   if (opts.since instanceof Date && login.time && login.time.getTime() < opts.since.getTime()) return false;
   return true;
 }

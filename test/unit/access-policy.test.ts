@@ -244,8 +244,13 @@ test('the real catalogue on a node: each step writes its own part, in catalogue 
     '/etc/sysctl.d/90-pve-baseline.conf': '# Written by pve-baseline\n',
     '/proc/sys/kernel/kptr_restrict': '2\n',
     '/proc/sys/kernel/dmesg_restrict': '0\n',
+    '/etc/pve/firewall/cluster.fw': '[OPTIONS]\n\nenable: 1\npolicy_in: DROP\n\n[IPSET management]\n\n10.0.0.5 # pve-baseline: the operator address pve-baseline ran from\n\n[RULES]\n\nIN Ping(ACCEPT) -source +management # pve-baseline: ping from the management set\n\n',
+    '/etc/pve/nodes/pve1/host.fw': '[OPTIONS]\n\nenable: 1\n\n',
   });
   const exec = scriptedExec([
+    [['pve-firewall', 'localnet'], { stdout: 'local hostname: pve1\nlocal IP address: 192.0.2.10\nnetwork auto detect: 192.0.2.0/24\nusing detected local_network: 192.0.2.0/24\n' }],
+    [['pve-firewall', 'compile'], { stdout: 'iptables cmdlist:\n' }],
+    [['pve-firewall', 'status'], { stdout: 'Status: enabled/running\n' }],
     [['/usr/sbin/sshd', '-T'], { stdout: 'permitrootlogin prohibit-password\npasswordauthentication no\nallowgroups sudo root\nloglevel VERBOSE\nkexalgorithms mlkem768x25519-sha256,sntrup761x25519-sha512@openssh.com\nciphers chacha20-poly1305@openssh.com\n' }],
     [
       ['pveum', 'user', 'list', '--output-format', 'json'],
@@ -267,8 +272,10 @@ test('the real catalogue on a node: each step writes its own part, in catalogue 
   const withHook = CATALOGUE.filter((s) => s.document).map((s) => s.id);
   assert.deepEqual(policy.sections.map((s) => s.stepId), withHook, 'one section per step with a hook, in catalogue order');
   const order = headings(doc).map((h) => h.replace(/^#+ /, ''));
-  assert.deepEqual(order.slice(order.indexOf('API tokens') + 1, order.indexOf('Recovery procedures')), ['Named admin account', 'SSH keys', 'Break-glass account', 'SSH policy', 'Kernel and network settings']);
+  assert.deepEqual(order.slice(order.indexOf('API tokens') + 1, order.indexOf('Recovery procedures')), ['Named admin account', 'SSH keys', 'Break-glass account', 'SSH policy', 'Firewall', 'Kernel and network settings']);
 
+  assert.match(doc, /- Datacenter firewall: on; node firewall on pve1: on\./);
+  assert.match(doc, /\| cluster\.fw \| `IN Ping\(ACCEPT\) -source \+management` \| pve-baseline: ping from the management set \|/);
   assert.match(doc, /\| Roles on \/ \| Administrator: every privilege/);
   // The key's options as installed, the same text the ssh-key step's details screen shows.
   assert.ok(doc.includes(`| alice | ssh-ed25519 (256 bits) | ${policy.sections[1]!.section.blocks[1]!.kind === 'table' ? policy.sections[1]!.section.blocks[1]!.rows[0]![2] : ''} | alice@laptop | ${options} |`), 'the admin key row with its options');

@@ -156,3 +156,14 @@ test('parseSshVerbose reads the negotiation and the offered methods of ssh -v', 
   assert.deepEqual(v.methods, ['publickey']);
   assert.equal(v.authenticatedWith, 'publickey');
 });
+
+test('watchForLogin: only logins from the given address count, IPv4-mapped or not', async () => {
+  const lines = [
+    { MESSAGE: `Accepted publickey for alice from 10.77.9.66 port 40000 ssh2: ED25519 ${FP_A}`, _COMM: 'sshd-session', _UID: '0', __REALTIME_TIMESTAMP: String(Date.now() * 1000), __CURSOR: 'c1' },
+    { MESSAGE: `Accepted publickey for alice from ::ffff:10.77.9.1 port 40001 ssh2: ED25519 ${FP_A}`, _COMM: 'sshd-session', _UID: '0', __REALTIME_TIMESTAMP: String(Date.now() * 1000), __CURSOR: 'c2' },
+  ];
+  const exec = { run: async () => ({ exitCode: 0, stdout: lines.map((l) => JSON.stringify(l)).join('\n'), stderr: '' }) } as unknown as Parameters<typeof watchForLogin>[0];
+  const login = await watchForLogin(exec, { user: 'alice', since: { cursor: 'x' }, from: '10.77.9.1', timeoutMs: 40, pollMs: 5 });
+  assert.equal(login?.port, 40001, 'the outsider address does not count; the mapped operator address does');
+  assert.equal(await watchForLogin(exec, { user: 'alice', since: { cursor: 'x' }, from: '10.77.9.2', timeoutMs: 30, pollMs: 5 }), null);
+});

@@ -145,6 +145,16 @@ const fieldCases: BadInputCase[] = [
   fieldCase('sshd-hardening', 'profile', 'weak', 'not a choice'),
   fieldCase('sshd-hardening', 'revert_seconds', '10', 'below 30'),
   fieldCase('sshd-hardening', 'revert_seconds', '99999', 'above 1800'),
+  // firewall
+  fieldCase('firewall', 'management', '0.0.0.0/0', 'the whole IPv4 internet (the firewall would keep nobody out)'),
+  fieldCase('firewall', 'management', '"::/0"', 'the whole IPv6 internet'),
+  fieldCase('firewall', 'management', '10.77.9.1/24', 'an address with host bits (which was meant, the host or the network?)'),
+  fieldCase('firewall', 'management', '"10.0.0.0/8 +management"', 'an ipset reference (pvesh would take it as a name)'),
+  fieldCase('firewall', 'management', '"10.0.0.1 --comment x"', 'an option smuggled into the pvesh argv'),
+  fieldCase('firewall', 'management', '[]', 'empty (nobody could manage the node)'),
+  fieldCase('firewall', 'icmp', 'sometimes', 'not a choice'),
+  fieldCase('firewall', 'cluster_networks', 'banana', 'not a network'),
+  fieldCase('firewall', 'revert_seconds', '5', 'below 30'),
   fieldCase('sshd-hardening', 'revert_seconds', 'abc', 'not a number'),
   // steps that ask nothing, unknown fields
   answersCase('answers: sysctl with a field (it asks none)', 'version: 1\nsysctl:\n  profile: strict\n', { message: names('sysctl.profile') }),
