@@ -156,9 +156,10 @@ export const msg = {
     `Error: Corosync config '/etc/pve/corosync.conf' does not exist - is this node part of a cluster?`,
 
   // --- pve-firewall (pve-firewall Service/pve_firewall.pm) ------------------
-  /** pve-firewall status [derived]: 'Status: stopped' when the daemon is not running */
+  /** pve-firewall status: 'Status: enabled/running', '... (pending changes)', 'Status: disabled/stopped' */
   firewallStatus: (enabled: boolean, running: boolean, pending: boolean) =>
-    running ? `Status: ${enabled ? 'enabled' : 'disabled'}/running${pending ? ' (pending changes)' : ''}` : 'Status: stopped',
+    // pve_firewall.pm's status printer: "$enable/$status", pending changes only known while running
+    `Status: ${enabled ? 'enabled' : 'disabled'}/${running ? 'running' : 'stopped'}${running && pending ? ' (pending changes)' : ''}`,
   firewallCantParseOption: (line: string) => `can't parse option '${line}'`,
 } as const;
 

@@ -4,7 +4,8 @@
  * Network: a private /24 that exists only on the veth pair the lab creates.
  * The node lives in its own network namespace and has no default route, so
  * nothing it sends can leave the pair; the host side (the "workstation") only
- * ever talks to the node's address.
+ * ever talks to the node's address, from 10.77.7.1 or from one of the two
+ * "remote" addresses below.
  */
 import { join, resolve } from 'node:path';
 
@@ -27,6 +28,17 @@ export const NODE_IF = 'vmbr0';
 export const PREFIX_LEN = 24;
 export const WORKSTATION_ADDRESS = env.PVE_LAB_WORKSTATION_ADDRESS ?? '10.77.7.1';
 export const NODE_ADDRESS = env.PVE_LAB_NODE_ADDRESS ?? '10.77.7.2';
+/**
+ * Two more workstation-side addresses, OUTSIDE the node's local network (so
+ * outside the management set Proxmox's firewall derives from it): a remote
+ * operator (whom a `[IPSET management]` entry can let in) and an outsider
+ * (whom nothing lets in). Both sit on the host end of the veth pair as /32
+ * addresses (no route on the host); the node routes REMOTE_NETWORK back via
+ * WORKSTATION_ADDRESS, so their traffic too never leaves the pair.
+ */
+export const REMOTE_NETWORK = env.PVE_LAB_REMOTE_NETWORK ?? '10.77.9.0/24';
+export const REMOTE_OPERATOR_ADDRESS = env.PVE_LAB_REMOTE_OPERATOR_ADDRESS ?? '10.77.9.1';
+export const OUTSIDER_ADDRESS = env.PVE_LAB_OUTSIDER_ADDRESS ?? '10.77.9.66';
 
 export const HOSTNAME = 'pve1';
 export const DOMAIN = 'lab.internal';

@@ -28,7 +28,10 @@ import {
   NODE_ADDRESS,
   NODE_ENV,
   NODE_IF,
+  OUTSIDER_ADDRESS,
   PREFIX_LEN,
+  REMOTE_NETWORK,
+  REMOTE_OPERATOR_ADDRESS,
   ROOT_PASSWORD,
   RUN_DIR,
   STATE_DIR,
@@ -38,7 +41,7 @@ import {
 import { ensureImages, mountsUnder, type Images } from './build.ts';
 import { run, runOk, sleep, waitFor, type RunResult } from './sh.ts';
 
-export { NODE_ADDRESS, WORKSTATION_ADDRESS, HOSTNAME, ROOT_PASSWORD };
+export { NODE_ADDRESS, WORKSTATION_ADDRESS, REMOTE_OPERATOR_ADDRESS, OUTSIDER_ADDRESS, HOSTNAME, ROOT_PASSWORD };
 export type { RunResult };
 
 type Log = (line: string) => void;
@@ -57,7 +60,12 @@ export interface SshOptions {
   passphrase?: string;
   input?: string;
   timeoutMs?: number;
+  /** the workstation-side address to connect from (WORKSTATION_ADDRESS, REMOTE_OPERATOR_ADDRESS, OUTSIDER_ADDRESS) */
+  from?: string;
 }
+
+/** What a TCP connection attempt met: an accepting port, a reset (REJECT or nothing listening), silence (DROP). */
+export type TcpProbeResult = 'connected' | 'refused' | 'timed out' | 'unreachable';
 
 export interface LabStatus {
   running: boolean;
@@ -185,7 +193,8 @@ async function withLock<T>(fn: () => Promise<T>, log: Log): Promise<T> {
 }
 
 // ---------------------------------------------------------------------------
-// network: one namespace, one veth pair, IPv6 off on both ends, no routes beyond the /24
+// network: one namespace, one veth pair, IPv6 off on both ends; the node routes only the
+// workstation's "remote" /24 (REMOTE_NETWORK) beyond its own, back into the pair
 
 function netnsExists(): boolean {
   return existsSync(`/run/netns/${NETNS}`);
@@ -196,7 +205,10 @@ function linkExists(name: string): boolean {
 }
 
 async function createNetwork(): Promise<void> {
-  if (netnsExists() && linkExists(HOST_IF)) return;
+  if (netnsExists() && linkExists(HOST_IF)) {
+    await remoteAddresses(); // a namespace made before they existed gets them too
+    return;
+  }
   await destroyNetwork();
   const inNs = (...args: string[]) => runOk('ip', ['netns', 'exec', NETNS, ...args]);
   await runOk('ip', ['netns', 'add', NETNS]);
@@ -209,6 +221,19 @@ async function createNetwork(): Promise<void> {
   await inNs('ip', 'addr', 'add', `${NODE_ADDRESS}/${PREFIX_LEN}`, 'dev', NODE_IF);
   await inNs('ip', 'link', 'set', 'lo', 'up');
   await inNs('ip', 'link', 'set', NODE_IF, 'up');
+  await remoteAddresses();
+}
+
+/**
+ * The remote operator's and the outsider's addresses: /32 on the host end
+ * (no route on the host), and in the node's namespace a route for their /24
+ * via the workstation. Set from the host side; the namespace outlives the
+ * node's reboots (nspawn joins it, and nothing in the node configures vmbr0),
+ * so the route does too. Idempotent.
+ */
+async function remoteAddresses(): Promise<void> {
+  for (const a of [REMOTE_OPERATOR_ADDRESS, OUTSIDER_ADDRESS]) await runOk('ip', ['addr', 'replace', `${a}/32`, 'dev', HOST_IF]);
+  await runOk('ip', ['-n', NETNS, 'route', 'replace', REMOTE_NETWORK, 'via', WORKSTATION_ADDRESS, 'dev', NODE_IF]);
 }
 
 async function destroyNetwork(): Promise<void> {
@@ -280,6 +305,10 @@ function nspawnArgs(): string[] {
     '--register=no',
     '--keep-unit',
     `--network-namespace-path=/run/netns/${NETNS}`,
+    // root on a Proxmox node configures its own network and firewall: the node's
+    // pve-firewall applies nftables rules. The namespace is the lab's own, so
+    // this reaches nothing of the host's network.
+    '--capability=CAP_NET_ADMIN',
     `--machine=${MACHINE_NAME}`,
     '--console=read-only',
     '--resolv-conf=off',
@@ -392,6 +421,9 @@ function hostKeyBlobs(): Buffer[] {
 export class Lab {
   readonly nodeAddress = NODE_ADDRESS;
   readonly workstationAddress = WORKSTATION_ADDRESS;
+  /** outside the node's local network: a remote operator, and an outsider (config.ts) */
+  readonly remoteOperatorAddress = REMOTE_OPERATOR_ADDRESS;
+  readonly outsiderAddress = OUTSIDER_ADDRESS;
   readonly hostname = HOSTNAME;
   readonly fqdn = `${HOSTNAME}.${DOMAIN}`;
   readonly rootPassword = ROOT_PASSWORD;
@@ -428,6 +460,7 @@ export class Lab {
       const cfg: ConnectConfig = {
         host: NODE_ADDRESS,
         port: 22,
+        ...(opts.from !== undefined ? { localAddress: opts.from } : {}),
         username: opts.user,
         readyTimeout: opts.timeoutMs ?? 30_000,
         hostVerifier: (key: Buffer) => keys.some((k) => k.equals(key)),
@@ -475,18 +508,51 @@ export class Lab {
     });
   }
 
-  /** arguments for the OpenSSH client from the workstation side (known_hosts pinned to the node's keys) */
-  sshClientArgs(user: string, extra: string[] = []): string[] {
+  /** arguments for the OpenSSH client from the workstation side (known_hosts pinned to the node's keys); `from`: the source address (-b) */
+  sshClientArgs(user: string, extra: string[] = [], from?: string): string[] {
     writeKnownHosts();
     return [
+      ...(from !== undefined ? ['-b', from] : []),
+      // OpenSSH keeps the first value of an option: the caller's come first so they can override these
+      ...extra,
       '-o', `UserKnownHostsFile=${paths.knownHosts}`,
       '-o', 'GlobalKnownHostsFile=/dev/null',
       '-o', 'StrictHostKeyChecking=yes',
       '-o', 'ConnectTimeout=10',
       '-o', 'LogLevel=ERROR',
-      ...extra,
       `${user}@${NODE_ADDRESS}`,
     ];
+  }
+
+  /**
+   * Try a TCP connection from a workstation-side address to the node's port:
+   * `connected`, `refused` (a reset: a REJECT rule, or nothing listens),
+   * `timed out` (no answer within timeoutMs: a DROP), `unreachable` (an ICMP
+   * error). Only ever to the node's address.
+   */
+  tcpProbe(port: number, opts: { from?: string; timeoutMs?: number } = {}): Promise<TcpProbeResult> {
+    const timeoutMs = opts.timeoutMs ?? 1500;
+    return new Promise((resolveProbe) => {
+      const s = connect({ host: NODE_ADDRESS, port, timeout: timeoutMs, ...(opts.from !== undefined ? { localAddress: opts.from } : {}) });
+      const done = (r: TcpProbeResult) => {
+        clearTimeout(timer);
+        s.destroy();
+        resolveProbe(r);
+      };
+      // `timeout` is idle time; a hard deadline as well, so a half-open connect cannot hang the test
+      const timer = setTimeout(() => done('timed out'), timeoutMs + 200);
+      s.once('connect', () => done('connected'));
+      s.once('timeout', () => done('timed out'));
+      s.once('error', (e: NodeJS.ErrnoException) =>
+        done(e.code === 'ECONNREFUSED' ? 'refused' : e.code === 'ETIMEDOUT' ? 'timed out' : 'unreachable'),
+      );
+    });
+  }
+
+  /** One ICMP echo from a workstation-side address to the node: answered within timeoutS seconds? */
+  async ping(opts: { from?: string; timeoutS?: number } = {}): Promise<boolean> {
+    const r = await run('ping', ['-n', '-q', '-c', '1', '-W', String(opts.timeoutS ?? 1), ...(opts.from !== undefined ? ['-I', opts.from] : []), NODE_ADDRESS]);
+    return r.exitCode === 0;
   }
 
   /** `systemctl reboot` inside the node; resolves once it is back and sshd answers */

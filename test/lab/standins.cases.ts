@@ -318,7 +318,38 @@ export const CASES: Case[] = [
   { note: 'deleting the user drops its ACL entries and those of its tokens', argv: ['pveum', 'user', 'delete', 'perm-ops@pve'], exit: 0 },
 
   // --- the other tools ----------------------------------------------------------------------
+  // pve-firewall (Service/pve_firewall.pm); guide 001 enabled the firewall above, with policy_in DROP
+  { note: 'the lab returns once the daemon has applied', argv: ['pve-firewall', 'restart'], exit: 0 },
   { argv: ['pve-firewall', 'status'], exit: 0, stdout: 'Status: enabled/running\n' },
+  {
+    note: 'the ruleset the lab applies (nftables), then the verdict against the kernel',
+    argv: ['pve-firewall', 'compile'],
+    exit: 0,
+    stdout: /^nftables ruleset:\n[\s\S]*\ntable inet proxmox-firewall \{\n[\s\S]*\tset v4-dc\/management \{[^}]*elements = \{ 10\.77\.7\.0\/24 \}[\s\S]*\n\t\tdrop comment "policy_in DROP"\n\t\}\n\}\n\nno changes\n$/,
+  },
+  { argv: ['pve-firewall', 'localnet'], exit: 0, stdout: 'local hostname: pve1\nlocal IP address: 10.77.7.2\nnetwork auto detect: 10.77.7.0/24\nusing detected local_network: 10.77.7.0/24\n' },
+  {
+    argv: ['pve-firewall', 'simulate', '--source', '10.77.7.1', '--dport', '8006'],
+    exit: 0,
+    stdout: 'Test packet:\n  from    : outside\n  to      : host\n  proto   : tcp\n  source  : 10.77.7.1\n  dport   : 8006\nACTION: ACCEPT\n',
+  },
+  {
+    argv: ['pve-firewall', 'simulate', '--source', '10.77.9.66', '--dport', '22'],
+    exit: 0,
+    stdout: 'Test packet:\n  from    : outside\n  to      : host\n  proto   : tcp\n  source  : 10.77.9.66\n  dport   : 22\nACTION: DROP\n',
+  },
+  {
+    argv: ['pve-firewall', 'simulate', '--source', '10.77.7.1', '--protocol', 'udp', '--dport', '53'],
+    exit: 0,
+    stdout: 'Test packet:\n  from    : outside\n  to      : host\n  proto   : udp\n  source  : 10.77.7.1\n  dport   : 53\nACTION: DROP\n',
+  },
+  { argv: ['pve-firewall', 'simulate', '--protocol', 'icmp'], exit: 255, stderr: param400(['protocol: value does not match the regex pattern'], 'pve-firewall simulate  [OPTIONS]') },
+  {
+    argv: ['pve-firewall', 'simulate', '--source', '10.77.9.300'],
+    exit: 255,
+    stderr: param400(['source: invalid format - value does not look like a valid IPv4 address\n'], 'pve-firewall simulate  [OPTIONS]'),
+  },
+  { note: 'there is no reload', argv: ['pve-firewall', 'reload'], exit: 255, stderr: /^ERROR: unknown command 'pve-firewall reload'\nUSAGE: pve-firewall <COMMAND> \[ARGS\] \[OPTIONS\]\n/ },
   { argv: ['pvecm', 'status'], exit: 255, stderr: "Error: Corosync config '/etc/pve/corosync.conf' does not exist - is this node part of a cluster?\n" },
   { argv: ['pveversion'], exit: 0, stdout: /^pve-manager\/9\.\d+\.\d+\/[0-9a-f]{16} \(running kernel: \S+\)\n$/ },
 ];
