@@ -43,7 +43,6 @@ import { firewallModel, FIREWALL_FILES, ringPeers, type FirewallModel, type Peer
 
 /** What a careful administrator opens to the management set: the ports Proxmox opens to it itself. */
 export const MANAGEMENT_PORTS = [22, 8006] as const;
-const DEFAULT_SECONDS = 180;
 /** The first proxmox-firewall (nftables) that merges local_network into the management set. */
 const NFT_MERGES_LOCAL_NETWORK = '1.2.0';
 
@@ -248,14 +247,10 @@ export const firewallStep: Step<FirewallFacts, FirewallAnswers> = {
       normalise: normaliseCidr,
       everything: 'give the cluster networks themselves',
     }),
-    ask.integer({
+    ask.revertWindow({
       id: 'revert_seconds',
       prompt: 'Seconds you have to prove access before the node switches the firewall back',
       help: 'The node restores both firewall files by itself unless you log in again and open the web UI in time, even if this session drops or the node reboots.',
-      detect: () => DEFAULT_SECONDS,
-      min: 30,
-      max: 1800,
-      unit: 'seconds',
     }),
   ],
 

@@ -60,7 +60,6 @@ interface SshdFacts {
   nodeAddress: string | undefined;
 }
 
-const DEFAULT_SECONDS = 180;
 const ROOT_FROM_ANYWHERE = 'With a key only, from anywhere';
 /** A user or group name as AllowUsers/AllowGroups take it: no sshd pattern characters (*, ?, !, @). */
 const ACCOUNT_NAME = /^[a-z_][a-z0-9_.-]*\$?$/i;
@@ -262,14 +261,10 @@ export const sshdHardeningStep: Step<SshdFacts, SshdAnswers> = {
       ],
       detect: () => 'compatible',
     }),
-    ask.integer({
+    ask.revertWindow({
       id: 'revert_seconds',
       prompt: 'Seconds you have to log in again before the node reverts the change',
       help: 'The node puts the old settings back by itself unless you prove access in time, even if this session drops or the node reboots.',
-      detect: () => DEFAULT_SECONDS,
-      min: 30,
-      max: 1800,
-      unit: 'seconds',
     }),
   ],
 

@@ -310,6 +310,9 @@ export function parseNetwork(text: string): Network | { problem: string } {
 
 // --- questions ----------------------------------------------------------------
 
+/** Seconds an operator may choose to prove access in, before the node reverts a change on its own. */
+export const REVERT_WINDOW = { min: 30, max: 1800, default: 180 } as const;
+
 interface Asked<F, K extends string> {
   id: K;
   prompt: string;
@@ -339,6 +342,14 @@ export const ask = {
   integer<F, K extends string>(q: Asked<F, K> & { min: number; max: number; unit?: string; detect?: (facts: F) => number | undefined }): TextQuestion<F, number, K> {
     const { min, max, unit, ...rest } = q;
     return { ...rest, kind: 'text', codec: codecs.integer({ min, max, ...(unit ? { unit } : {}) }) };
+  },
+
+  /**
+   * The revert window of a change that can cut access: 30 s to 30 minutes, 180 s unless the
+   * operator chooses, in seconds (the node puts the change back unless access is proven in time).
+   */
+  revertWindow<F, K extends string>(q: Asked<F, K>): TextQuestion<F, number, K> {
+    return ask.integer({ ...q, detect: () => REVERT_WINDOW.default, min: REVERT_WINDOW.min, max: REVERT_WINDOW.max, unit: 'seconds' });
   },
 
   select<F, K extends string, const V extends string>(q: Asked<F, K> & { choices: readonly Choice<V>[]; detect?: (facts: F) => NoInfer<V> | undefined }): SelectQuestion<F, NoInfer<V>, K> {

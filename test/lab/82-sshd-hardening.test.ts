@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { KEYS, ptyEnv, runInPty, type PtyStep } from '../support/pty.ts';
 import { generateKeyPair } from '../../src/ssh/keys.ts';
-import { installBundle, labOrSkip, sh } from './helpers.ts';
+import { armedReverts, installBundle, journalStep as journalStepOf, labOrSkip, revertedAt, sh, sshdQuestions, waitUntil } from './helpers.ts';
 import type { Lab } from './lab.ts';
 
 const lab = await labOrSkip();
@@ -74,36 +74,13 @@ async function aliceKeyLogin(node: Lab, privateKey = operator.private): Promise<
   );
 }
 
-async function waitUntil(check: () => Promise<boolean>, what: string, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
-async function journalStep(node: Lab, id = 'sshd-hardening'): Promise<{ status?: string; history?: { at: string; status: string; note?: string }[] } | undefined> {
-  const r = await node.exec(['cat', `${STATE}/journal.json`]);
-  if (r.exitCode !== 0) return undefined;
-  try {
-    return JSON.parse(r.stdout).steps?.[id];
-  } catch {
-    return undefined;
-  }
-}
+const journalStep = (node: Lab, id = 'sshd-hardening') => journalStepOf(node, id);
 
 /** The armed revert's deadline (epoch ms), from the index the node keeps. */
 async function armedDeadline(node: Lab): Promise<number> {
-  const index = JSON.parse(await sh(node, `cat ${STATE}/revert/armed.json`)) as { deadline: number }[];
+  const index = await armedReverts(node);
   assert.equal(index.length, 1, 'one revert is armed');
   return index[0]!.deadline;
-}
-
-/** When the node's own revert logged "reverted" (epoch ms, from the journal's microsecond clock). */
-async function revertedAt(node: Lab): Promise<number | undefined> {
-  const out = await sh(node, 'journalctl -t pve-baseline -o short-unix --no-pager 2>/dev/null || true');
-  const line = out.split('\n').find((l) => /: revert \S+: reverted$/.test(l));
-  return line ? Math.round(Number(line.split(' ')[0]) * 1000) : undefined;
 }
 
 /** After a fault: the node reverts by itself, the operator gets in as before, and nothing differs from before the step. */
@@ -132,16 +109,7 @@ function wizardOverSsh(node: Lab, script: PtyStep[]) {
 const UP_TO_THE_RELOAD = (seconds: number): PtyStep[] => [
   { waitFor: 'Nothing changes until you have seen the plan', timeoutMs: 20_000 },
   { send: KEYS.enter },
-  { waitFor: 'How may root log in over SSH?', timeoutMs: 30_000 },
-  { send: KEYS.enter },
-  { waitFor: 'Who may log in over SSH at all?' },
-  { send: KEYS.enter },
-  { waitFor: 'Other accounts that may log in' },
-  { send: KEYS.enter },
-  { waitFor: 'Crypto profile' },
-  { send: KEYS.enter },
-  { waitFor: 'Seconds you have to log in again' },
-  { send: `${seconds}\r` },
+  ...sshdQuestions(seconds),
   { waitFor: 'to apply, or', timeoutMs: 20_000 },
   { send: 'pve1\r' },
 ];

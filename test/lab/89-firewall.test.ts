@@ -17,11 +17,11 @@ import { request } from 'node:http';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { KEYS, ptyEnv, runInPty, type PtyStep } from '../support/pty.ts';
-import { installBundle, labOrSkip, sh } from './helpers.ts';
+import { armedReverts, installBundle, journalStep as journalStepOf, labOrSkip, revertedAt, sh, sshdQuestions, STATE_DIR as STATE, waitUntil } from './helpers.ts';
 import type { Lab } from './lab.ts';
+import { ADMIN_CLUSTER_FW, ADMIN_RULES_AFTER } from '../fixtures/fake-firewall.ts';
 
 const lab = await labOrSkip();
-const STATE = '/var/lib/pve-baseline';
 const CLUSTER_FW = '/etc/pve/firewall/cluster.fw';
 const HOST_FW = '/etc/pve/nodes/pve1/host.fw';
 
@@ -56,40 +56,13 @@ async function reach(node: Lab, from: string): Promise<string> {
   return `22 ${ssh}, 8006 ${web}`;
 }
 
-async function waitUntil(check: () => Promise<boolean>, what: string, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+const journalStep = (node: Lab) => journalStepOf(node, 'firewall');
 
-async function journalStep(node: Lab): Promise<{ status?: string; guard?: { phase?: string; revertId?: string }; history?: { at: string; status: string; note?: string }[] } | undefined> {
-  const r = await node.exec(['cat', `${STATE}/journal.json`]);
-  if (r.exitCode !== 0) return undefined;
-  try {
-    return JSON.parse(r.stdout).steps?.firewall;
-  } catch {
-    return undefined;
-  }
-}
-
-/** The newest arming's deadline (epoch ms), from the index the node keeps (an older, reverted one stays listed until the next run notes it). */
+/** The newest arming's deadline (epoch ms): an older, reverted one stays listed until the next run notes it. */
 async function armedDeadline(node: Lab): Promise<number> {
-  const index = JSON.parse(await sh(node, `cat ${STATE}/revert/armed.json`)) as { deadline: number }[];
+  const index = await armedReverts(node);
   assert.ok(index.length >= 1, 'a revert is armed');
   return Math.max(...index.map((e) => e.deadline));
-}
-
-/** When the node's own revert logged "reverted" for the newest arming (epoch ms). */
-async function revertedAt(node: Lab, after: number): Promise<number | undefined> {
-  const out = await sh(node, 'journalctl -t pve-baseline -o short-unix --no-pager 2>/dev/null || true');
-  const times = out
-    .split('\n')
-    .filter((l) => /: revert \S+: reverted$/.test(l))
-    .map((l) => Math.round(Number(l.split(' ')[0]) * 1000))
-    .filter((t) => t >= after);
-  return times[0];
 }
 
 /** After a fault: the node reverts by itself within 5 s of its deadline, the files are as before, and everyone gets in as before. */
@@ -212,41 +185,14 @@ if (lab) {
 
   test("the administrator's own rules, aliases and ipsets are kept, in their order", async () => {
     await freshNode(lab);
-    const mine = [
-      '[OPTIONS]',
-      '',
-      'enable: 0',
-      '',
-      '[ALIASES]',
-      '',
-      'backup_server 10.77.7.50 # the PBS',
-      '',
-      '[IPSET monitoring]',
-      '',
-      '10.77.7.60 # prometheus',
-      '',
-      '[RULES]',
-      '',
-      'IN ACCEPT -source backup_server -p tcp -dport 8007 # PBS pulls',
-      'IN ACCEPT -source +monitoring -p tcp -dport 9100 # node exporter',
-      '|IN ACCEPT -p tcp -dport 80 # disabled on purpose',
-      '',
-    ].join('\n');
+    const mine = ADMIN_CLUSTER_FW;
     writeFileSync(join(lab.rootDir, 'root/cluster.fw'), mine);
     await sh(lab, `install -m 0640 -g www-data /root/cluster.fw ${CLUSTER_FW}`);
     const r = await applyFrom(lab, OP, answers([...OP_ONLY, 'revert_seconds: 60']));
     assert.equal(r.exitCode, 0, r.stdout + r.stderr);
     const after = await sh(lab, `cat ${CLUSTER_FW}`);
-    assert.deepEqual(
-      after.split('\n').filter((l) => /^\|?IN /.test(l)),
-      [
-        'IN Ping(ACCEPT) -source +management # pve-baseline: ping from the management set',
-        'IN ACCEPT -source backup_server -p tcp -dport 8007 # PBS pulls',
-        'IN ACCEPT -source +monitoring -p tcp -dport 9100 # node exporter',
-        '|IN ACCEPT -p tcp -dport 80 # disabled on purpose',
-      ],
-    );
-    for (const kept of ['backup_server 10.77.7.50 # the PBS', '[IPSET monitoring]', '10.77.7.60 # prometheus']) assert.ok(after.includes(kept), kept);
+    assert.deepEqual(after.split('\n').filter((l) => /^\|?IN /.test(l)), ADMIN_RULES_AFTER);
+    for (const kept of ['backup_server 10.77.7.50 # the PBS', '10.77.7.5 # jump host', '[IPSET monitoring]', '10.77.7.60']) assert.ok(after.includes(kept), kept);
     const confirm = await lab.ssh({ user: 'root', password: lab.rootPassword, from: OP }, 'pve-baseline confirm');
     assert.equal(confirm.exitCode, 0, confirm.stderr);
     assert.equal(await reach(lab, OUT), '22 timed out, 8006 timed out');
@@ -333,16 +279,7 @@ function wizardScript(): PtyStep[] {
   return [
     { waitFor: 'Nothing changes until you have seen the plan', timeoutMs: 20_000 },
     { send: KEYS.enter },
-    { waitFor: 'How may root log in over SSH?', timeoutMs: 30_000 },
-    { send: KEYS.enter },
-    { waitFor: 'Who may log in over SSH at all?' },
-    { send: KEYS.enter },
-    { waitFor: 'Other accounts that may log in' },
-    { send: KEYS.enter },
-    { waitFor: 'Crypto profile' },
-    { send: KEYS.enter },
-    { waitFor: 'Seconds you have to log in again' },
-    { send: '120\r' },
+    ...sshdQuestions(120),
     { waitFor: 'to apply, or', timeoutMs: 30_000 },
     { send: 'skip\r' },
     { waitFor: 'Addresses and networks that may manage this node', timeoutMs: 30_000 },

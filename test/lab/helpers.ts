@@ -5,6 +5,7 @@
  */
 import { test } from 'node:test';
 import { ensureLab, labSupport, type Lab } from './lab.ts';
+import { KEYS, type PtyStep } from '../support/pty.ts';
 
 export async function labOrSkip(): Promise<Lab | undefined> {
   const support = await labSupport();
@@ -31,4 +32,63 @@ export async function installBundle(lab: Lab): Promise<void> {
   const target = join(lab.rootDir, 'usr/local/bin/pve-baseline');
   copyFileSync(await ensureBundle(), target);
   chmodSync(target, 0o755);
+}
+
+/** Poll `check` every 100 ms until it holds; fail naming `what` after `timeoutMs`. */
+export async function waitUntil(check: () => Promise<boolean>, what: string, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+export const STATE_DIR = '/var/lib/pve-baseline';
+
+export interface JournalStepView {
+  status?: string;
+  guard?: { phase?: string; revertId?: string };
+  history?: { at: string; status: string; note?: string }[];
+}
+
+/** One step's record in the node's journal, or undefined. */
+export async function journalStep(lab: Lab, id: string): Promise<JournalStepView | undefined> {
+  const r = await lab.exec(['cat', `${STATE_DIR}/journal.json`]);
+  if (r.exitCode !== 0) return undefined;
+  try {
+    return JSON.parse(r.stdout).steps?.[id];
+  } catch {
+    return undefined;
+  }
+}
+
+/** The reverts the node's index lists (a reverted one stays listed until the next run notes it). */
+export async function armedReverts(lab: Lab): Promise<{ id: string; deadline: number }[]> {
+  return JSON.parse(await sh(lab, `cat ${STATE_DIR}/revert/armed.json`)) as { id: string; deadline: number }[];
+}
+
+/** When the node's own revert first logged "reverted" at or after `after` (epoch ms, from the journal's clock). */
+export async function revertedAt(lab: Lab, after = 0): Promise<number | undefined> {
+  const out = await sh(lab, 'journalctl -t pve-baseline -o short-unix --no-pager 2>/dev/null || true');
+  return out
+    .split('\n')
+    .filter((l) => /: revert \S+: reverted$/.test(l))
+    .map((l) => Math.round(Number(l.split(' ')[0]) * 1000))
+    .find((t) => t >= after);
+}
+
+/** The sshd step's questions in the wizard, each with its default, and a revert window of `seconds`. */
+export function sshdQuestions(seconds: number): PtyStep[] {
+  return [
+    { waitFor: 'How may root log in over SSH?', timeoutMs: 30_000 },
+    { send: KEYS.enter },
+    { waitFor: 'Who may log in over SSH at all?' },
+    { send: KEYS.enter },
+    { waitFor: 'Other accounts that may log in' },
+    { send: KEYS.enter },
+    { waitFor: 'Crypto profile' },
+    { send: KEYS.enter },
+    { waitFor: 'Seconds you have to log in again' },
+    { send: `${seconds}\r` },
+  ];
 }

@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { describeChange, type CommandChange } from '../../src/engine/change.ts';
 import { firewallStep, type FirewallAnswers } from '../../steps/firewall.ts';
-import { CLUSTER_FW, FakeFirewall, HOST_FW } from '../fixtures/fake-firewall.ts';
+import { ADMIN_CLUSTER_FW, ADMIN_RULES_AFTER, CLUSTER_FW, FakeFirewall, HOST_FW } from '../fixtures/fake-firewall.ts';
 import { failed, stepContext } from '../fixtures/step-run.ts';
 import { runChecked } from '../../src/system/exec.ts';
 
@@ -58,30 +58,7 @@ test('a fresh node: the management set, a ping rule, the node and then the datac
 });
 
 test("the administrator's rules, aliases and ipsets are kept, in their order; a set that exists only gains entries", async () => {
-  const clusterFw = [
-    '[OPTIONS]',
-    '',
-    'enable: 0',
-    '',
-    '[ALIASES]',
-    '',
-    'backup_server 10.77.7.50 # the PBS',
-    '',
-    '[IPSET management]',
-    '',
-    '10.77.7.5 # jump host',
-    '',
-    '[IPSET monitoring]',
-    '',
-    '10.77.7.60',
-    '',
-    '[RULES]',
-    '',
-    'IN ACCEPT -source backup_server -p tcp -dport 8007 # PBS pulls',
-    'IN ACCEPT -source +monitoring -p tcp -dport 9100 # node exporter',
-    '|IN ACCEPT -p tcp -dport 80 # disabled on purpose',
-    '',
-  ].join('\n');
+  const clusterFw = ADMIN_CLUSTER_FW;
   const fw = new FakeFirewall({ operator: OPERATOR, clusterFw });
   const { plan, preflight } = await planOn(fw, answers());
   assert.deepEqual(failed(preflight), []);
@@ -90,12 +67,7 @@ test("the administrator's rules, aliases and ipsets are kept, in their order; a 
   const after = fw.text(CLUSTER_FW)!;
   for (const kept of ['backup_server 10.77.7.50 # the PBS', '10.77.7.5 # jump host', '[IPSET monitoring]', '10.77.7.60']) assert.ok(after.includes(kept), `kept: ${kept}`);
   const rules = after.split('\n').filter((l) => /^\|?IN /.test(l));
-  assert.deepEqual(rules, [
-    'IN Ping(ACCEPT) -source +management # pve-baseline: ping from the management set',
-    'IN ACCEPT -source backup_server -p tcp -dport 8007 # PBS pulls',
-    'IN ACCEPT -source +monitoring -p tcp -dport 9100 # node exporter',
-    '|IN ACCEPT -p tcp -dport 80 # disabled on purpose',
-  ]);
+  assert.deepEqual(rules, ADMIN_RULES_AFTER);
   fw.exec.assertNoUnexpected();
 });
 

@@ -29,6 +29,7 @@ import { networkInterfaces } from 'node:os';
 import { DIE_EXIT_CODE, msg } from '../../../src/pve/messages.ts';
 import { clusterFirewallEnabled, parseFwConfig } from '../../../src/pve/firewall-config.ts';
 import { compileHostFirewall, simulate } from '../../../src/pve/firewall-compile.ts';
+import { cleanCidr } from '../../../src/pve/firewall-rules.ts';
 import type { HostFirewall, Packet } from '../../../src/pve/firewall-ir.ts';
 import { nodename, readFile } from './lib/pmxcfs.ts';
 import { getOptions, resolveCmd, runCli, type CmdTree, type Command } from './lib/cli.ts';
@@ -66,13 +67,7 @@ function localAddress(): { ip: string; cidr: string } | undefined {
   if (!ip) return undefined;
   for (const addrs of Object.values(networkInterfaces())) {
     for (const a of addrs ?? []) {
-      if (a.address === ip && a.cidr) {
-        const [addr, len] = a.cidr.split('/') as [string, string];
-        const n = addr.split('.').reduce((x, o) => (x << 8) + Number(o), 0) >>> 0;
-        const mask = Number(len) === 0 ? 0 : (~0 << (32 - Number(len))) >>> 0;
-        const net = n & mask;
-        return { ip, cidr: `${[24, 16, 8, 0].map((s) => (net >>> s) & 255).join('.')}/${len}` };
-      }
+      if (a.address === ip && a.cidr) return { ip, cidr: cleanCidr(a.cidr) };
     }
   }
   return { ip, cidr: '127.0.0.0/8' };
