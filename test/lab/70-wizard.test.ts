@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { KEYS, ptyEnv, runInPty, type PtyStep } from '../support/pty.ts';
-import { installBundle, labOrSkip, sh } from './helpers.ts';
+import { installBundle, journalStep, labOrSkip, sh, waitUntil, webGet } from './helpers.ts';
 import type { Lab } from './lab.ts';
 import { generateKeyPair } from '../../src/ssh/keys.ts';
 
@@ -23,13 +23,6 @@ function overSsh(node: Lab, command: string[], script: PtyStep[], term = 'xterm-
   });
 }
 
-async function waitUntil(check: () => Promise<boolean>, what: string, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
 
 const operator = await generateKeyPair('ed25519', { comment: 'operator@laptop' });
 const PASSWORD = 'correct horse battery staple';
@@ -84,26 +77,33 @@ if (lab) {
       { send: 'pve1\r' },
       { waitFor: 'Prove you can still log in', timeoutMs: 60_000 },
       { waitFor: 'SSH server hardening: verified', timeoutMs: 60_000 },
+      { waitFor: 'Addresses and networks that may manage this node', timeoutMs: 30_000 },
+      { send: KEYS.enter }, // this session's address and the local network, the default
+      { waitFor: 'Answer ping' },
+      { send: KEYS.enter }, // from the management set
+      { waitFor: 'Seconds you have to prove access' },
+      { send: KEYS.enter }, // 180
+      { waitFor: 'to apply, or', timeoutMs: 30_000 },
+      { send: 'pve1\r' },
+      { waitFor: 'Proxmox firewall: verified', timeoutMs: 90_000 },
       { waitFor: 'Plan:', timeoutMs: 20_000 }, // sysctl
       { send: KEYS.enter },
       { waitFor: 'Access-policy document', timeoutMs: 20_000 },
       { waitFor: 'Plan:', timeoutMs: 20_000 },
       { send: KEYS.enter },
-      { waitFor: 'Finished: 5 verified, 1 already compliant.', timeoutMs: 30_000 },
+      { waitFor: 'Finished: 6 verified, 1 already compliant.', timeoutMs: 30_000 },
       { waitExit: true, timeoutMs: 10_000 },
     ]);
     // The operator's second terminal, once sshd runs the new settings: their own key, as alice.
-    const sshdStatus = async () => {
-      const journal = await lab.exec(['cat', '/var/lib/pve-baseline/journal.json']);
-      try {
-        return JSON.parse(journal.stdout).steps?.['sshd-hardening']?.status as string | undefined;
-      } catch {
-        return undefined; // not written yet
-      }
-    };
-    await waitUntil(async () => (await sshdStatus()) === 'applied', 'the sshd reload', 90_000);
+    const stepStatus = async (id: string) => (await journalStep(lab, id))?.status;
+    await waitUntil(async () => (await stepStatus('sshd-hardening')) === 'applied', 'the sshd reload', 90_000);
     const second = await lab.ssh({ user: 'alice', privateKey: operator.private }, 'true');
     assert.equal(second.exitCode, 0, 'alice logs in from a second terminal');
+    // Then the firewall: once it is live, a new login and the web UI from the operator's address.
+    await waitUntil(async () => (await stepStatus('firewall')) === 'applied', 'the firewall to go live', 120_000);
+    assert.equal((await lab.ssh({ user: 'alice', privateKey: operator.private }, 'true')).exitCode, 0, 'alice logs in again through the firewall');
+    assert.equal(await lab.tcpProbe(8006), 'connected');
+    assert.equal(await webGet(lab), 501, "the web UI's port answers (the lab's pveproxy logs the request)");
     const r = await wizard;
     assert.ok(r.ok, r.timedOut ? `${r.timedOut.reason}\n${r.timedOut.tail}` : r.plain);
     assert.equal(r.exitCode, 0);
@@ -132,10 +132,11 @@ if (lab) {
     assert.equal(check.exitCode, 0, check.stdout + check.stderr);
     assert.match(check.stdout, /sysctl\s+compliant/);
     assert.match(check.stdout, /sshd-hardening\s+compliant/);
+    assert.match(check.stdout, /firewall\s+compliant/);
     await sh(lab, 'printf "sysctl: {}\\n" > /root/answers.yml');
     const again = await lab.exec(['pve-baseline', 'apply', '--answers', '/root/answers.yml', '--yes']);
     assert.equal(again.exitCode, 0, again.stderr);
-    assert.match(again.stdout, /Summary: 6 compliant\./);
+    assert.match(again.stdout, /Summary: 7 compliant\./);
     assert.doesNotMatch(again.stdout, /Plan:/);
     // Someone sets a value back by hand: check names the drift and exits 1.
     await sh(lab, 'sysctl -w net.ipv4.conf.all.accept_redirects=1 >/dev/null');
@@ -172,11 +173,11 @@ if (lab) {
     assert.equal(fresh.exitCode, 1, fresh.stderr);
     const report = JSON.parse(fresh.stdout) as { compliant: boolean; steps: { id: string; status: string; reason?: string; changes: { summary: string }[] }[] };
     assert.equal(report.compliant, false);
-    assert.deepEqual(report.steps.map((s) => s.id), ['admin-account', 'ssh-key', 'break-glass', 'sshd-hardening', 'sysctl', 'access-policy']);
+    assert.deepEqual(report.steps.map((s) => s.id), ['admin-account', 'ssh-key', 'break-glass', 'sshd-hardening', 'firewall', 'sysctl', 'access-policy']);
     assert.ok(report.steps.every((s) => s.status === 'drift'), JSON.stringify(report.steps.map((s) => [s.id, s.status, s.reason])));
     assert.match(report.steps[0]!.reason!, /needs an answer for admin-account\.name/);
     assert.match(report.steps[3]!.reason!, /needs Named admin account/);
-    assert.deepEqual(report.steps[4]!.changes.map((c) => c.summary), ['create /etc/sysctl.d/90-pve-baseline.conf', 'run sysctl -p /etc/sysctl.d/90-pve-baseline.conf']);
+    assert.deepEqual(report.steps[5]!.changes.map((c) => c.summary), ['create /etc/sysctl.d/90-pve-baseline.conf', 'run sysctl -p /etc/sysctl.d/90-pve-baseline.conf']);
     assert.equal((await lab.exec(['test', '-e', '/var/lib/pve-baseline/journal.json'])).exitCode, 1, 'check wrote nothing');
     await sh(lab, 'printf "sysctl: {}\\n" > /root/answers.yml');
     const dry = await lab.exec(['pve-baseline', 'apply', '--answers', '/root/answers.yml', '--only', 'sysctl']);

@@ -116,6 +116,18 @@ const UP_TO_THE_RELOAD = (seconds: number): PtyStep[] => [
 
 const COUNTDOWN = 'Prove you can still log in';
 
+/** The firewall step comes next: its questions with their defaults, then skipped at its plan (test/lab/89-firewall.test.ts proves it). */
+const FIREWALL_SKIPPED: PtyStep[] = [
+  { waitFor: 'Addresses and networks that may manage this node', timeoutMs: 30_000 },
+  { send: KEYS.enter },
+  { waitFor: 'Answer ping' },
+  { send: KEYS.enter },
+  { waitFor: 'Seconds you have to prove access' },
+  { send: KEYS.enter },
+  { waitFor: 'to apply, or', timeoutMs: 30_000 },
+  { send: 'skip\r' },
+];
+
 if (lab) {
   test('happy path, unattended: applied under a revert, confirmed from a new session as alice; sshd -T, refusals, ssh-audit', async () => {
     await freshNodeWithAdmin(lab);
@@ -251,6 +263,7 @@ if (lab) {
       { waitFor: COUNTDOWN, timeoutMs: 60_000 },
       { snapshot: 'countdown' },
       { waitFor: 'SSH server hardening: verified', timeoutMs: 60_000 },
+      ...FIREWALL_SKIPPED,
       { waitFor: 'Plan:', timeoutMs: 30_000 }, // sysctl
       { send: KEYS.enter },
       { waitFor: 'Plan:', timeoutMs: 30_000 }, // the document
@@ -309,7 +322,7 @@ if (lab) {
       { sleepMs: 8000 },
       { snapshot: 'countdown-late' },
       { waitFor: 'no new login before the deadline', timeoutMs: 60_000 },
-      { waitFor: 'Plan:', timeoutMs: 30_000 }, // the next step; stop here
+      { waitFor: 'Addresses and networks that may manage this node', timeoutMs: 30_000 }, // the next step (the firewall); stop here
       { send: KEYS.ctrlC },
       { waitExit: true, timeoutMs: 20_000 },
     ]);
@@ -361,7 +374,7 @@ if (lab) {
           { snapshot: 'welcome' },
           { send: KEYS.enter },
           { waitFor: 'SSH server hardening: verified', timeoutMs: 60_000 },
-          { waitFor: 'Plan:', timeoutMs: 30_000 }, // sysctl: stop here
+          { waitFor: 'Addresses and networks that may manage this node', timeoutMs: 30_000 }, // the firewall: stop here
           { send: KEYS.ctrlC },
           { waitExit: true, timeoutMs: 20_000 },
         ],

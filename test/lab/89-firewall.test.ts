@@ -13,11 +13,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
-import { request } from 'node:http';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { KEYS, ptyEnv, runInPty, type PtyStep } from '../support/pty.ts';
-import { armedReverts, installBundle, journalStep as journalStepOf, labOrSkip, revertedAt, sh, sshdQuestions, STATE_DIR as STATE, waitUntil } from './helpers.ts';
+import { armedReverts, installBundle, webGet, journalStep as journalStepOf, labOrSkip, revertedAt, sh, sshdQuestions, STATE_DIR as STATE, waitUntil } from './helpers.ts';
 import type { Lab } from './lab.ts';
 import { ADMIN_CLUSTER_FW, ADMIN_RULES_AFTER } from '../fixtures/fake-firewall.ts';
 
@@ -38,18 +37,6 @@ function applyFrom(node: Lab, from: string, yaml: string) {
   return node.ssh({ user: 'root', password: node.rootPassword, from, timeoutMs: 20_000 }, 'pve-baseline apply --answers /root/answers.yml --yes --only firewall');
 }
 
-/** An HTTP request to the web UI's port from a workstation-side address (the lab's pveproxy answers 501 and logs it). */
-function webGet(node: Lab, from: string, timeoutMs = 3000): Promise<number | 'no answer'> {
-  return new Promise((resolve) => {
-    const req = request({ host: node.nodeAddress, port: 8006, path: '/', localAddress: from, timeout: timeoutMs }, (res) => {
-      res.resume();
-      resolve(res.statusCode ?? 0);
-    });
-    req.on('timeout', () => (req.destroy(), resolve('no answer')));
-    req.on('error', () => resolve('no answer'));
-    req.end();
-  });
-}
 
 async function reach(node: Lab, from: string): Promise<string> {
   const [ssh, web] = await Promise.all([node.tcpProbe(22, { from }), node.tcpProbe(8006, { from })]);

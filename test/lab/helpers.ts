@@ -4,6 +4,7 @@
  * unsupported machine is a failure, not a skip.
  */
 import { test } from 'node:test';
+import { request } from 'node:http';
 import { ensureLab, labSupport, type Lab } from './lab.ts';
 import { KEYS, type PtyStep } from '../support/pty.ts';
 
@@ -91,4 +92,17 @@ export function sshdQuestions(seconds: number): PtyStep[] {
     { waitFor: 'Seconds you have to log in again' },
     { send: `${seconds}\r` },
   ];
+}
+
+/** An HTTP request to the web UI's port from a workstation-side address: its status, or 'no answer' (dropped, refused). */
+export function webGet(lab: Lab, from?: string, timeoutMs = 3000): Promise<number | 'no answer'> {
+  return new Promise((resolve) => {
+    const req = request({ host: lab.nodeAddress, port: 8006, path: '/', timeout: timeoutMs, ...(from ? { localAddress: from } : {}) }, (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    });
+    req.on('timeout', () => (req.destroy(), resolve('no answer')));
+    req.on('error', () => resolve('no answer'));
+    req.end();
+  });
 }

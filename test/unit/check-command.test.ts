@@ -107,7 +107,7 @@ test('check --json has exactly the documented keys', async (t) => {
   const guarded = {
     ...ensureFilesStep({ id: 'guarded-file', title: 'Guarded file', files: [{ path: path.join(dir, 'etc', 'fw.conf'), content: 'policy_in: DROP\n' }] }),
     risk: 'lockout' as const,
-    guard: { reload: [['systemctl', 'reload', 'fw']], seconds: 90 },
+    guard: { reload: [['systemctl', 'reload', 'fw']], lastResort: [['fw', 'stop']], seconds: 90 },
   };
   const { report } = await check(runtime, [wants, verifyFails, bareStep('fine'), guarded]);
   assert.deepEqual(Object.keys(report), ['node', 'compliant', 'steps']);
@@ -116,7 +116,7 @@ test('check --json has exactly the documented keys', async (t) => {
   const [planned, failed, fine, lockout] = report.steps;
   // `guard` is there only for a change that can cut access: the revert it would run under.
   assert.deepEqual(Object.keys(lockout!), ['id', 'title', 'status', 'changes', 'guard']);
-  assert.deepEqual(lockout!.guard, { windowSeconds: 90, activation: 'on-reload', revertRuns: [['systemctl', 'reload', 'fw']], cleanup: [] });
+  assert.deepEqual(lockout!.guard, { windowSeconds: 90, activation: 'on-reload', revertRuns: [['systemctl', 'reload', 'fw']], cleanup: [], lastResort: [['fw', 'stop']] });
   // `reason` is there only when the step has one.
   assert.deepEqual(Object.keys(planned), ['id', 'title', 'status', 'changes']);
   assert.deepEqual(Object.keys(failed), ['id', 'title', 'status', 'reason', 'changes']);
