@@ -86,12 +86,25 @@ if (lab) {
       { waitFor: 'to apply, or', timeoutMs: 30_000 },
       { send: 'pve1\r' },
       { waitFor: 'Proxmox firewall: verified', timeoutMs: 90_000 },
+      { waitFor: 'Addresses fail2ban must never ban', timeoutMs: 30_000 },
+      { send: KEYS.enter }, // none beyond the management set, which holds this session's address
+      { waitFor: 'Failed SSH logins before a ban' },
+      { send: KEYS.enter },
+      { waitFor: 'Failed web UI logins before a ban' },
+      { send: KEYS.enter },
+      { waitFor: 'Minutes in which the failures count' },
+      { send: KEYS.enter },
+      { waitFor: 'Minutes a ban lasts' },
+      { send: KEYS.enter },
+      { waitFor: 'Plan:', timeoutMs: 30_000 },
+      { send: KEYS.enter },
+      { waitFor: 'fail2ban for SSH and the web UI: verified', timeoutMs: 120_000 },
       { waitFor: 'Plan:', timeoutMs: 20_000 }, // sysctl
       { send: KEYS.enter },
       { waitFor: 'Access-policy document', timeoutMs: 20_000 },
       { waitFor: 'Plan:', timeoutMs: 20_000 },
       { send: KEYS.enter },
-      { waitFor: 'Finished: 6 verified, 1 already compliant.', timeoutMs: 30_000 },
+      { waitFor: 'Finished: 7 verified, 1 already compliant', timeoutMs: 30_000 },
       { waitExit: true, timeoutMs: 10_000 },
     ]);
     // The operator's second terminal, once sshd runs the new settings: their own key, as alice.
@@ -136,7 +149,7 @@ if (lab) {
     await sh(lab, 'printf "sysctl: {}\\n" > /root/answers.yml');
     const again = await lab.exec(['pve-baseline', 'apply', '--answers', '/root/answers.yml', '--yes']);
     assert.equal(again.exitCode, 0, again.stderr);
-    assert.match(again.stdout, /Summary: 7 compliant\./);
+    assert.match(again.stdout, /Summary: 8 compliant, 1 not applicable\./);
     assert.doesNotMatch(again.stdout, /Plan:/);
     // Someone sets a value back by hand: check names the drift and exits 1.
     await sh(lab, 'sysctl -w net.ipv4.conf.all.accept_redirects=1 >/dev/null');
@@ -173,11 +186,12 @@ if (lab) {
     assert.equal(fresh.exitCode, 1, fresh.stderr);
     const report = JSON.parse(fresh.stdout) as { compliant: boolean; steps: { id: string; status: string; reason?: string; changes: { summary: string }[] }[] };
     assert.equal(report.compliant, false);
-    assert.deepEqual(report.steps.map((s) => s.id), ['admin-account', 'ssh-key', 'break-glass', 'sshd-hardening', 'firewall', 'sysctl', 'access-policy']);
-    assert.ok(report.steps.every((s) => s.status === 'drift'), JSON.stringify(report.steps.map((s) => [s.id, s.status, s.reason])));
+    assert.deepEqual(report.steps.map((s) => s.id), ['admin-account', 'ssh-key', 'break-glass', 'sshd-hardening', 'firewall', 'fail2ban', 'sysctl', 'audit-log', 'access-policy']);
+    // auditd needs the kernel's audit system, which a container does not have: not applicable, honestly.
+    assert.ok(report.steps.every((s) => s.status === (s.id === 'audit-log' ? 'not-applicable' : 'drift')), JSON.stringify(report.steps.map((s) => [s.id, s.status, s.reason])));
     assert.match(report.steps[0]!.reason!, /needs an answer for admin-account\.name/);
     assert.match(report.steps[3]!.reason!, /needs Named admin account/);
-    assert.deepEqual(report.steps[5]!.changes.map((c) => c.summary), ['create /etc/sysctl.d/90-pve-baseline.conf', 'run sysctl -p /etc/sysctl.d/90-pve-baseline.conf']);
+    assert.deepEqual(report.steps[6]!.changes.map((c) => c.summary), ['create /etc/sysctl.d/90-pve-baseline.conf', 'run sysctl -p /etc/sysctl.d/90-pve-baseline.conf']);
     assert.equal((await lab.exec(['test', '-e', '/var/lib/pve-baseline/journal.json'])).exitCode, 1, 'check wrote nothing');
     await sh(lab, 'printf "sysctl: {}\\n" > /root/answers.yml');
     const dry = await lab.exec(['pve-baseline', 'apply', '--answers', '/root/answers.yml', '--only', 'sysctl']);

@@ -117,7 +117,7 @@ const UP_TO_THE_RELOAD = (seconds: number): PtyStep[] => [
 const COUNTDOWN = 'Prove you can still log in';
 
 /** The firewall step comes next: its questions with their defaults, then skipped at its plan (test/lab/89-firewall.test.ts proves it). */
-const FIREWALL_SKIPPED: PtyStep[] = [
+const FIREWALL_AND_FAIL2BAN_SKIPPED: PtyStep[] = [
   { waitFor: 'Addresses and networks that may manage this node', timeoutMs: 30_000 },
   { send: KEYS.enter },
   { waitFor: 'Answer ping' },
@@ -126,6 +126,19 @@ const FIREWALL_SKIPPED: PtyStep[] = [
   { send: KEYS.enter },
   { waitFor: 'to apply, or', timeoutMs: 30_000 },
   { send: 'skip\r' },
+  // fail2ban next: its defaults, then skipped at its plan (test/lab/86-fail2ban-audit.test.ts proves it).
+  { waitFor: 'Addresses fail2ban must never ban', timeoutMs: 30_000 },
+  { send: KEYS.enter },
+  { waitFor: 'Failed SSH logins before a ban' },
+  { send: KEYS.enter },
+  { waitFor: 'Failed web UI logins before a ban' },
+  { send: KEYS.enter },
+  { waitFor: 'Minutes in which the failures count' },
+  { send: KEYS.enter },
+  { waitFor: 'Minutes a ban lasts' },
+  { send: KEYS.enter },
+  { waitFor: 'Plan:', timeoutMs: 30_000 },
+  { send: 's' },
 ];
 
 if (lab) {
@@ -263,7 +276,7 @@ if (lab) {
       { waitFor: COUNTDOWN, timeoutMs: 60_000 },
       { snapshot: 'countdown' },
       { waitFor: 'SSH server hardening: verified', timeoutMs: 60_000 },
-      ...FIREWALL_SKIPPED,
+      ...FIREWALL_AND_FAIL2BAN_SKIPPED,
       { waitFor: 'Plan:', timeoutMs: 30_000 }, // sysctl
       { send: KEYS.enter },
       { waitFor: 'Plan:', timeoutMs: 30_000 }, // the document

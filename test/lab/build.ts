@@ -39,7 +39,7 @@ const BASE_VERSION = 1;
 const LAYER_VERSION = 1;
 
 /** The Proxmox tools the node gets, each bundled from test/lab/standins/<name>.ts */
-export const STANDINS = ['pveum', 'pvesh', 'pveversion', 'pvecm', 'pve-firewall', 'pveproxy'] as const;
+export const STANDINS = ['pveum', 'pvesh', 'pveversion', 'pvecm', 'pve-firewall', 'pveproxy', 'pvedaemon'] as const;
 /** where the bundles live in the node; /usr/bin/<name> links to them */
 export const STANDIN_LIBDIR = '/usr/lib/pve-baseline-lab';
 
@@ -258,7 +258,7 @@ async function buildLayer(hash: string, base: string, log: Log): Promise<void> {
     mkdirSync(lib, { recursive: true });
     await bundleStandins(lib);
     for (const name of STANDINS) {
-      if (name === 'pveproxy') continue; // a service, not a command
+      if (name === 'pveproxy' || name === 'pvedaemon') continue; // services, not commands
       const link = join(merged, 'usr', 'bin', name);
       rmSync(link, { force: true });
       symlinkSync(`${STANDIN_LIBDIR}/${name}.mjs`, link);

@@ -251,6 +251,9 @@ test('the real catalogue on a node: each step writes its own part, in catalogue 
     [['pve-firewall', 'localnet'], { stdout: 'local hostname: pve1\nlocal IP address: 192.0.2.10\nnetwork auto detect: 192.0.2.0/24\nusing detected local_network: 192.0.2.0/24\n' }],
     [['pve-firewall', 'compile'], { stdout: 'iptables cmdlist:\n' }],
     [['pve-firewall', 'status'], { stdout: 'Status: enabled/running\n' }],
+    [['systemd-detect-virt', '--container'], { exitCode: 1, stdout: 'none\n' }],
+    [['systemd-analyze', 'cat-config', 'systemd/journald.conf'], { stdout: '# /etc/systemd/journald.conf\n[Journal]\n' }],
+    [(argv) => argv[0] === 'dpkg-query' && ['fail2ban', 'python3-systemd', 'auditd'].includes(argv.at(-1)!), { exitCode: 1, stderr: 'dpkg-query: no packages found matching\n' }],
     [['/usr/sbin/sshd', '-T'], { stdout: 'permitrootlogin prohibit-password\npasswordauthentication no\nallowgroups sudo root\nloglevel VERBOSE\nkexalgorithms mlkem768x25519-sha256,sntrup761x25519-sha512@openssh.com\nciphers chacha20-poly1305@openssh.com\n' }],
     [
       ['pveum', 'user', 'list', '--output-format', 'json'],
@@ -272,7 +275,7 @@ test('the real catalogue on a node: each step writes its own part, in catalogue 
   const withHook = CATALOGUE.filter((s) => s.document).map((s) => s.id);
   assert.deepEqual(policy.sections.map((s) => s.stepId), withHook, 'one section per step with a hook, in catalogue order');
   const order = headings(doc).map((h) => h.replace(/^#+ /, ''));
-  assert.deepEqual(order.slice(order.indexOf('API tokens') + 1, order.indexOf('Recovery procedures')), ['Named admin account', 'SSH keys', 'Break-glass account', 'SSH policy', 'Firewall', 'Kernel and network settings']);
+  assert.deepEqual(order.slice(order.indexOf('API tokens') + 1, order.indexOf('Recovery procedures')), ['Named admin account', 'SSH keys', 'Break-glass account', 'SSH policy', 'Firewall', 'fail2ban', 'Kernel and network settings', 'Audit log']);
 
   assert.match(doc, /- Datacenter firewall: on; node firewall on pve1: on\./);
   assert.match(doc, /\| cluster\.fw \| `IN Ping\(ACCEPT\) -source \+management` \| pve-baseline: ping from the management set \|/);

@@ -110,4 +110,4 @@ cd /
 # pveproxy's ExecStartPre: authorized_keys into /etc/pve/priv, symlinked from /root/.ssh
 pvecm updatecerts --silent
 
-systemctl enable pveproxy.service pve-firewall.service >/dev/null 2>&1
+systemctl enable pvedaemon.service pveproxy.service pve-firewall.service >/dev/null 2>&1

@@ -7,6 +7,8 @@ import { API, type ApiMethod, type HttpMethod } from './lib/api.ts';
 import { runCli, type Command, type CmdTree } from './lib/cli.ts';
 import { formatApiResult, type FormatOptions } from './lib/format.ts';
 import { opt, type Prop } from './lib/schema.ts';
+import { deleteTfaEntry, listTfa, listUserTfa, removeTfaUser, type TfaUserListing, type TypedTfaInfo } from '../../../src/pve/tfa-cfg.ts';
+import { lockTfaConfig, readTfaCfg, setUserTfaEnabled, tfaDie, writeTfaCfgFile } from './lib/tfa-store.ts';
 
 function method(path: string, m: HttpMethod): ApiMethod {
   const found = API.find((x) => x.path === path && x.method === m);
@@ -63,6 +65,61 @@ const tokenPermissions: ApiMethod = {
   handler: (p) => permissionsApi.handler({ userid: `${p.userid}!${p.tokenid}`, ...(p.path !== undefined ? { path: p.path } : {}) }),
 };
 
+/** pveum.pm's own 'delete_tfa': one entry (--id), or all of the user's TFA; keys in user.cfg cleared when none is left */
+const deleteTfa: ApiMethod = {
+  name: 'delete_tfa',
+  path: 'delete_tfa',
+  method: 'PUT',
+  description: 'Delete TFA entries from a user.',
+  parameters: {
+    userid: opt.userid(),
+    id: { type: 'string', optional: true, description: 'The TFA ID, if none provided, all TFA entries will be deleted.' },
+  },
+  returns: { type: 'null' },
+  handler: (p) => {
+    const userid = String(p.userid);
+    lockTfaConfig(() => {
+      const cfg = readTfaCfg();
+      let update: boolean;
+      if (p.id !== undefined) update = !tfaDie(() => deleteTfaEntry(cfg, userid, String(p.id)));
+      else {
+        removeTfaUser(cfg, userid);
+        update = true;
+      }
+      if (update) setUserTfaEnabled(userid, false);
+      writeTfaCfgFile(cfg);
+    });
+    return null;
+  },
+};
+
+/** pveum.pm's own 'list_tfa': prints "TYPE: ID" and the description below it, per user when no userid is given */
+const listTfaCmd: ApiMethod = {
+  name: 'list_tfa',
+  path: 'list_tfa',
+  method: 'GET',
+  description: 'List TFA entries.',
+  parameters: { userid: { ...opt.userid(), optional: true } },
+  returns: { type: 'null' },
+  handler: (p) => {
+    const cfg = readTfaCfg();
+    return p.userid !== undefined ? listUserTfa(cfg, String(p.userid)) : listTfa(cfg, Math.floor(Date.now() / 1000));
+  },
+};
+
+function formatTfaEntries(entries: TypedTfaInfo[], indent = ''): string {
+  return entries.map((e) => `${indent}${`${e.type}:`.padEnd(9)} ${e.id}\n${indent}    ${e.description ?? ''}\n`).join('\n');
+}
+
+function printTfaList(data: unknown): string {
+  if (Array.isArray(data) && (data.length === 0 || 'type' in (data[0] as object))) return formatTfaEntries(data as TypedTfaInfo[]);
+  return (data as TfaUserListing[])
+    .slice()
+    .sort((a, b) => (a.userid < b.userid ? -1 : a.userid > b.userid ? 1 : 0))
+    .map((u) => `${u.userid}:\n${formatTfaEntries(u.entries, '    ')}`)
+    .join('\n');
+}
+
 export const PVEUM: CmdTree = {
   user: {
     add: cmd('/access/users', 'POST', ['userid']),
@@ -70,6 +127,11 @@ export const PVEUM: CmdTree = {
     delete: cmd('/access/users/{userid}', 'DELETE', ['userid']),
     list: list('/access/users'),
     permissions: cmd('/access/permissions', 'GET', ['userid'], { output: true, print: printPermResult }),
+    tfa: {
+      delete: { method: deleteTfa, args: ['userid'] },
+      list: { method: listTfaCmd, args: ['userid'], print: printTfaList },
+      unlock: cmd('/access/users/{userid}/unlock-tfa', 'PUT', ['userid']),
+    },
     token: {
       add: cmd('/access/users/{userid}/token/{tokenid}', 'POST', ['userid', 'tokenid'], { output: true }),
       modify: cmd('/access/users/{userid}/token/{tokenid}', 'PUT', ['userid', 'tokenid'], { output: true }),

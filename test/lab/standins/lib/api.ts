@@ -50,6 +50,8 @@ import {
 import { isValidAclPath, normalizeAclPath, REALM_RE_SRC, TOKEN_SUBID_RE_SRC, USER_RE_SRC } from '../../../../src/pve/names.ts';
 import { effectivePermissions, hasPrivileges, privilegeMap, privObject } from '../../../../src/pve/permissions.ts';
 import { die, opt, paramExc, PveError, type Params, type Prop } from './schema.ts';
+import { addTfaEntry, deleteTfaEntry, getTfaEntry, listTfa, listUserTfa, unlockTfa } from '../../../../src/pve/tfa-cfg.ts';
+import { lockTfaConfig, nowSecs, readCounts, readTfaCfg, setUserTfaEnabled, tfaDie, writeCounts, writeTfaCfgFile } from './tfa-store.ts';
 import { deleteFile, lockFile, lockUserConfig, nodename, readFile, readUserCfg, updateUserCfg, writeFile, writeUserCfgFile } from './pmxcfs.ts';
 
 export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'DELETE';
@@ -1499,12 +1501,147 @@ const system: ApiMethod[] = [
   ...fwRulesMethods('host'),
 ];
 
-export const API: ApiMethod[] = [...users, ...groups, ...roles, ...acl, ...access, ...pools, ...system];
+// ---------------------------------------------------------------------------
+// TFA (pve-access-control API2/TFA.pm over proxmox-tfa, and User.pm unlock_tfa).
+// As root@pam (pvesh/pveum): reauth_user_for_user_modification asks no password.
+
+const TFA_TYPE: Prop = { type: 'string', enum: ['totp', 'u2f', 'webauthn', 'recovery', 'yubico'], description: 'TFA Entry Type.' };
+const TFA_ID: Prop = { type: 'string', description: 'A TFA entry id.' };
+const TFA_PASSWORD: Prop = { type: 'string', optional: true, minLength: 5, maxLength: 64, description: "The current password of the user performing the change." };
+const TFA_INFO_PROPS: Record<string, Prop> = {
+  id: { type: 'string', description: 'The id used to reference this entry.' },
+  description: { type: 'string', description: 'User chosen description for this entry.' },
+  created: { type: 'integer', description: 'Creation time of this entry as unix epoch.' },
+  enable: { type: 'boolean', optional: true, default: 1, description: 'Whether this TFA entry is currently enabled.' },
+};
+const TYPED_TFA_ENTRY: Prop = { type: 'object', description: 'TFA Entry.', properties: { type: TFA_TYPE, ...TFA_INFO_PROPS } };
+
+function tfaUserExists(userid: string): void {
+  checkUserExist(readUserCfg(), userid);
+}
+
+const tfa: ApiMethod[] = [
+  {
+    name: 'list_tfa',
+    path: '/access/tfa',
+    method: 'GET',
+    description: 'List TFA configurations of users.',
+    parameters: {},
+    returns: {
+      type: 'array',
+      items: {
+        type: 'object',
+        properties: {
+          userid: { type: 'string' },
+          entries: { type: 'array', items: TYPED_TFA_ENTRY },
+          'totp-locked': { type: 'boolean', optional: true },
+          'tfa-locked-until': { type: 'integer', optional: true },
+        },
+      },
+    },
+    handler: () => listTfa(readTfaCfg(), nowSecs()),
+  },
+  {
+    name: 'list_user_tfa',
+    path: '/access/tfa/{userid}',
+    method: 'GET',
+    description: 'List TFA configurations of users.',
+    parameters: { userid: opt.userid() },
+    returns: { type: 'array', items: TYPED_TFA_ENTRY },
+    handler: (p) => listUserTfa(readTfaCfg(), String(p.userid)),
+  },
+  {
+    name: 'get_tfa_entry',
+    path: '/access/tfa/{userid}/{id}',
+    method: 'GET',
+    description: 'Fetch a requested TFA entry if present.',
+    parameters: { userid: opt.userid(), id: TFA_ID },
+    returns: TYPED_TFA_ENTRY,
+    handler: (p) => getTfaEntry(readTfaCfg(), String(p.userid), String(p.id)) ?? die('no such tfa entry'),
+  },
+  {
+    name: 'add_tfa_entry',
+    path: '/access/tfa/{userid}',
+    method: 'POST',
+    description: 'Add a TFA entry for a user.',
+    parameters: {
+      userid: opt.userid(),
+      type: TFA_TYPE,
+      description: { type: 'string', optional: true, maxLength: 255, description: 'A description to distinguish multiple entries from one another' },
+      totp: { type: 'string', optional: true, description: 'A totp URI.' },
+      value: { type: 'string', optional: true, description: 'The current value for the provided totp URI, or a Webauthn/U2F challenge response' },
+      challenge: { type: 'string', optional: true, description: 'When responding to a u2f challenge: the original challenge string' },
+      password: TFA_PASSWORD,
+    },
+    returns: {
+      type: 'object',
+      properties: {
+        id: { type: 'string', description: 'The id of a newly added TFA entry.' },
+        challenge: { type: 'string', optional: true },
+        recovery: { type: 'array', optional: true, items: { type: 'string', description: 'A recovery entry.' } },
+      },
+    },
+    handler: (p) => {
+      const userid = String(p.userid);
+      tfaUserExists(userid);
+      return lockTfaConfig(() => {
+        const cfg = readTfaCfg();
+        setUserTfaEnabled(userid, true); // before the entry is added, as TFA.pm does
+        const res = tfaDie(() =>
+          addTfaEntry(cfg, userid, { type: String(p.type), description: str(p.description), totp: str(p.totp), value: str(p.value), challenge: str(p.challenge) }, Date.now()),
+        );
+        writeTfaCfgFile(cfg);
+        return res;
+      });
+    },
+  },
+  {
+    name: 'delete_tfa',
+    path: '/access/tfa/{userid}/{id}',
+    method: 'DELETE',
+    description: 'Delete a TFA entry by ID.',
+    parameters: { userid: opt.userid(), id: TFA_ID, password: TFA_PASSWORD },
+    returns: { type: 'null' },
+    handler: (p) => {
+      const userid = String(p.userid);
+      tfaUserExists(userid);
+      const left = lockTfaConfig(() => {
+        const cfg = readTfaCfg();
+        const l = tfaDie(() => deleteTfaEntry(cfg, userid, String(p.id)));
+        writeTfaCfgFile(cfg);
+        return l;
+      });
+      if (!left) setUserTfaEnabled(userid, false);
+      return null;
+    },
+  },
+  {
+    name: 'unlock_tfa',
+    path: '/access/users/{userid}/unlock-tfa',
+    method: 'PUT',
+    description: "Unlock a user's TFA authentication.",
+    parameters: { userid: opt.userid() },
+    returns: { type: 'boolean' },
+    handler: (p) => {
+      const userid = String(p.userid);
+      return lockTfaConfig(() => {
+        const cfg = readTfaCfg();
+        const counts = readCounts(userid);
+        const was = tfaDie(() => unlockTfa(cfg, counts, userid, nowSecs()));
+        writeCounts(userid, counts);
+        if (was) writeTfaCfgFile(cfg);
+        return was ? 1 : 0;
+      });
+    },
+  },
+];
+
+export const API: ApiMethod[] = [...users, ...groups, ...roles, ...acl, ...access, ...pools, ...system, ...tfa];
 
 /** directory-like API paths: what `pvesh get` / `pvesh ls` list there */
 export const API_DIRS: Record<string, string[]> = {
   '/': ['access', 'cluster', 'nodes', 'pools', 'storage', 'version'],
-  '/access': ['acl', 'domains', 'groups', 'password', 'permissions', 'roles', 'users'],
+  '/access': ['acl', 'domains', 'groups', 'password', 'permissions', 'roles', 'tfa', 'users'],
   '/cluster': ['firewall'],
   '/cluster/firewall': ['ipset', 'options', 'rules'],
   '/nodes/{node}': ['firewall', 'version'],
