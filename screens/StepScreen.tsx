@@ -5,7 +5,9 @@ import type { WizardState } from './state/wizard-reducer.ts';
 import { AccessCountdown } from './components/AccessCountdown.tsx';
 import { DetailsPrompt } from './components/DetailsPrompt.tsx';
 import { QuestionPrompt } from './components/QuestionPrompt.tsx';
+import { StepSkip } from '../src/engine/events.ts';
 import { ReviewPrompt } from './components/ReviewPrompt.tsx';
+import { RevealPrompt } from './components/RevealPrompt.tsx';
 import { RiskBadge, riskBadgeText } from './components/RiskBadge.tsx';
 import { StepProgress } from './components/StepProgress.tsx';
 import { Truncated, useWidth } from './components/Truncated.tsx';
@@ -75,11 +77,13 @@ export function StepScreen({ state, node, rows }: StepScreenProps) {
       ) : null}
       <Box marginTop={1} flexDirection="column">
         {pending?.kind === 'answer' ? (
-          <QuestionPrompt request={pending.request} onAnswer={pending.resolve} />
+          <QuestionPrompt request={pending.request} height={bodyHeight - 1} onAnswer={pending.resolve} onSkip={() => pending.reject(new StepSkip())} />
         ) : pending?.kind === 'details' ? (
           <DetailsPrompt details={pending.details} onDecision={pending.resolve} />
         ) : pending?.kind === 'review' ? (
           <ReviewPrompt plan={pending.plan} hostname={node.hostname} height={bodyHeight - 1} onDecision={pending.resolve} />
+        ) : pending?.kind === 'reveal' ? (
+          <RevealPrompt request={pending.request} onDone={pending.resolve} />
         ) : pending?.kind === 'access' ? (
           <AccessCountdown request={pending.request} onDecision={pending.resolve} />
         ) : state.activity ? (

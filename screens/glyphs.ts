@@ -61,3 +61,18 @@ export function pickGlyphs(env: NodeJS.ProcessEnv = process.env): Glyphs {
   if (locale && !/utf-?8/i.test(locale) && locale !== 'C.UTF-8') return CONSOLE;
   return UNICODE;
 }
+
+/**
+ * The glyphs a QR code is drawn with (src/tfa/qr.ts): 'console' on the Linux
+ * console, whose font has █ but not the half blocks; 'ascii' where the
+ * terminal cannot show Unicode at all (a locale that is not UTF-8, a vt*
+ * or dumb serial terminal); 'unicode' everywhere else.
+ */
+export function pickQrGlyphs(env: NodeJS.ProcessEnv = process.env): 'unicode' | 'console' | 'ascii' {
+  const term = env.TERM ?? '';
+  const locale = env.LC_ALL || env.LC_CTYPE || env.LANG || '';
+  if (locale && !/utf-?8/i.test(locale)) return 'ascii';
+  if (term === 'linux') return 'console';
+  if (term.startsWith('vt') || term === 'dumb') return 'ascii';
+  return 'unicode';
+}

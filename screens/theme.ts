@@ -4,7 +4,7 @@
  * because they carry structure, not hue.
  */
 import { createContext, useContext } from 'react';
-import { pickGlyphs, type Glyphs } from './glyphs.ts';
+import { pickGlyphs, pickQrGlyphs, type Glyphs } from './glyphs.ts';
 import type { Risk } from '../src/engine/step.ts';
 
 type Hue = 'accent' | 'ok' | 'fail' | 'warn' | 'muted' | 'added' | 'removed' | 'hunk';
@@ -24,6 +24,8 @@ export const RISK_HUE: Record<Risk, Hue> = { safe: 'ok', disruptive: 'warn', loc
 
 export interface Theme {
   glyphs: Glyphs;
+  /** How a QR code is drawn here (pickQrGlyphs). */
+  qrGlyphs: 'unicode' | 'console' | 'ascii';
   /** A colour name for Ink's <Text color>, or undefined when colour is off. */
   color: (hue: Hue) => string | undefined;
   noColor: boolean;
@@ -31,7 +33,7 @@ export interface Theme {
 
 export function makeTheme(env: NodeJS.ProcessEnv = process.env): Theme {
   const noColor = env.NO_COLOR !== undefined && env.NO_COLOR !== '';
-  return { glyphs: pickGlyphs(env), color: (hue) => (noColor ? undefined : HUES[hue]), noColor };
+  return { glyphs: pickGlyphs(env), qrGlyphs: pickQrGlyphs(env), color: (hue) => (noColor ? undefined : HUES[hue]), noColor };
 }
 
 export const ThemeContext = createContext<Theme>(makeTheme({ TERM: 'xterm-256color', LANG: 'C.UTF-8' }));

@@ -201,7 +201,7 @@ function finalTexts(facts: FirewallFacts, changes: readonly Change[]): { cluster
   const files = FIREWALL_FILES(facts.node);
   const last = (path: string, fallback: string | null) => {
     let text = fallback;
-    for (const c of changes) for (const w of c.kind === 'command' ? (c.writes ?? []) : []) if (w.path === path) text = w.after;
+    for (const c of changes) for (const w of c.kind === 'command' ? (c.writes ?? []) : []) if (w.path === path && w.after !== undefined) text = w.after;
     return text;
   };
   return { clusterFw: last(files.cluster, facts.clusterFw), hostFw: last(files.host, facts.hostFw) };

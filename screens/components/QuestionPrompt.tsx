@@ -6,16 +6,34 @@ import { PasswordPrompt } from './PasswordPrompt.tsx';
 import { TextPrompt } from './TextPrompt.tsx';
 import { useTheme } from '../theme.ts';
 import { ErrorLine } from './ErrorLine.tsx';
+import { QuestionDisplayView } from './QuestionDisplay.tsx';
+import { useWidth } from './Truncated.tsx';
+import { useTerminalSize } from '../hooks/use-terminal-size.ts';
 
 export interface QuestionPromptProps {
   request: AnswerRequest;
   onAnswer: (value: unknown) => void;
+  /** Esc: skip the whole step from one of its questions (some steps cannot be planned without their answers). */
+  onSkip?: () => void;
+  /** Rows the prompt may take (StepScreen's body); the terminal's height less the header when not given. */
+  height?: number;
 }
 
+/** Rows the input itself takes below a display: the prompt line, the input, an error or hint line. */
+const INPUT_ROWS = 4;
+
 /** One question of a step, in the form its kind wants; the runner validates what comes back. */
-export function QuestionPrompt({ request, onAnswer }: QuestionPromptProps) {
+export function QuestionPrompt({ request, onAnswer, onSkip, height }: QuestionPromptProps) {
   const theme = useTheme();
-  const { question, defaultValue, error } = request;
+  useInput((_input, key) => {
+    if (key.escape && onSkip) onSkip();
+  });
+  const width = useWidth();
+  const { rows } = useTerminalSize();
+  const { question, error, display } = request;
+  const helpRows = question.help ? Math.ceil(question.help.length / Math.max(1, width)) : 0;
+  // The step header and a spare row, as StepScreen counts them.
+  const available = (height ?? rows - 5) - helpRows - INPUT_ROWS - (question.kind === 'select' ? question.choices.length : 0);
   return (
     <Box flexDirection="column">
       {question.help ? (
@@ -23,9 +41,11 @@ export function QuestionPrompt({ request, onAnswer }: QuestionPromptProps) {
           {question.help}
         </Text>
       ) : null}
+      {display ? <QuestionDisplayView display={display} height={available} /> : null}
       <QuestionInput key={`${question.id}-${error ?? ''}`} request={request} onAnswer={onAnswer} />
       {/* Text and password prompts show their own error under the input. */}
       {error && question.kind !== 'text' && question.kind !== 'password' ? <ErrorLine message={error} /> : null}
+      {onSkip ? <Text color={theme.color('muted')}>Esc skips this step</Text> : null}
     </Box>
   );
 }

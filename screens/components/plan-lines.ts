@@ -2,7 +2,7 @@
  * A plan flattened into display lines, so the preview can scroll through
  * any number of changes and diffs inside a fixed-height region.
  */
-import { changeSymbol, commandWriteDiffs, describeChange, describeGuard, formatArgv, unifiedDiff, type FileChange } from '../../src/engine/change.ts';
+import { apiParamsText, changeSymbol, commandWriteDiffs, unshownWrites, describeChange, describeGuard, formatArgv, unifiedDiff, type FileChange } from '../../src/engine/change.ts';
 import type { Plan } from '../../src/engine/events.ts';
 
 export type LineStyle = 'heading' | 'reason' | 'added' | 'removed' | 'hunk' | 'meta' | 'plain' | 'command';
@@ -37,6 +37,14 @@ export function planLines(plan: Plan): PlanLine[] {
       lines.push({ text: `    argv: ${formatArgv(change.argv)}`, style: 'command' });
       if (change.input) lines.push({ text: '    stdin: (secret, not shown and not recorded)', style: 'reason' });
       if (change.undo) lines.push({ text: `    undo: ${formatArgv(change.undo)}`, style: 'reason' });
+      for (const text of unshownWrites(change)) lines.push({ text: `    ${text}`, style: 'reason' });
+      for (const write of commandWriteDiffs(change)) {
+        lines.push({ text: `    writes ${write.path}:`, style: 'reason' }, ...diffLines(write));
+      }
+    } else if (change.kind === 'api') {
+      lines.push({ text: `    params: ${apiParamsText(change)}`, style: 'command' });
+      if (change.reveal) lines.push({ text: `    shows its ${change.reveal.field} once; never kept`, style: 'reason' });
+      for (const text of unshownWrites(change)) lines.push({ text: `    ${text}`, style: 'reason' });
       for (const write of commandWriteDiffs(change)) {
         lines.push({ text: `    writes ${write.path}:`, style: 'reason' }, ...diffLines(write));
       }

@@ -2,7 +2,7 @@
  * The wizard's state, reduced from runner events and from what the person
  * does. Pure: every screen renders from this, and tests drive it directly.
  */
-import type { AccessDecision, AccessRequest, AnswerRequest, Plan, Review, RunnerEvent, StepOutcome, StepResult } from '../../src/engine/events.ts';
+import type { AccessDecision, AccessRequest, AnswerRequest, Plan, RevealRequest, Review, RunnerEvent, StepOutcome, StepResult } from '../../src/engine/events.ts';
 import type { AnswerDetails, Check, Risk, Scope } from '../../src/engine/step.ts';
 import type { GuardPhase, StepStatus } from '../../src/engine/journal.ts';
 
@@ -33,7 +33,9 @@ export type Pending =
   | { kind: 'answer'; request: AnswerRequest; resolve: (value: unknown) => void; reject: (error: Error) => void }
   | { kind: 'review'; plan: Plan; resolve: (review: Review) => void }
   | { kind: 'details'; request: AnswerRequest; details: AnswerDetails; resolve: (accept: boolean) => void; reject: (error: Error) => void }
-  | { kind: 'access'; request: AccessRequest; resolve: (decision: AccessDecision) => void; reject: (error: Error) => void };
+  | { kind: 'access'; request: AccessRequest; resolve: (decision: AccessDecision) => void; reject: (error: Error) => void }
+  /** Values shown once while the step applies; they leave the state with the prompt. */
+  | { kind: 'reveal'; request: RevealRequest; resolve: () => void };
 
 /** A finished step, written once into Ink's <Static> region (scrollback). */
 export interface FinishedEntry {
@@ -87,6 +89,8 @@ const ACTIVITY_WHILE: Record<Pending['kind'], Activity | undefined> = {
   details: 'asking',
   review: 'reviewing',
   access: 'confirming',
+  // Shown in the middle of applying; applying goes on afterwards.
+  reveal: undefined,
 };
 
 const ACTIVITY_AFTER: Partial<Record<Activity, Activity>> = {
@@ -188,5 +192,7 @@ function describe(change: Plan['changes'][number]): string {
       return change.argv.join(' ');
     case 'service':
       return `systemctl ${change.action} ${change.unit}`;
+    case 'api':
+      return `${change.method} ${change.path}`;
   }
 }

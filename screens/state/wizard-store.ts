@@ -4,7 +4,7 @@
  * pending interaction into state and returns a promise that the screen
  * settles. Screens subscribe with useSyncExternalStore.
  */
-import { OperatorStop, type AccessDecision, type AccessRequest, type AnswerRequest, type Operator, type Plan, type Review, type RunnerEvent } from '../../src/engine/events.ts';
+import { OperatorStop, type AccessDecision, type AccessRequest, type AnswerRequest, type Operator, type Plan, type RevealRequest, type Review, type RunnerEvent } from '../../src/engine/events.ts';
 import type { AnswerDetails } from '../../src/engine/step.ts';
 import { initialState, wizardReducer, type Pending, type WizardAction, type WizardState } from './wizard-reducer.ts';
 
@@ -63,6 +63,15 @@ export class WizardStore implements Operator {
   }
 
   /**
+   * Values shown once (recovery keys, a token's secret): resolves when the
+   * person says they have written them down. Clearing the prompt drops them
+   * from the state.
+   */
+  reveal(request: RevealRequest): Promise<void> {
+    return new Promise((resolve) => this.#setPending({ kind: 'reveal', request, resolve }));
+  }
+
+  /**
    * Ctrl+C. At a prompt nothing is in flight, so stop now; while a step runs,
    * the runner finishes (or rolls back) the step and stops at the boundary.
    * Returns true when the stop is immediate.
@@ -92,6 +101,13 @@ export class WizardStore implements Operator {
       pending.resolve('stop');
       return true;
     }
+    if (pending?.kind === 'reveal') {
+      // The change that made the values is done and they are shown nowhere
+      // else: keep them on screen until w, then stop at the step boundary
+      // (a second Ctrl+C still quits at once).
+      requestStop();
+      return false;
+    }
     if (pending?.kind === 'start') {
       pending.resolve(false);
       return true;
@@ -118,6 +134,8 @@ export class WizardStore implements Operator {
         return { ...pending, resolve: (accept: boolean) => (clear(), pending.resolve(accept)), reject: (e: Error) => (clear(), pending.reject(e)) };
       case 'review':
         return { ...pending, resolve: (r: Review) => (clear(), pending.resolve(r)) };
+      case 'reveal':
+        return { ...pending, resolve: () => (clear(), pending.resolve()) };
       case 'access': {
         // Settle once: the proof or the deadline can land after the person
         // chose, when a later prompt may be on screen that must not be cleared.

@@ -107,6 +107,10 @@ export async function parseAnswersFile(content: string | Uint8Array, fileName: s
         problems.push(`${where(item.key)}: ${field}: not a question of step ${step.id} (${known.length ? `questions: ${known.join(', ')}` : 'it asks none'})`);
         continue;
       }
+      if (question.interactiveOnly) {
+        problems.push(`${where(item.value, item.key)}: ${field}: only the wizard can ask this (${question.interactiveOnly}); leave it out of the file`);
+        continue;
+      }
       const raw = isScalar(item.value) ? item.value.value : (item.value as { toJSON?: () => unknown } | null)?.toJSON?.();
       const v = await validateAnswer(question, raw, answers, fileCtx);
       if (!v.ok) problems.push(`${where(item.value, item.key)}: ${field}: ${v.message}`);

@@ -3,7 +3,7 @@
  * logs: no colours, no cursor movement, one line per fact, and the same plan
  * model the wizard shows.
  */
-import { changeSymbol, commandWriteDiffs, describeChange, describeGuard, formatArgv, planSummaryLine, unifiedDiff } from '../engine/change.ts';
+import { apiParamsText, changeSymbol, commandWriteDiffs, unshownWrites, describeChange, describeGuard, formatArgv, planSummaryLine, unifiedDiff } from '../engine/change.ts';
 import { GUARD_PHASE_TEXT, type Plan, type RunnerEvent, type StepResult } from '../engine/events.ts';
 import type { Check } from '../engine/step.ts';
 
@@ -15,6 +15,13 @@ export function planText(plan: Plan, indent = '  '): string[] {
     if (change.kind === 'command') {
       out.push(`${indent}    argv: ${formatArgv(change.argv)}`);
       if (change.undo) out.push(`${indent}    undo: ${formatArgv(change.undo)}`);
+      for (const write of commandWriteDiffs(change)) out.push(`${indent}    writes ${write.path}:`, ...unifiedDiff(write).split('\n').map((l) => `${indent}    ${l}`));
+      for (const line of unshownWrites(change)) out.push(`${indent}    ${line}`);
+    }
+    if (change.kind === 'api') {
+      for (const line of unshownWrites(change)) out.push(`${indent}    ${line}`);
+      out.push(`${indent}    params: ${apiParamsText(change)}`);
+      if (change.reveal) out.push(`${indent}    shows its ${change.reveal.field} once, in the wizard; never kept`);
       for (const write of commandWriteDiffs(change)) out.push(`${indent}    writes ${write.path}:`, ...unifiedDiff(write).split('\n').map((l) => `${indent}    ${l}`));
     }
   }

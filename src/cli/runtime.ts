@@ -10,11 +10,15 @@ import { detectNode, type NodeInfo } from '../system/detect.ts';
 import { UsageError } from './args.ts';
 import { LocalExec, type Exec } from '../system/exec.ts';
 import { BackupStore, FileRefusedError, LocalFiles, openPlace, type Files } from '../system/files.ts';
+import type { PveApi } from '../pve/api.ts';
+import { LocalPveApi } from '../pve/api-client.ts';
 
 export interface Runtime {
   exec: Exec;
   files: Files;
   node: NodeInfo;
+  /** This node's Proxmox API (LocalPveApi); absent in tests that need none. */
+  api?: PveApi;
   stateDir: string;
   backupsDir: string;
 }
@@ -23,7 +27,9 @@ export async function createRuntime(env: NodeJS.ProcessEnv = process.env): Promi
   const exec = new LocalExec();
   const dir = stateDir(env);
   await checkStateDir(dir, env);
-  return { exec, files: new LocalFiles(), node: await detectNode(exec, env), stateDir: dir, backupsDir: path.join(dir, 'backups') };
+  // Nothing is read or dialled until a step makes a call (the CA file is read then).
+  const api = new LocalPveApi();
+  return { exec, files: new LocalFiles(), node: await detectNode(exec, env), api, stateDir: dir, backupsDir: path.join(dir, 'backups') };
 }
 
 export function openJournal(runtime: Runtime): Journal {

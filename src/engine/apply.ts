@@ -3,7 +3,10 @@
  * the moment it has happened (a file's backup before it is written), so an
  * interruption at any point leaves a record of exactly what to undo.
  */
-import { formatArgv, serviceArgv, inverseServiceAction, type Change, type CommandChange } from './change.ts';
+import { describeApiCall, formatArgv, serviceArgv, inverseServiceAction, type ApiChange, type Change, type CommandChange } from './change.ts';
+import type { PveApi } from '../pve/api.ts';
+import type { RevealRequest } from './events.ts';
+import { Secret } from '../system/secret.ts';
 import type { AppliedChange, Journal } from './journal.ts';
 import { runChecked, type Exec } from '../system/exec.ts';
 import type { BackupStore, Files } from '../system/files.ts';
@@ -15,6 +18,9 @@ export interface ApplyEnv {
   journal: Journal;
   onLine: (line: string) => void;
   onChange?: (index: number, change: Change, phase: 'started' | 'finished') => void;
+  /** For ApiChanges: the node's API, and how values are shown once (the operator's reveal). */
+  api?: PveApi;
+  reveal?: (request: Omit<RevealRequest, 'stepId'>) => Promise<void>;
 }
 
 /** Replaces every line of a command's input, and every value it asks to hide, with [secret]. */
@@ -36,7 +42,7 @@ function scrubber(change: CommandChange): (text: string) => string {
 export async function assertUnchangedSincePlan(files: Pick<Files, 'read'>, changes: readonly Change[]): Promise<void> {
   const seen = new Set<string>();
   for (const change of changes) {
-    if (change.kind !== 'command') continue;
+    if (change.kind !== 'command' && change.kind !== 'api') continue;
     for (const write of change.writes ?? []) {
       if (seen.has(write.path)) continue;
       seen.add(write.path);
@@ -93,8 +99,35 @@ export async function applyChanges(stepId: string, backupSet: string, changes: r
         await runChecked(env.exec, serviceArgv(change), { onLine: env.onLine });
         env.journal.recordApplied(stepId, { kind: 'service', unit: change.unit, action: change.action });
         break;
+      case 'api':
+        await applyApiCall(stepId, backupSet, change, env);
+        break;
     }
     env.onChange?.(index, change, 'finished');
+  }
+}
+
+/**
+ * One API call: its files backed up first (like a command's), the call made
+ * as its user, the values it reveals shown once and dropped. Only the method
+ * and path are recorded; its files come back from their backups.
+ */
+async function applyApiCall(stepId: string, backupSet: string, change: ApiChange, env: ApplyEnv): Promise<void> {
+  if (!env.api) throw new Error(`${describeApiCall(change)}: no API of this node to call`);
+  if (change.reveal && !env.reveal) throw new Error(`${describeApiCall(change)}: its ${change.reveal.field} can only be shown once in the wizard`);
+  for (const write of change.writes ?? []) {
+    if (env.journal.step(stepId)?.applied.some((a) => a.kind === 'file' && a.path === write.path)) continue;
+    await assertUnchangedSincePlan(env.files, [change]);
+    env.journal.recordApplied(stepId, { kind: 'file', path: write.path, backup: await env.backups.backup(backupSet, write.path) });
+  }
+  env.onLine(`$ ${describeApiCall(change)}`);
+  const data = await env.api.call(change.as, change.method, change.path, change.params);
+  env.journal.recordApplied(stepId, { kind: 'api', method: change.method, path: change.path, user: change.as.user });
+  if (change.reveal) {
+    const raw = (data as Record<string, unknown> | null)?.[change.reveal.field];
+    const values = (Array.isArray(raw) ? raw : [raw]).filter((v): v is string => typeof v === 'string' && v !== '').map((v) => new Secret(v));
+    if (!values.length) throw new Error(`${describeApiCall(change)}: Proxmox returned no ${change.reveal.field}`);
+    await env.reveal!({ title: change.reveal.title, advice: change.reveal.advice, values });
   }
 }
 
@@ -124,6 +157,8 @@ export async function rollbackApplied(applied: readonly AppliedChange[], env: Om
           if (record.action === 'reload' || record.action === 'restart') reloads.push(record);
           else await runChecked(env.exec, ['systemctl', inverseServiceAction(record.action), record.unit], { onLine: env.onLine });
           break;
+        case 'api':
+          break; // its files are restored from their own records
       }
     } catch (error) {
       problems.push((error as Error).message);
@@ -154,6 +189,8 @@ export function describeUndo(applied: readonly AppliedChange[]): string[] {
         return record.action === 'reload' || record.action === 'restart'
           ? `${record.action} ${record.unit} again, after the files are back`
           : `systemctl ${inverseServiceAction(record.action)} ${record.unit}`;
+      case 'api':
+        return `nothing to call for ${record.method} ${record.path} (as ${record.user}): the files it wrote are restored`;
     }
   });
 }

@@ -43,7 +43,10 @@ export interface FileChange {
 export interface CommandWrite {
   path: string;
   before: string | null;
-  after: string | null;
+  /** What the program is expected to write; absent when it cannot be known or must not be shown (see `unshown`). */
+  after?: string | null;
+  /** Why the content is not shown (it holds secrets, or the program makes it up): the preview names the file and this. */
+  unshown?: string;
 }
 
 /** Run one program with an argument array; never a shell. */
@@ -66,6 +69,34 @@ export interface CommandChange {
   reason: string;
 }
 
+/**
+ * One call of the Proxmox API (/api2/json), made as a user who logs in with
+ * their password: for what Proxmox lets only the user themselves do, or
+ * where the values are secrets that must not appear in a process list
+ * (a TOTP secret, a password). Secrets travel in the HTTPS body only.
+ */
+export interface ApiChange {
+  kind: 'api';
+  method: 'POST' | 'PUT' | 'DELETE';
+  /** Under /api2/json, e.g. /access/tfa/alice@pam. */
+  path: string;
+  /** Body parameters; a Secret is sent but never shown, journaled or logged. */
+  params: Record<string, string | Secret>;
+  /** Who makes the call (logged in with this password, no second factor yet). */
+  as: { user: string; password: Secret };
+  /** The files the call writes (see CommandWrite): backed up, shown as diffs, restored by a revert. */
+  writes?: CommandWrite[];
+  /** The call makes the change live (see FileChange.activates). */
+  activates?: true;
+  /**
+   * A field of the response to show the operator once and never keep
+   * (recovery keys, a token's secret): the wizard shows it and waits until
+   * the operator says it is written down. Headless, the step cannot run.
+   */
+  reveal?: { field: string; title: string; advice: string };
+  reason: string;
+}
+
 export type ServiceAction = 'reload' | 'restart' | 'start' | 'stop' | 'enable' | 'disable';
 
 export interface ServiceChange {
@@ -75,23 +106,40 @@ export interface ServiceChange {
   reason: string;
 }
 
-export type Change = FileChange | CommandChange | ServiceChange;
+export type Change = FileChange | CommandChange | ServiceChange | ApiChange;
 
-/** Whether a change goes live the moment it is applied (a FileChange or CommandChange marked `activates`). */
+/** Whether a change goes live the moment it is applied (a file, command or API call marked `activates`). */
 export function isActivating(change: Change): boolean {
-  return (change.kind === 'file' || change.kind === 'command') && change.activates === true;
+  return change.kind !== 'service' && change.activates === true;
 }
 
-/** Every file a change writes: a file change's own path, or the files a command declares. */
+/** Every file a change writes: a file change's own path, or the files a command or an API call declares. */
 export function writtenPaths(change: Change): string[] {
   if (change.kind === 'file') return [change.path];
-  if (change.kind === 'command') return (change.writes ?? []).map((w) => w.path);
+  if (change.kind === 'command' || change.kind === 'api') return (change.writes ?? []).map((w) => w.path);
   return [];
 }
 
-/** A command's declared writes as file changes, for the diffs a preview shows. */
-export function commandWriteDiffs(change: CommandChange): FileChange[] {
-  return (change.writes ?? []).map((w) => ({ kind: 'file', path: w.path, before: w.before, after: w.after, reason: change.reason }));
+/** A command's or an API call's declared writes as file changes, for the diffs a preview shows. */
+export function commandWriteDiffs(change: CommandChange | ApiChange): FileChange[] {
+  return (change.writes ?? []).filter((w) => !w.unshown && w.after !== undefined).map((w) => ({ kind: 'file', path: w.path, before: w.before, after: w.after ?? null, reason: change.reason }));
+}
+
+/** The declared writes whose content is not shown, one line each: "writes /etc/pve/priv/tfa.cfg (not shown: it holds secrets)". */
+export function unshownWrites(change: CommandChange | ApiChange): string[] {
+  return (change.writes ?? []).filter((w) => w.unshown || w.after === undefined).map((w) => `writes ${w.path} (not shown: ${w.unshown ?? 'the program decides its content'})`);
+}
+
+/** An API call as one line: `POST /api2/json/access/tfa/alice@pam as alice@pam`. */
+export function describeApiCall(change: ApiChange): string {
+  return `${change.method} /api2/json${change.path} as ${change.as.user}`;
+}
+
+/** An API call's parameters as the preview shows them: secrets as [secret]. */
+export function apiParamsText(change: ApiChange): string {
+  return Object.entries(change.params)
+    .map(([k, v]) => `${k}=${typeof v === 'string' ? quoteArg(v) : '[secret]'}`)
+    .join(' ');
 }
 
 /** The service action that undoes another, when there is one. */
@@ -126,6 +174,8 @@ export function describeChange(change: Change): string {
       return `run ${formatArgv(change.argv)}${change.input ? ' (with input on stdin)' : ''}`;
     case 'service':
       return `${change.action} ${change.unit}`;
+    case 'api':
+      return `call ${describeApiCall(change)}`;
   }
 }
 

@@ -4,6 +4,7 @@
  * it awaits an Operator, which the wizard implements with prompts and
  * headless mode with an answers file and --yes.
  */
+import type { Secret } from '../system/secret.ts';
 import type { Change } from './change.ts';
 import type { AnswerDetails, AnswerValue, Check, Question, Risk, Scope } from './step.ts';
 import type { GuardPhase, StepStatus } from './journal.ts';
@@ -95,6 +96,27 @@ export interface AnswerRequest {
   defaultValue?: AnswerValue;
   /** Set when an earlier answer to the same question was refused. */
   error?: string;
+  /** What to show with the question (question.display, computed from the facts and the answers so far). */
+  display?: QuestionDisplay;
+}
+
+/**
+ * Something a question shows above its prompt, e.g. a QR code to scan before
+ * typing the code it yields. `qr.text` is encoded, never printed as text;
+ * `qr.secretText` is shown beside it for password managers.
+ */
+export interface QuestionDisplay {
+  qr?: { text: Secret; secretText?: Secret; caption: string };
+  lines?: string[];
+}
+
+/** Values the operator must see exactly once (recovery keys, a token's secret); nothing keeps them. */
+export interface RevealRequest {
+  stepId: string;
+  title: string;
+  /** What to do with them, e.g. "Write these down and keep them apart from your phone." */
+  advice: string;
+  values: Secret[];
 }
 
 /** How access was proven while the node counted down. */
@@ -155,6 +177,12 @@ export interface Operator {
    * (headless) leave it armed for `pve-baseline confirm` from a new session.
    */
   confirmAccess?(request: AccessRequest): Promise<AccessDecision>;
+  /**
+   * Show values once (RevealRequest) and resolve when the operator says they
+   * have them. Front-ends without it (headless) cannot run a step whose plan
+   * reveals something; the runner skips such a step, saying so.
+   */
+  reveal?(request: RevealRequest): Promise<void>;
 }
 
 /** Thrown by an Operator when the person asked to stop right now (Ctrl+C at a prompt). */
@@ -162,6 +190,14 @@ export class OperatorStop extends Error {
   constructor() {
     super('stopped by the operator');
     this.name = 'OperatorStop';
+  }
+}
+
+/** Thrown by an Operator when the person chose to skip the step at one of its questions (not every step can be planned without its answers). */
+export class StepSkip extends Error {
+  constructor() {
+    super('skipped by the operator');
+    this.name = 'StepSkip';
   }
 }
 

@@ -20,7 +20,8 @@ export type StepStatus = 'pending' | 'applying' | 'applied' | 'verified' | 'fail
 export type AppliedChange =
   | { kind: 'file'; path: string; backup: BackupRecord }
   | { kind: 'command'; argv: string[]; undo?: string[] }
-  | { kind: 'service'; unit: string; action: ServiceAction };
+  | { kind: 'service'; unit: string; action: ServiceAction }
+  | { kind: 'api'; method: string; path: string; user: string };
 
 export interface StatusEntry {
   status: StepStatus;
@@ -145,6 +146,8 @@ function appliedProblem(a: unknown): string | null {
       return isStrings(a.argv) && (a.undo === undefined || isStrings(a.undo)) ? null : 'is a command without a list of arguments';
     case 'service':
       return isString(a.unit) && isString(a.action) ? null : 'is a service change without its unit or action';
+    case 'api':
+      return isString(a.method) && isString(a.path) && isString(a.user) ? null : 'is an API call without its method, path or user';
     default:
       return `has an unknown kind ${JSON.stringify(a.kind)}`;
   }

@@ -11,7 +11,7 @@ import type { Journal, StepStatus } from './journal.ts';
 import { orderSteps } from './order.ts';
 import { applicableQuestions, detectedDefault, validateAnswer } from './questions.ts';
 import { keptAnswers, persistableAnswers, type AnyStep, type Answers, type Check, type QuestionContext, type StepContext } from './step.ts';
-import { AnswerError, MissingAnswerError, OperatorStop, type Operator, type Plan, type RunnerEvent, type StepInfo, type StepOutcome, type StepResult } from './events.ts';
+import { AnswerError, MissingAnswerError, OperatorStop, StepSkip, type Operator, type Plan, type RevealRequest, type RunnerEvent, type StepInfo, type StepOutcome, type StepResult } from './events.ts';
 import type { BackupStore } from '../system/files.ts';
 
 export interface RunnerOptions {
@@ -171,7 +171,11 @@ export class Runner {
       const refusals = plan.changes.length && step.preflight ? step.preflight(facts, answers, ctx.node) : [];
       if (!refusals.every((c) => c.ok)) return { ...base, outcome: 'failed', checks: refusals, reason: `refused before any change: ${failedChecks(refusals)}` };
     } catch (error) {
-      if (error instanceof MissingAnswerError) return { ...base, outcome: 'skipped', reason: `needs an answer for ${error.field}` };
+      if (error instanceof MissingAnswerError) {
+        const question = (step.questions ?? []).find((q: { id: string }) => `${step.id}.${q.id}` === error.field);
+        return { ...base, outcome: 'skipped', reason: question?.interactiveOnly ? `needs the wizard: ${question.interactiveOnly}` : `needs an answer for ${error.field}` };
+      }
+      if (error instanceof StepSkip) return { ...base, outcome: 'skipped', reason: 'skipped by the operator' };
       if (error instanceof AnswerError || error instanceof OperatorStop) throw error;
       return { ...base, outcome: 'failed', reason: `could not probe or plan: ${(error as Error).message}` };
     }
@@ -186,6 +190,10 @@ export class Runner {
     this.#emit({ type: 'step-planned', plan });
     const count = { ...base, changes: plan.changes.length };
     if (this.#opts.dryRun) return { ...count, outcome: 'planned' };
+
+    // Values shown once (recovery keys, a token's secret) need someone to show them to.
+    const reveals = plan.changes.flatMap((c) => (c.kind === 'api' && c.reveal ? [c.reveal.field] : []));
+    if (reveals.length && !this.#opts.operator.reveal) return { ...count, outcome: 'skipped', reason: `needs the wizard: it shows the ${reveals.join(', ')} once, and nothing keeps them` };
 
     const decision = await this.#opts.operator.review(plan);
     if (decision === 'stop') {
@@ -216,12 +224,15 @@ export class Runner {
     const applyId = resumedId ?? `${new Date().toISOString().replace(/[:.]/g, '-')}-${step.id}-${randomBytes(2).toString('hex')}`;
     journal.setStatus(step.id, 'applying', { applyId, ...(resuming ? { note: 'resumed after an interruption' } : {}) });
     this.#emit({ type: 'step-applying', stepId: step.id });
+    const reveal = this.#opts.operator.reveal?.bind(this.#opts.operator);
     const env = {
       exec: ctx.exec,
       files: ctx.files,
       backups,
       journal,
       onLine: ctx.log,
+      ...(ctx.api ? { api: ctx.api } : {}),
+      ...(reveal ? { reveal: (r: Omit<RevealRequest, 'stepId'>) => reveal({ ...r, stepId: step.id }) } : {}),
       onChange: (index: number, change: Plan['changes'][number], phase: 'started' | 'finished') =>
         this.#emit(phase === 'started' ? { type: 'change-started', stepId: step.id, index, change } : { type: 'change-finished', stepId: step.id, index }),
     };
@@ -276,7 +287,7 @@ export class Runner {
     const { journal, operator, presetAnswers } = this.#opts;
     const preset = presetAnswers?.[step.id] ?? {};
     const remembered = journal.step(step.id)?.answers ?? {};
-    const qctx: QuestionContext = { files: ctx.files, answersOf: ctx.answersOf };
+    const qctx: QuestionContext = { files: ctx.files, answersOf: ctx.answersOf, facts };
     const answers: Answers = {};
     // Questions may depend on earlier answers (`when`), so walk them in order.
     for (const question of step.questions ?? []) {
@@ -304,12 +315,14 @@ export class Runner {
       const defaultValue = detectedDefault(question, facts);
       let error: string | undefined;
       for (;;) {
+        const display = question.display?.(facts, answers);
         const request = {
           stepId: step.id,
           stepTitle: step.title,
           question,
           ...(defaultValue !== undefined ? { defaultValue } : {}),
           ...(error ? { error } : {}),
+          ...(display ? { display } : {}),
         };
         const raw = await operator.answer(request);
         const v = await validateAnswer(question, raw, answers, qctx);

@@ -19,6 +19,8 @@ import type { Files } from '../system/files.ts';
 import type { NodeInfo } from '../system/detect.ts';
 import type { StepRecord } from './journal.ts';
 import type { DocumentSection } from '../report/section.ts';
+import type { QuestionDisplay } from './events.ts';
+import type { PveApi } from '../pve/api.ts';
 
 export type Risk = 'safe' | 'disruptive' | 'lockout' | 'reboot';
 export type Scope = 'node' | 'datacenter';
@@ -53,6 +55,8 @@ export interface Choice<V extends string = string> {
 export interface QuestionContext {
   files: Pick<Files, 'read' | 'meta'>;
   answersOf?: StepContext['answersOf'];
+  /** The step's facts from its probe, for a check against what the step made there (e.g. a TOTP code against its new secret). */
+  facts?: unknown;
 }
 
 /** A problem with an answer (undefined when fine); may be computed asynchronously. */
@@ -93,6 +97,14 @@ interface QuestionBase<F, T extends AnswerValue, K extends string> {
   when?: (answers: Answers, facts: F) => boolean;
   /** Only an answers file gives this (e.g. a crypt hash instead of a password); the wizard never asks it. */
   fileOnly?: boolean;
+  /**
+   * Only a person at the wizard can answer this (e.g. the code an authenticator
+   * app shows after scanning a QR code): an answers file cannot give it, and
+   * unattended the step is skipped with this reason.
+   */
+  interactiveOnly?: string;
+  /** What to show with the question, from the facts and the answers so far (e.g. a QR code). */
+  display?: (facts: F, answers: Answers) => QuestionDisplay | undefined;
   /** How the answer is checked. The helpers in src/engine/questions.ts always set it; a bare question gets its kind's default codec. */
   codec?: Codec<T>;
 }
@@ -173,6 +185,8 @@ export interface StepContext {
   exec: Exec;
   files: Files;
   node: NodeInfo;
+  /** The Proxmox API of this node (src/pve/api.ts), for steps and ApiChanges. */
+  api?: PveApi;
   /** The version of pve-baseline that runs, given by the entry point (for what a step writes, e.g. the document); absent in tests. */
   toolVersion?: string;
   /** A line for the progress tail (not persisted). */

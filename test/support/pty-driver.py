@@ -21,6 +21,8 @@ Steps (one key each, plus the optional "label"):
   {"signal": "SIGHUP"}                         to the child; "group": true for its group
   {"resize": {"cols": 100, "rows": 30}}        TIOCSWINSZ on the pty (the kernel sends SIGWINCH)
   {"snapshot": "name"}                         record the screen as it is now (result.snapshots)
+  {"screenTo": "/path"}                        write the screen as it is now to a file (for a test to read mid-run)
+  {"sendFromFile": "/path"}                    wait for the file, send its content, remove it (input a test computes mid-run)
   {"closePty": true}                           close our end, as a dropped SSH link does
   {"waitExit": true, "timeoutMs": 5000}        wait for the child to exit
 
@@ -598,7 +600,7 @@ class Driver:
             return self.result(steps_out, marks, waits, None, 'cannot run %s: %s' % (self.argv[0], error))
         try:
             for index, step in enumerate(script):
-                kind = next((k for k in ('waitFor', 'send', 'mark', 'sleepMs', 'signal', 'resize', 'snapshot', 'closePty', 'waitExit') if k in step), None)
+                kind = next((k for k in ('waitFor', 'send', 'mark', 'sleepMs', 'signal', 'resize', 'snapshot', 'screenTo', 'sendFromFile', 'closePty', 'waitExit') if k in step), None)
                 if kind is None:
                     raise ValueError('step %d has no known action: %s' % (index, json.dumps(step)))
                 rec = {'index': index, 'kind': kind, 'startMs': r3(now_ms() - self.spawn_ms), 'bytesBefore': len(self.raw)}
@@ -639,6 +641,24 @@ class Driver:
                     elif kind == 'snapshot':
                         self.pump(0)
                         snapshots.append({'name': step['snapshot'], 'ms': r3(now_ms() - self.spawn_ms), 'screen': self.parser.screen.lines()})
+                    elif kind == 'screenTo':
+                        self.pump(0)
+                        tmp = step['screenTo'] + '.tmp'
+                        with open(tmp, 'w', encoding='utf-8') as f:
+                            f.write('\n'.join(self.parser.screen.lines()))
+                        os.replace(tmp, step['screenTo'])
+                    elif kind == 'sendFromFile':
+                        path = step['sendFromFile']
+                        deadline = now_ms() + timeout_ms
+                        while not os.path.exists(path):
+                            if now_ms() > deadline:
+                                raise Timeout('no file %s within %d ms' % (path, timeout_ms))
+                            self.pump(50)
+                        with open(path, 'rb') as f:
+                            data = f.read()
+                        os.unlink(path)
+                        if self.reap() or not self.write(data, timeout_ms):
+                            rec['notSent'] = 'the child had exited'
                     elif kind == 'closePty':
                         self.pump(0)
                         if self.master is not None:

@@ -55,6 +55,10 @@ export type PtyStep =
   | (StepBase & { resize: { cols: number; rows: number } })
   /** Record the screen as it is now (result.snapshots). */
   | (StepBase & { snapshot: string })
+  /** Write the screen as it is now to a file, for the test to read while the run goes on. */
+  | (StepBase & { screenTo: string })
+  /** Wait for a file (the test writes it, e.g. a code it computed from the screen), send its content, remove it. */
+  | (StepBase & { sendFromFile: string; timeoutMs?: number })
   /** Close the terminal's master side, as a dropped SSH link does (the child gets SIGHUP). */
   | (StepBase & { closePty: true })
   /** Wait for the child to exit. */

@@ -38,6 +38,7 @@ async function undoStep(runtime: Runtime, step: AnyStep, io: Output): Promise<nu
     exec: runtime.exec,
     files: runtime.files,
     node: runtime.node,
+    ...(runtime.api ? { api: runtime.api } : {}),
     log: (line: string) => io.out(`    | ${line}`),
     answersOf: (other) => keptAnswers(other, journal.step(other.id)?.answers),
     journalRecords: () => journal.all(),

@@ -13,7 +13,7 @@ export type RunnerChoices = Omit<RunnerOptions, 'steps' | 'ctx' | 'backups'>;
 export function createRunner(runtime: Runtime, steps: readonly AnyStep[], choices: RunnerChoices): Runner {
   return new Runner({
     steps,
-    ctx: { exec: runtime.exec, files: runtime.files, node: runtime.node, toolVersion: version() },
+    ctx: { exec: runtime.exec, files: runtime.files, node: runtime.node, ...(runtime.api ? { api: runtime.api } : {}), toolVersion: version() },
     backups: backupStore(runtime),
     ...choices,
   });
