@@ -8,9 +8,10 @@ import { adminAccountStep } from './admin-account.ts';
 import { breakGlassStep } from './break-glass.ts';
 import { firewallStep } from './firewall.ts';
 import { fail2banStep } from './fail2ban.ts';
+import { twoFactorStep } from './two-factor.ts';
 import { auditLogStep } from './audit-log.ts';
 import { sshKeyStep } from './ssh-key.ts';
 import { sshdHardeningStep } from './sshd-hardening.ts';
 import { sysctlStep } from './sysctl.ts';
 
-export const CATALOGUE: AnyStep[] = [adminAccountStep, sshKeyStep, breakGlassStep, sshdHardeningStep, firewallStep, fail2banStep, sysctlStep, auditLogStep, accessPolicyStep];
+export const CATALOGUE: AnyStep[] = [adminAccountStep, sshKeyStep, breakGlassStep, sshdHardeningStep, firewallStep, fail2banStep, twoFactorStep, sysctlStep, auditLogStep, accessPolicyStep];

@@ -6,7 +6,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { KEYS, ptyEnv, runInPty, type PtyStep } from '../support/pty.ts';
-import { installBundle, journalStep, labOrSkip, sh, waitUntil, webGet } from './helpers.ts';
+import { actAsPhone, installBundle, journalStep, labOrSkip, sh, twoFactorEnrolment, waitUntil, webGet, webLoginWithTotp } from './helpers.ts';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Secret } from '../../src/system/secret.ts';
+import { totpCode } from '../../src/tfa/totp.ts';
 import type { Lab } from './lab.ts';
 import { generateKeyPair } from '../../src/ssh/keys.ts';
 
@@ -27,6 +32,8 @@ function overSsh(node: Lab, command: string[], script: PtyStep[], term = 'xterm-
 const operator = await generateKeyPair('ed25519', { comment: 'operator@laptop' });
 const PASSWORD = 'correct horse battery staple';
 
+const PHONE_DIR = mkdtempSync(join(tmpdir(), 'pve-phone-'));
+const PHONE = { screen: join(PHONE_DIR, 'screen.txt'), code: join(PHONE_DIR, 'code.txt') };
 const WELCOME: PtyStep = { waitFor: 'Nothing changes until you have seen the plan', timeoutMs: 20_000 };
 
 if (lab) {
@@ -99,12 +106,18 @@ if (lab) {
       { waitFor: 'Plan:', timeoutMs: 30_000 },
       { send: KEYS.enter },
       { waitFor: 'fail2ban for SSH and the web UI: verified', timeoutMs: 120_000 },
+      ...twoFactorEnrolment(PHONE, PASSWORD),
+      { waitFor: 'to apply, or', timeoutMs: 30_000 },
+      { send: 'pve1\r' },
+      { waitFor: 'Recovery keys for alice@pam', timeoutMs: 60_000 },
+      { send: 'w' },
+      { waitFor: 'Two-factor login for the web UI: verified', timeoutMs: 120_000 },
       { waitFor: 'Plan:', timeoutMs: 20_000 }, // sysctl
       { send: KEYS.enter },
       { waitFor: 'Access-policy document', timeoutMs: 20_000 },
       { waitFor: 'Plan:', timeoutMs: 20_000 },
       { send: KEYS.enter },
-      { waitFor: 'Finished: 7 verified, 1 already compliant', timeoutMs: 30_000 },
+      { waitFor: 'Finished: 8 verified, 1 already compliant', timeoutMs: 30_000 },
       { waitExit: true, timeoutMs: 10_000 },
     ]);
     // The operator's second terminal, once sshd runs the new settings: their own key, as alice.
@@ -117,6 +130,10 @@ if (lab) {
     assert.equal((await lab.ssh({ user: 'alice', privateKey: operator.private }, 'true')).exitCode, 0, 'alice logs in again through the firewall');
     assert.equal(await lab.tcpProbe(8006), 'connected');
     assert.equal(await webGet(lab), 501, "the web UI's port answers (the lab's pveproxy logs the request)");
+    // Then two-factor: the phone reads the QR code's secret and types a code; once live, a web login with password + code.
+    const secret = await actAsPhone(PHONE);
+    await waitUntil(async () => (await stepStatus('two-factor')) === 'applied', 'the TOTP entry', 120_000);
+    assert.equal(await webLoginWithTotp(lab, 'alice@pam', PASSWORD, totpCode(new Secret(secret))), 200, 'alice logs in to the web UI with her password and a code');
     const r = await wizard;
     assert.ok(r.ok, r.timedOut ? `${r.timedOut.reason}\n${r.timedOut.tail}` : r.plain);
     assert.equal(r.exitCode, 0);
@@ -149,7 +166,7 @@ if (lab) {
     await sh(lab, 'printf "sysctl: {}\\n" > /root/answers.yml');
     const again = await lab.exec(['pve-baseline', 'apply', '--answers', '/root/answers.yml', '--yes']);
     assert.equal(again.exitCode, 0, again.stderr);
-    assert.match(again.stdout, /Summary: 8 compliant, 1 not applicable\./);
+    assert.match(again.stdout, /Summary: 9 compliant, 1 not applicable\./);
     assert.doesNotMatch(again.stdout, /Plan:/);
     // Someone sets a value back by hand: check names the drift and exits 1.
     await sh(lab, 'sysctl -w net.ipv4.conf.all.accept_redirects=1 >/dev/null');
@@ -186,12 +203,12 @@ if (lab) {
     assert.equal(fresh.exitCode, 1, fresh.stderr);
     const report = JSON.parse(fresh.stdout) as { compliant: boolean; steps: { id: string; status: string; reason?: string; changes: { summary: string }[] }[] };
     assert.equal(report.compliant, false);
-    assert.deepEqual(report.steps.map((s) => s.id), ['admin-account', 'ssh-key', 'break-glass', 'sshd-hardening', 'firewall', 'fail2ban', 'sysctl', 'audit-log', 'access-policy']);
+    assert.deepEqual(report.steps.map((s) => s.id), ['admin-account', 'ssh-key', 'break-glass', 'sshd-hardening', 'firewall', 'fail2ban', 'two-factor', 'sysctl', 'audit-log', 'access-policy']);
     // auditd needs the kernel's audit system, which a container does not have: not applicable, honestly.
     assert.ok(report.steps.every((s) => s.status === (s.id === 'audit-log' ? 'not-applicable' : 'drift')), JSON.stringify(report.steps.map((s) => [s.id, s.status, s.reason])));
     assert.match(report.steps[0]!.reason!, /needs an answer for admin-account\.name/);
     assert.match(report.steps[3]!.reason!, /needs Named admin account/);
-    assert.deepEqual(report.steps[6]!.changes.map((c) => c.summary), ['create /etc/sysctl.d/90-pve-baseline.conf', 'run sysctl -p /etc/sysctl.d/90-pve-baseline.conf']);
+    assert.deepEqual(report.steps[7]!.changes.map((c) => c.summary), ['create /etc/sysctl.d/90-pve-baseline.conf', 'run sysctl -p /etc/sysctl.d/90-pve-baseline.conf']);
     assert.equal((await lab.exec(['test', '-e', '/var/lib/pve-baseline/journal.json'])).exitCode, 1, 'check wrote nothing');
     await sh(lab, 'printf "sysctl: {}\\n" > /root/answers.yml');
     const dry = await lab.exec(['pve-baseline', 'apply', '--answers', '/root/answers.yml', '--only', 'sysctl']);

@@ -117,7 +117,7 @@ const UP_TO_THE_RELOAD = (seconds: number): PtyStep[] => [
 const COUNTDOWN = 'Prove you can still log in';
 
 /** The firewall step comes next: its questions with their defaults, then skipped at its plan (test/lab/89-firewall.test.ts proves it). */
-const FIREWALL_AND_FAIL2BAN_SKIPPED: PtyStep[] = [
+const LATER_STEPS_SKIPPED: PtyStep[] = [
   { waitFor: 'Addresses and networks that may manage this node', timeoutMs: 30_000 },
   { send: KEYS.enter },
   { waitFor: 'Answer ping' },
@@ -139,6 +139,9 @@ const FIREWALL_AND_FAIL2BAN_SKIPPED: PtyStep[] = [
   { send: KEYS.enter },
   { waitFor: 'Plan:', timeoutMs: 30_000 },
   { send: 's' },
+  // two-factor next: skipped at its first question (Esc; 89-two-factor proves it).
+  { waitFor: 'Proxmox account to protect with a second factor', timeoutMs: 30_000 },
+  { send: KEYS.escape },
 ];
 
 if (lab) {
@@ -276,7 +279,7 @@ if (lab) {
       { waitFor: COUNTDOWN, timeoutMs: 60_000 },
       { snapshot: 'countdown' },
       { waitFor: 'SSH server hardening: verified', timeoutMs: 60_000 },
-      ...FIREWALL_AND_FAIL2BAN_SKIPPED,
+      ...LATER_STEPS_SKIPPED,
       { waitFor: 'Plan:', timeoutMs: 30_000 }, // sysctl
       { send: KEYS.enter },
       { waitFor: 'Plan:', timeoutMs: 30_000 }, // the document

@@ -5,6 +5,7 @@
  */
 import { test } from 'node:test';
 import { request } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import { ensureLab, labSupport, type Lab } from './lab.ts';
 import { KEYS, type PtyStep } from '../support/pty.ts';
 
@@ -105,4 +106,84 @@ export function webGet(lab: Lab, from?: string, timeoutMs = 3000): Promise<numbe
     req.on('error', () => resolve('no answer'));
     req.end();
   });
+}
+
+/** A form POST to the node's API over HTTPS from a workstation-side address: status and parsed body. */
+export function apiPost(lab: Lab, path: string, form: Record<string, string>, from?: string): Promise<{ status: number; body: { data?: Record<string, unknown> } }> {
+  const body = new URLSearchParams(form).toString();
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest(
+      {
+        host: lab.nodeAddress,
+        port: 8006,
+        method: 'POST',
+        path: `/api2/json${path}`,
+        rejectUnauthorized: false, // the node's self-signed certificate; 83-api pins it, this only logs in
+        timeout: 10_000,
+        ...(from ? { localAddress: from } : {}),
+        headers: { 'Content-Type': 'application/x-www-form-urlencoded', 'Content-Length': Buffer.byteLength(body) },
+      },
+      (res) => {
+        let text = '';
+        res.on('data', (c) => (text += c));
+        res.on('end', () => {
+          try {
+            resolve({ status: res.statusCode ?? 0, body: JSON.parse(text || '{}') });
+          } catch {
+            resolve({ status: res.statusCode ?? 0, body: {} });
+          }
+        });
+      },
+    );
+    req.on('timeout', () => req.destroy(new Error('no answer from 8006')));
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+/** The web UI's login as a person makes it: the password, then the TOTP code. Resolves with the final status. */
+export async function webLoginWithTotp(lab: Lab, user: string, password: string, code: string, from?: string): Promise<number> {
+  const first = await apiPost(lab, '/access/ticket', { username: user, password, 'new-format': '1' }, from);
+  if (first.status !== 200) return first.status;
+  const ticket = String(first.body.data?.ticket ?? '');
+  if (!first.body.data?.NeedTFA) return 200;
+  const second = await apiPost(lab, '/access/ticket', { username: user, 'tfa-challenge': ticket, password: `totp:${code}`, 'new-format': '1' }, from);
+  return second.status;
+}
+
+/** The TOTP secret as the wizard shows it beside its QR code: 8 groups of 4 base32 characters. */
+export function secretOnScreen(screen: string): string | undefined {
+  return /\b([A-Z2-7]{4}(?: [A-Z2-7]{4}){7})\b/.exec(screen)?.[1]?.replace(/ /g, '');
+}
+
+/**
+ * The two-factor step in the wizard, answered as a person with a phone does:
+ * the account (the default), its password twice, then the code; the test
+ * plays the phone with `actAsPhone` on the same files.
+ */
+export function twoFactorEnrolment(files: { screen: string; code: string }, password: string): PtyStep[] {
+  return [
+    { waitFor: 'Proxmox account to protect with a second factor', timeoutMs: 30_000 },
+    { send: KEYS.enter },
+    { waitFor: 'Its password' },
+    { send: `${password}\r` },
+    { waitFor: '(again)' },
+    { send: `${password}\r` },
+    { waitFor: 'Scan the QR code with your authenticator app', timeoutMs: 20_000 },
+    { screenTo: files.screen },
+    { sendFromFile: files.code, timeoutMs: 20_000 },
+  ];
+}
+
+/** The phone: reads the secret off the screen the wizard wrote, types the current code. Resolves with the secret. */
+export async function actAsPhone(files: { screen: string; code: string }, timeoutMs = 180_000): Promise<string> {
+  const { existsSync, readFileSync, writeFileSync } = await import('node:fs');
+  const { totpCode } = await import('../../src/tfa/totp.ts');
+  const { Secret } = await import('../../src/system/secret.ts');
+  await waitUntil(async () => existsSync(files.screen), 'the QR code on the screen', timeoutMs);
+  const screen = readFileSync(files.screen, 'utf8');
+  const secret = secretOnScreen(screen);
+  if (!secret) throw new Error(`no TOTP secret on the screen:\n${screen}`);
+  writeFileSync(files.code, `${totpCode(new Secret(secret))}\r`);
+  return secret;
 }
