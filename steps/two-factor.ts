@@ -33,6 +33,8 @@ export const TFA_CFG = '/etc/pve/priv/tfa.cfg';
 export const USER_CFG = '/etc/pve/user.cfg';
 const DESCRIPTION = 'pve-baseline: authenticator app';
 const USERID = /^[^\s:@/]{1,64}@(pam|pve)$/;
+/** Why an answers file cannot finish the step: it supplies nothing secret, and nobody could scan the QR code. */
+const ENROL_IN_THE_WIZARD = 'scan a QR code with your authenticator app and type the code it shows; run pve-baseline (the wizard) for this step';
 
 export interface TwoFactorFacts {
   hostname: string;
@@ -88,13 +90,16 @@ export const twoFactorStep: Step<TwoFactorFacts, TwoFactorAnswers> = {
         return undefined;
       },
     }),
-    ask.password({
-      id: 'password',
-      prompt: 'Its password (Proxmox asks the user’s own password before adding a factor)',
-      help: 'Used for two calls of the Proxmox API on this node over HTTPS, and to prove the login; never stored.',
-      minLength: 1,
-      when: (answers, facts) => typeof answers.user === 'string' && !hasTotp(facts, answers.user),
-    }),
+    {
+      ...ask.password({
+        id: 'password',
+        prompt: 'Its password (Proxmox asks the user’s own password before adding a factor)',
+        help: 'Used for two calls of the Proxmox API on this node over HTTPS, and to prove the login; never stored.',
+        minLength: 1,
+        when: (answers, facts) => typeof answers.user === 'string' && !hasTotp(facts, answers.user),
+      }),
+      interactiveOnly: ENROL_IN_THE_WIZARD,
+    },
     {
       ...ask.secretText({
         id: 'code',
@@ -109,7 +114,7 @@ export const twoFactorStep: Step<TwoFactorFacts, TwoFactorAnswers> = {
           return undefined;
         },
       }),
-      interactiveOnly: 'scan a QR code with your authenticator app and type the code it shows; run pve-baseline (the wizard) for this step',
+      interactiveOnly: ENROL_IN_THE_WIZARD,
       when: (answers: Record<string, unknown>, facts: TwoFactorFacts) => typeof answers.user === 'string' && !hasTotp(facts, answers.user),
       display: (facts: TwoFactorFacts, answers: Record<string, unknown>) =>
         typeof answers.user === 'string'

@@ -58,6 +58,8 @@ interface Reply {
 const DEFAULT_CA = '/etc/pve/pve-root-ca.pem';
 const MAX_RESPONSE = 8 * 1024 * 1024;
 const MAX_CA = 256 * 1024;
+/** How long a login is reused for further calls (well inside Proxmox's 2-hour ticket). */
+const SESSION_MS = 10 * 60_000;
 
 export class LocalPveApi implements PveApi {
   readonly #host: string;
@@ -66,6 +68,14 @@ export class LocalPveApi implements PveApi {
   readonly #names: string[];
   readonly #timeoutMs: number;
   #ca: Promise<Buffer> | undefined;
+  /**
+   * One login per user and password for the calls of one apply, as the web UI
+   * keeps its session: a call that adds the user's first second factor must
+   * not stop the next call (e.g. recovery keys) from logging in with the
+   * password alone. A ticket Proxmox issued stays valid for 2 hours; it is
+   * kept in memory only, for at most SESSION_MS.
+   */
+  readonly #sessions = new Map<string, { password: Secret; ticket: Ticket; at: number }>();
 
   constructor(options: LocalPveApiOptions = {}) {
     this.#host = options.host ?? '127.0.0.1';
@@ -101,8 +111,7 @@ export class LocalPveApi implements PveApi {
       const secret = Object.entries(params).find(([, v]) => isSecret(v));
       if (secret) throw new PveApiError(0, `${method} ${path}: the secret parameter "${secret[0]}" would travel in the URL, which pveproxy logs; not sent`);
     }
-    const ticket = await this.#ticket(as.user, as.password, secrets);
-    if (ticket.needTfa) throw new PveApiError(401, `${as.user} has a second factor: this call cannot be made with the password alone`);
+    const ticket = await this.#session(as.user, as.password, secrets);
     secrets.push(ticket.ticket, ticket.csrf);
     const auth = { cookie: `PVEAuthCookie=${encodeURIComponent(ticket.ticket)}`, csrf: ticket.csrf };
     let reply: Reply;
@@ -113,6 +122,15 @@ export class LocalPveApi implements PveApi {
       reply = await this.#send(method, path, form(params), auth, secrets);
     }
     return dataOf(reply, `${method} ${path}`, secrets);
+  }
+
+  async #session(user: string, password: Secret, secrets: (Secret | string)[]): Promise<Ticket> {
+    const kept = this.#sessions.get(user);
+    if (kept && kept.password.reveal() === password.reveal() && Date.now() - kept.at < SESSION_MS) return kept.ticket;
+    const ticket = await this.#ticket(user, password, secrets);
+    if (ticket.needTfa) throw new PveApiError(401, `${user} has a second factor: this call cannot be made with the password alone`);
+    this.#sessions.set(user, { password, ticket, at: Date.now() });
+    return ticket;
   }
 
   async #ticket(user: string, password: Secret, secrets: (Secret | string)[]): Promise<Ticket> {

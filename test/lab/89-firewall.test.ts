@@ -280,6 +280,10 @@ function wizardScript(): PtyStep[] {
     { waitFor: 'Prove you can still log in', timeoutMs: 60_000 },
     { snapshot: 'countdown' },
     { waitFor: 'Proxmox firewall: verified', timeoutMs: 60_000 },
+    { waitFor: 'Addresses fail2ban must never ban', timeoutMs: 30_000 },
+    { send: KEYS.escape }, // fail2ban and two-factor: skipped at their first question (86 and 89-two-factor prove them)
+    { waitFor: 'Proxmox account to protect with a second factor', timeoutMs: 30_000 },
+    { send: KEYS.escape },
     { waitFor: 'Plan:', timeoutMs: 30_000 }, // sysctl
     { send: 's' },
     { waitFor: 'Plan:', timeoutMs: 30_000 }, // the document

@@ -171,6 +171,14 @@ if (lab) {
     // A second run adopts the entry: nothing planned; check calls it compliant.
     const check = JSON.parse((await lab.exec(['pve-baseline', 'check', '--json'])).stdout) as { steps: { id: string; status: string }[] };
     assert.equal(check.steps.find((s) => s.id === 'two-factor')?.status, 'compliant');
+
+    // Eight wrong codes lock TOTP (Proxmox's limit): check says so and how to unlock; unlocking makes it compliant again.
+    for (let i = 0; i < 8; i++) assert.equal(await webLoginWithTotp(lab, 'alice@pam', PASSWORD, '000000', OP), 401);
+    const locked = await lab.exec(['pve-baseline', 'check']);
+    assert.equal(locked.exitCode, 1, locked.stdout);
+    assert.match(locked.stdout, /two-factor\s+drift\s+.*alice@pam's TOTP is not locked \(8 wrong codes locked it: log in with a recovery key, or run pveum user tfa unlock alice@pam\)/);
+    await sh(lab, 'pveum user tfa unlock alice@pam');
+    assert.equal(JSON.parse((await lab.exec(['pve-baseline', 'check', '--json'])).stdout).steps.find((s: { id: string }) => s.id === 'two-factor')?.status, 'compliant');
   });
 
   test('bad input: a wrong first code is refused and nothing is stored; unattended, the step says to run the wizard', async () => {
