@@ -25,7 +25,10 @@ import { ask } from '../src/engine/questions.ts';
 import { bullets, code, paragraph, table, type DocumentSection } from '../src/report/section.ts';
 import { parseTfaCfg, type TfaConfig, type TfaUserData } from '../src/pve/tfa-cfg.ts';
 import { parseUserCfg } from '../src/pve/user-cfg.ts';
-import { checkCodeFormat, newTotpSecret, normalizeCode, proxmoxTotpUri, totpCode, verifyTotp } from '../src/tfa/totp.ts';
+import { checkCodeFormat, normalizeCode, proxmoxTotpUri } from '../src/tfa/totp.ts';
+
+/** The TOTP arithmetic (the otpauth library), loaded when this step runs, not with the first frame. */
+const totpCodes = () => import('../src/tfa/totp-codes.ts');
 import { Secret } from '../src/system/secret.ts';
 import { findAdmin } from './admin-account.ts';
 
@@ -110,7 +113,7 @@ export const twoFactorStep: Step<TwoFactorFacts, TwoFactorAnswers> = {
           const facts = ctx.facts as TwoFactorFacts | undefined;
           const problem = checkCodeFormat(value);
           if (problem) return problem;
-          if (facts && !verifyTotp(facts.secret, value)) return 'that code does not match: check the phone’s clock, and type the code shown now';
+          if (facts && !(await totpCodes()).verifyTotp(facts.secret, value)) return 'that code does not match: check the phone’s clock, and type the code shown now';
           return undefined;
         },
       }),
@@ -138,7 +141,7 @@ export const twoFactorStep: Step<TwoFactorFacts, TwoFactorAnswers> = {
       tfaCfg,
       userCfg,
       ...(admin ? { admin: `${admin.name}@pam` } : {}),
-      secret: newTotpSecret(),
+      secret: (await totpCodes()).newTotpSecret(),
     };
   },
 
@@ -196,6 +199,7 @@ export const twoFactorStep: Step<TwoFactorFacts, TwoFactorAnswers> = {
       if (!ctx.api || !answers.password) return [{ label: `${user} logs in with the password and a code`, ok: false, detail: 'no API of this node to log in to' }];
       try {
         // The previous step's code: Proxmox takes ±1 step, and a person's next login uses a later one (no reuse).
+        const { totpCode } = await totpCodes();
         await ctx.api.login(user, answers.password, () => new Secret(`totp:${totpCode(facts.secret, Date.now() - 30_000)}`));
         return [{ label: `${user} logs in to the API with the password and a TOTP code`, ok: true }];
       } catch (error) {

@@ -1,7 +1,7 @@
 import { useMemo } from 'react';
 import { Box, Text } from 'ink';
 import type { QuestionDisplay as Display } from '../../src/engine/events.ts';
-import { qrMatrix, renderQr } from '../../src/tfa/qr.ts';
+import { renderQr } from '../../src/tfa/qr.ts';
 import { groupSecret, QrCode } from './QrCode.tsx';
 import { useWidth } from './Truncated.tsx';
 import { useTerminalSize } from '../hooks/use-terminal-size.ts';
@@ -30,7 +30,7 @@ export function QuestionDisplayView({ display, height }: QuestionDisplayProps) {
   const width = useWidth();
   const { columns, rows } = useTerminalSize();
   const qr = display.qr;
-  const lines = useMemo(() => (qr ? renderQr(qrMatrix(qr.text.reveal()), { glyphs: theme.qrGlyphs }) : []), [qr, theme.qrGlyphs]);
+  const lines = useMemo(() => (qr?.matrix ? renderQr(qr.matrix, { glyphs: theme.qrGlyphs }) : []), [qr, theme.qrGlyphs]);
   const textRows = (display.lines ?? []).reduce((n, line) => n + wrappedRows(line, width), 0);
   const plainLines = (display.lines ?? []).map((line, i) => (
     <Text key={i} wrap="wrap">

@@ -106,7 +106,8 @@ export interface AnswerRequest {
  * `qr.secretText` is shown beside it for password managers.
  */
 export interface QuestionDisplay {
-  qr?: { text: Secret; secretText?: Secret; caption: string };
+  /** `matrix`: the code's modules (true = dark), filled in by the runner when it asks (src/tfa/qr-matrix.ts). */
+  qr?: { text: Secret; secretText?: Secret; caption: string; matrix?: boolean[][] };
   lines?: string[];
 }
 

@@ -316,6 +316,8 @@ export class Runner {
       let error: string | undefined;
       for (;;) {
         const display = question.display?.(facts, answers);
+        // The QR library is loaded only now, when a code is to be shown.
+        if (display?.qr && !display.qr.matrix) display.qr.matrix = (await import('../tfa/qr-matrix.ts')).qrMatrix(display.qr.text.reveal());
         const request = {
           stepId: step.id,
           stepTitle: step.title,

@@ -2,25 +2,13 @@
  * A QR code drawn with text, for enrolling an authenticator app from the
  * terminal. The matrix is the `qrcode` library's, at error correction M as
  * Proxmox's web UI draws it (proxmox-widget-toolkit src/window/AddTotp.js,
- * `correctLevel: QRCode.CorrectLevel.M`); this file only draws it.
+ * `correctLevel: QRCode.CorrectLevel.M`, src/tfa/qr-matrix.ts, loaded only
+ * when a QR code is shown); this file only draws it.
  */
-import QRCode from 'qrcode';
 
 /** The light border every QR code needs around it, in modules (ISO/IEC 18004). */
 export const QUIET_ZONE = 4;
 
-/** The QR code for `text`: true for a dark module, quiet zone included. */
-export function qrMatrix(text: string): boolean[][] {
-  const { modules } = QRCode.create(text, { errorCorrectionLevel: 'M' });
-  const size = modules.size + 2 * QUIET_ZONE;
-  return Array.from({ length: size }, (_, row) =>
-    Array.from({ length: size }, (_, col) => {
-      const r = row - QUIET_ZONE;
-      const c = col - QUIET_ZONE;
-      return r >= 0 && c >= 0 && r < modules.size && c < modules.size && Boolean(modules.get(r, c));
-    }),
-  );
-}
 
 /**
  * - `unicode`: half blocks, two module rows per line and one column per

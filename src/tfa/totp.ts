@@ -1,10 +1,9 @@
 /**
- * TOTP enrolment for a Proxmox VE user: the secret, the otpauth URI exactly
+ * TOTP enrolment for a Proxmox VE user: the otpauth URI exactly
  * as Proxmox's web UI builds it, and the code check Proxmox makes when the
  * entry is added. The arithmetic is the `otpauth` library's; this file only
  * fixes the parameters Proxmox uses and keeps the secret wrapped.
  */
-import { Secret as OtpSecret, TOTP } from 'otpauth';
 import { Secret } from '../system/secret.ts';
 
 /**
@@ -19,12 +18,6 @@ export const TOTP_ALGORITHM = 'SHA1';
 export const TOTP_SECRET_BYTES = 20;
 
 const BASE32 = /^[A-Z2-7]+$/;
-
-/** A new random TOTP secret: 32 unpadded RFC 4648 base32 characters, wrapped so it never prints. */
-export function newTotpSecret(): Secret {
-  // otpauth draws from node:crypto randomBytes and encodes base32 without padding.
-  return new Secret(new OtpSecret({ size: TOTP_SECRET_BYTES }).base32);
-}
 
 export interface TotpUriOptions {
   secret: Secret;
@@ -60,25 +53,6 @@ export function proxmoxTotpUri({ secret, userid, issuer = 'Proxmox' }: TotpUriOp
     '&issuer=' +
     encodeURIComponent(issuer);
   return new Secret(uri);
-}
-
-function totp(secret: Secret): TOTP {
-  return new TOTP({ secret: OtpSecret.fromBase32(secret.reveal()), algorithm: TOTP_ALGORITHM, digits: TOTP_DIGITS, period: TOTP_PERIOD });
-}
-
-/** The code the authenticator shows at `now` (milliseconds since the epoch). For tests and the lab. */
-export function totpCode(secret: Secret, now: number = Date.now()): string {
-  return totp(secret).generate({ timestamp: now });
-}
-
-/**
- * Whether `code` is the code of the step at `now`, the one before or the one
- * after: the window Proxmox accepts when an entry is added
- * (proxmox-tfa src/api/methods.rs add_totp: `verify(&value, now, -1..=1)`).
- */
-export function verifyTotp(secret: Secret, code: string, now: number = Date.now()): boolean {
-  if (checkCodeFormat(code) !== undefined) return false;
-  return totp(secret).validate({ token: normalizeCode(code), timestamp: now, window: 1 }) !== null;
 }
 
 /**

@@ -11,7 +11,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Secret } from '../../src/system/secret.ts';
-import { totpCode } from '../../src/tfa/totp.ts';
+import { totpCode } from '../../src/tfa/totp-codes.ts';
 import type { Lab } from './lab.ts';
 import { generateKeyPair } from '../../src/ssh/keys.ts';
 

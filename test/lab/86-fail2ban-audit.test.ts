@@ -13,27 +13,13 @@ import { writeFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { installBundle, labOrSkip, sh, waitUntil } from './helpers.ts';
+import { adminAnswers, installBundle, labOrSkip, sh, waitUntil } from './helpers.ts';
 import type { Lab } from './lab.ts';
 
 const lab = await labOrSkip();
 
 const ANSWERS = ['version: 1', 'fail2ban:', '  trusted: [10.77.9.1]', 'audit-log: {}', ''].join('\n');
-const SSHD_ANSWERS = [
-  'version: 1',
-  'admin-account:',
-  '  name: alice',
-  '  role: Administrator',
-  '  password: "correct horse battery staple"',
-  'ssh-key:',
-  '  keys: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBzMmJQ/lF5LPkyxriainemGcr9oCV76cb+ICTEJDV5Z alice@laptop"',
-  '  also_root: no',
-  'break-glass:',
-  '  wanted: no',
-  'sshd-hardening:',
-  '  revert_seconds: 30',
-  '',
-].join('\n');
+const SSHD_ANSWERS = adminAnswers('correct horse battery staple', ['sshd-hardening:', '  revert_seconds: 30']);
 
 /** One SSH password login attempt with a wrong password from `from` (OpenSSH, one prompt). */
 async function failedSshLogin(node: Lab, from: string): Promise<void> {

@@ -16,7 +16,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { KEYS, ptyEnv, runInPty, type PtyStep } from '../support/pty.ts';
-import { armedReverts, installBundle, webGet, journalStep as journalStepOf, labOrSkip, revertedAt, sh, sshdQuestions, STATE_DIR as STATE, waitUntil } from './helpers.ts';
+import { adminAnswers, armedReverts, installBundle, webGet, journalStep as journalStepOf, labOrSkip, revertedAt, sh, sshdQuestions, STATE_DIR as STATE, waitUntil } from './helpers.ts';
 import type { Lab } from './lab.ts';
 import { ADMIN_CLUSTER_FW, ADMIN_RULES_AFTER } from '../fixtures/fake-firewall.ts';
 
@@ -79,19 +79,7 @@ async function untilLive(node: Lab, previous: string | undefined): Promise<void>
 }
 
 const OP_ONLY = ['management: 10.77.9.1', 'icmp: management'];
-const ADMIN_ANSWERS = [
-  'version: 1',
-  'admin-account:',
-  '  name: alice',
-  '  role: Administrator',
-  '  password: "correct horse battery staple"',
-  'ssh-key:',
-  '  keys: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBzMmJQ/lF5LPkyxriainemGcr9oCV76cb+ICTEJDV5Z alice@laptop"',
-  '  also_root: no',
-  'break-glass:',
-  '  wanted: no',
-  '',
-].join('\n');
+const ADMIN_ANSWERS = adminAnswers('correct horse battery staple');
 
 if (lab) {
   const OP = lab.remoteOperatorAddress;

@@ -13,27 +13,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import jsqr from 'jsqr';
 import { KEYS, ptyEnv, runInPty, type PtyStep } from '../support/pty.ts';
-import { apiPost, installBundle, secretOnScreen, journalStep, labOrSkip, sh, sshdQuestions, waitUntil, webLoginWithTotp } from './helpers.ts';
+import { adminAnswers, apiPost, installBundle, secretOnScreen, journalStep, labOrSkip, sh, sshdQuestions, waitUntil, webLoginWithTotp } from './helpers.ts';
 import { Secret } from '../../src/system/secret.ts';
-import { totpCode } from '../../src/tfa/totp.ts';
+import { totpCode } from '../../src/tfa/totp-codes.ts';
 
 // jsqr is CommonJS with an ES-style default in its types; module.exports.default is the function.
 const jsQR = jsqr.default;
 const lab = await labOrSkip();
 const PASSWORD = 'correct horse battery staple';
-const ADMIN_ANSWERS = [
-  'version: 1',
-  'admin-account:',
-  '  name: alice',
-  '  role: Administrator',
-  `  password: ${JSON.stringify(PASSWORD)}`,
-  'ssh-key:',
-  '  keys: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBzMmJQ/lF5LPkyxriainemGcr9oCV76cb+ICTEJDV5Z alice@laptop"',
-  '  also_root: no',
-  'break-glass:',
-  '  wanted: no',
-  '',
-].join('\n');
+const ADMIN_ANSWERS = adminAnswers(PASSWORD);
 
 /** The QR code on the screen (half blocks, light modules drawn), decoded as a phone would. */
 function qrOnScreen(screen: string[]): string | undefined {

@@ -4,7 +4,6 @@
  * unsupported machine is a failure, not a skip.
  */
 import { test } from 'node:test';
-import { request } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { ensureLab, labSupport, type Lab } from './lab.ts';
 import { KEYS, type PtyStep } from '../support/pty.ts';
@@ -95,17 +94,42 @@ export function sshdQuestions(seconds: number): PtyStep[] {
   ];
 }
 
-/** An HTTP request to the web UI's port from a workstation-side address: its status, or 'no answer' (dropped, refused). */
+/**
+ * An HTTPS request to the web UI's port from a workstation-side address, as a
+ * browser opening https://NODE:8006 makes it (the lab's pveproxy answers 501
+ * outside the API, and logs the request): its status, or 'no answer' (dropped, refused).
+ */
 export function webGet(lab: Lab, from?: string, timeoutMs = 3000): Promise<number | 'no answer'> {
   return new Promise((resolve) => {
-    const req = request({ host: lab.nodeAddress, port: 8006, path: '/', timeout: timeoutMs, ...(from ? { localAddress: from } : {}) }, (res) => {
-      res.resume();
-      resolve(res.statusCode ?? 0);
-    });
+    const req = httpsRequest(
+      { host: lab.nodeAddress, port: 8006, path: '/', rejectUnauthorized: false, timeout: timeoutMs, ...(from ? { localAddress: from } : {}) },
+      (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      },
+    );
     req.on('timeout', () => (req.destroy(), resolve('no answer')));
     req.on('error', () => resolve('no answer'));
     req.end();
   });
+}
+
+/** The admin steps' answers (alice, her password and key, no break-glass), for tests that start after them. */
+export function adminAnswers(password: string, extra: string[] = []): string {
+  return [
+    'version: 1',
+    'admin-account:',
+    '  name: alice',
+    '  role: Administrator',
+    `  password: ${JSON.stringify(password)}`,
+    'ssh-key:',
+    '  keys: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBzMmJQ/lF5LPkyxriainemGcr9oCV76cb+ICTEJDV5Z alice@laptop"',
+    '  also_root: no',
+    'break-glass:',
+    '  wanted: no',
+    ...extra,
+    '',
+  ].join('\n');
 }
 
 /** A form POST to the node's API over HTTPS from a workstation-side address: status and parsed body. */
@@ -178,7 +202,7 @@ export function twoFactorEnrolment(files: { screen: string; code: string }, pass
 /** The phone: reads the secret off the screen the wizard wrote, types the current code. Resolves with the secret. */
 export async function actAsPhone(files: { screen: string; code: string }, timeoutMs = 180_000): Promise<string> {
   const { existsSync, readFileSync, writeFileSync } = await import('node:fs');
-  const { totpCode } = await import('../../src/tfa/totp.ts');
+  const { totpCode } = await import('../../src/tfa/totp-codes.ts');
   const { Secret } = await import('../../src/system/secret.ts');
   await waitUntil(async () => existsSync(files.screen), 'the QR code on the screen', timeoutMs);
   const screen = readFileSync(files.screen, 'utf8');

@@ -9,7 +9,8 @@ import { cleanup } from 'ink-testing-library';
 import { groupSecret, QrCode } from '../../screens/components/QrCode.tsx';
 import { WidthContext } from '../../screens/components/Truncated.tsx';
 import { Secret } from '../../src/system/secret.ts';
-import { qrMatrix, renderQr, type QrGlyphs } from '../../src/tfa/qr.ts';
+import { renderQr, type QrGlyphs } from '../../src/tfa/qr.ts';
+import { qrMatrix } from '../../src/tfa/qr-matrix.ts';
 import { proxmoxTotpUri } from '../../src/tfa/totp.ts';
 import { renderScreen } from './helpers.tsx';
 

@@ -11,7 +11,8 @@ import { pickQrGlyphs } from '../../screens/glyphs.ts';
 import { WizardStore } from '../../screens/state/wizard-store.ts';
 import type { AnswerRequest, StepInfo } from '../../src/engine/events.ts';
 import { Secret } from '../../src/system/secret.ts';
-import { qrMatrix, renderQr, type QrGlyphs } from '../../src/tfa/qr.ts';
+import { renderQr, type QrGlyphs } from '../../src/tfa/qr.ts';
+import { qrMatrix } from '../../src/tfa/qr-matrix.ts';
 import { proxmoxTotpUri } from '../../src/tfa/totp.ts';
 import { fakeNode, KEY, renderScreen, tick } from './helpers.tsx';
 
@@ -28,7 +29,8 @@ const CODE_REQUEST: AnswerRequest = {
   stepTitle: 'Two-factor login for the web UI',
   question: { id: 'code', kind: 'text', prompt: 'The 6-digit code your app shows' },
   display: {
-    qr: { text: URI, secretText: new Secret(SECRET), caption: 'Scan with your authenticator app' },
+    // The runner fills in the matrix (src/engine/runner.ts), loading the QR library only then.
+    qr: { text: URI, secretText: new Secret(SECRET), caption: 'Scan with your authenticator app', matrix: qrMatrix(URI.reveal()) },
     lines: ['Account alice@pam, issuer Proxmox.'],
   },
 };

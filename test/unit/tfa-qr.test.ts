@@ -8,7 +8,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import jsqr from 'jsqr';
 import { Secret } from '../../src/system/secret.ts';
-import { QUIET_ZONE, qrMatrix, renderQr, type QrGlyphs } from '../../src/tfa/qr.ts';
+import { QUIET_ZONE, renderQr, type QrGlyphs } from '../../src/tfa/qr.ts';
+import { qrMatrix } from '../../src/tfa/qr-matrix.ts';
 import { proxmoxTotpUri } from '../../src/tfa/totp.ts';
 
 const URI = proxmoxTotpUri({ secret: new Secret('JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP'), userid: 'alice@pam' }).reveal();

@@ -8,15 +8,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { inspect } from 'node:util';
 import { Secret } from '../../src/system/secret.ts';
-import {
-  checkCodeFormat,
-  newTotpSecret,
-  normalizeCode,
-  proxmoxTotpUri,
-  totpCode,
-  validateProxmoxTotpUri,
-  verifyTotp,
-} from '../../src/tfa/totp.ts';
+import { checkCodeFormat, normalizeCode, proxmoxTotpUri, validateProxmoxTotpUri } from '../../src/tfa/totp.ts';
+import { newTotpSecret, totpCode, verifyTotp } from '../../src/tfa/totp-codes.ts';
 
 const SECRET = 'JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP';
 
