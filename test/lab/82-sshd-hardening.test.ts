@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { KEYS, ptyEnv, runInPty, type PtyStep } from '../support/pty.ts';
 import { generateKeyPair } from '../../src/ssh/keys.ts';
-import { armedReverts, installBundle, journalStep as journalStepOf, labOrSkip, revertedAt, sh, sshdQuestions, waitUntil } from './helpers.ts';
+import { armedReverts, fail2banDefaults, installBundle, journalStep as journalStepOf, labOrSkip, revertedAt, sh, sshdQuestions, waitUntil } from './helpers.ts';
 import type { Lab } from './lab.ts';
 
 const lab = await labOrSkip();
@@ -127,17 +127,7 @@ const LATER_STEPS_SKIPPED: PtyStep[] = [
   { waitFor: 'to apply, or', timeoutMs: 30_000 },
   { send: 'skip\r' },
   // fail2ban next: its defaults, then skipped at its plan (test/lab/86-fail2ban-audit.test.ts proves it).
-  { waitFor: 'Addresses fail2ban must never ban', timeoutMs: 30_000 },
-  { send: KEYS.enter },
-  { waitFor: 'Failed SSH logins before a ban' },
-  { send: KEYS.enter },
-  { waitFor: 'Failed web UI logins before a ban' },
-  { send: KEYS.enter },
-  { waitFor: 'Minutes in which the failures count' },
-  { send: KEYS.enter },
-  { waitFor: 'Minutes a ban lasts' },
-  { send: KEYS.enter },
-  { waitFor: 'Plan:', timeoutMs: 30_000 },
+  ...fail2banDefaults(),
   { send: 's' },
   // two-factor next: skipped at its first question (Esc; 89-two-factor proves it).
   { waitFor: 'Proxmox account to protect with a second factor', timeoutMs: 30_000 },

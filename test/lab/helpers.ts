@@ -211,3 +211,20 @@ export async function actAsPhone(files: { screen: string; code: string }, timeou
   writeFileSync(files.code, `${totpCode(new Secret(secret))}\r`);
   return secret;
 }
+
+/** The fail2ban step's questions in the wizard, each with its default, up to its plan. */
+export function fail2banDefaults(): PtyStep[] {
+  return [
+    { waitFor: 'Addresses fail2ban must never ban', timeoutMs: 30_000 },
+    { send: KEYS.enter },
+    { waitFor: 'Failed SSH logins before a ban' },
+    { send: KEYS.enter },
+    { waitFor: 'Failed web UI logins before a ban' },
+    { send: KEYS.enter },
+    { waitFor: 'Minutes in which the failures count' },
+    { send: KEYS.enter },
+    { waitFor: 'Minutes a ban lasts' },
+    { send: KEYS.enter },
+    { waitFor: 'Plan:', timeoutMs: 30_000 },
+  ];
+}
