@@ -47,15 +47,27 @@ export function QrCode({ lines, secretText, caption }: QrCodeProps) {
       <Text>{caption}</Text>
       <Box flexDirection={beside ? 'row' : 'column'}>
         {/* A fixed width that never shrinks, so Ink lays each line out on one row. */}
-        <Box flexDirection="column" flexShrink={0} width={qrWidth}>
-          {lines.map((line, i) => (
-            <Text key={i} wrap="truncate-end" color={theme.noColor ? undefined : 'whiteBright'} backgroundColor={theme.noColor ? undefined : 'black'}>
-              {line}
-            </Text>
-          ))}
-        </Box>
+        <QrLines lines={lines} width={qrWidth} />
         {secret}
       </Box>
+    </Box>
+  );
+}
+
+/**
+ * The QR code's lines, each on one row: a fixed width that never shrinks (so
+ * Ink never wraps a line), drawn light on black so it scans on any terminal
+ * theme (the terminal's own colours with NO_COLOR).
+ */
+export function QrLines({ lines, width }: { lines: string[]; width: number }) {
+  const theme = useTheme();
+  return (
+    <Box flexDirection="column" flexShrink={0} width={width}>
+      {lines.map((line, i) => (
+        <Text key={i} wrap="truncate-end" color={theme.noColor ? undefined : 'whiteBright'} backgroundColor={theme.noColor ? undefined : 'black'}>
+          {line}
+        </Text>
+      ))}
     </Box>
   );
 }

@@ -2,7 +2,7 @@ import { useMemo } from 'react';
 import { Box, Text } from 'ink';
 import type { QuestionDisplay as Display } from '../../src/engine/events.ts';
 import { renderQr } from '../../src/tfa/qr.ts';
-import { groupSecret, QrCode } from './QrCode.tsx';
+import { groupSecret, QrCode, QrLines } from './QrCode.tsx';
 import { useWidth } from './Truncated.tsx';
 import { useTerminalSize } from '../hooks/use-terminal-size.ts';
 import { useTheme } from '../theme.ts';
@@ -57,13 +57,7 @@ export function QuestionDisplayView({ display, height }: QuestionDisplayProps) {
         ) : (
           <Box flexDirection="column">
             <Text>{qr.caption}</Text>
-            <Box flexDirection="column" flexShrink={0} width={qrWidth}>
-              {lines.map((line, i) => (
-                <Text key={i} wrap="truncate-end" color={theme.noColor ? undefined : 'whiteBright'} backgroundColor={theme.noColor ? undefined : 'black'}>
-                  {line}
-                </Text>
-              ))}
-            </Box>
+            <QrLines lines={lines} width={qrWidth} />
           </Box>
         )}
         {plainLines}
