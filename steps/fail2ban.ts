@@ -22,10 +22,9 @@ import type { Check, Step, StepContext } from '../src/engine/step.ts';
 import { ask, parseNetwork } from '../src/engine/questions.ts';
 import type { NodeInfo } from '../src/system/detect.ts';
 import { bullets, code, paragraph, table, type DocumentSection } from '../src/report/section.ts';
-import { unmapped } from '../src/ssh/login-watch.ts';
+import { canonicalCidr, unmapAddress } from '../src/pve/firewall-rules.ts';
 import { firewallStep } from './firewall.ts';
 import {
-  canonicalNet,
   coveredBy,
   FILTER_FILE,
   iniSection,
@@ -113,12 +112,12 @@ export function ignoreList(facts: Pick<Fail2banFacts, 'own' | 'management'>, ans
   const candidates = [...LOOPBACK, ...facts.own, ...facts.management, ...answers.trusted];
   const seen = new Set<string>();
   const unique = candidates.filter((c) => {
-    const key = canonicalNet(c);
+    const key = canonicalCidr(c);
     if (key === undefined || seen.has(key)) return false;
     seen.add(key);
     return true;
   });
-  return unique.filter((c) => !unique.some((other) => other !== c && other.includes('/') && canonicalNet(other) !== canonicalNet(c) && coveredBy(c, [canonicalNet(other)!])));
+  return unique.filter((c) => !unique.some((other) => other !== c && other.includes('/') && canonicalCidr(other) !== canonicalCidr(c) && coveredBy(c, [canonicalCidr(other)!])));
 }
 
 function settings(facts: Fail2banFacts, answers: Fail2banAnswers, node: NodeInfo) {
@@ -176,9 +175,9 @@ async function probe(ctx: StepContext): Promise<Fail2banFacts> {
     journald: await readJournald(ctx),
     journaldDropIn: await ctx.files.read(JOURNALD_DROPIN),
     journaldDirExists: (await ctx.files.meta(JOURNALD_DROPIN_DIR)) !== null,
-    own: ctx.node.addresses.map((a) => unmapped(a.address)),
+    own: ctx.node.addresses.map((a) => unmapAddress(a.address)),
     management: [...(firewall.management ?? [])],
-    ...(session.kind === 'ssh' ? { operator: unmapped(session.clientAddress) } : {}),
+    ...(session.kind === 'ssh' ? { operator: unmapAddress(session.clientAddress) } : {}),
   };
 }
 
@@ -250,7 +249,7 @@ export const fail2banStep: Step<Fail2banFacts, Fail2banAnswers> = {
     const checks: Check[] = [];
     const ignore = ignoreList(facts, answers);
     if (facts.operator) {
-      const ok = coveredBy(facts.operator, ignore.map((c) => canonicalNet(c)!));
+      const ok = coveredBy(facts.operator, ignore.map((c) => canonicalCidr(c)!));
       checks.push({
         label: `you (this session) at ${facts.operator} are never banned`,
         ok,
@@ -342,7 +341,7 @@ export const fail2banStep: Step<Fail2banFacts, Fail2banAnswers> = {
     const running = facts.running;
     const missing = running === null ? [...JAILS] : JAILS.filter((j) => !running.includes(j));
     checks.push({ label: `fail2ban-client status lists the ${JAILS.join(' and ')} jails`, ok: missing.length === 0, ...(missing.length ? { detail: running === null ? 'fail2ban does not answer' : `missing: ${missing.join(', ')}` } : {}) });
-    const wantedIgnore = s.ignoreip.map((c) => canonicalNet(c)!);
+    const wantedIgnore = s.ignoreip.map((c) => canonicalCidr(c)!);
     for (const jail of JAILS) {
       const status = await jailStatus(ctx, jail);
       checks.push({ label: `fail2ban-client status ${jail} answers`, ok: !('error' in status), ...('error' in status ? { detail: status.error } : {}) });
@@ -352,7 +351,7 @@ export const fail2banStep: Step<Fail2banFacts, Fail2banAnswers> = {
         checks.push({ label: `the ${jail} jail never bans the management set and this node`, ok: false, detail: (r.stderr || r.stdout).trim() || 'fail2ban does not answer' });
         continue;
       }
-      const held = live.map((l) => canonicalNet(l) ?? l);
+      const held = live.map((l) => canonicalCidr(l) ?? l);
       const absent = wantedIgnore.filter((w) => !held.includes(w));
       checks.push({ label: `the ${jail} jail never bans the management set and this node (ignoreip)`, ok: absent.length === 0, ...(absent.length ? { detail: `not ignored: ${absent.join(', ')}` } : {}) });
     }

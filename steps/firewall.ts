@@ -33,12 +33,13 @@ import type { Change, CommandChange } from '../src/engine/change.ts';
 import type { Check, Step, StepContext } from '../src/engine/step.ts';
 import { ask } from '../src/engine/questions.ts';
 import { bullets, code, paragraph, table, type DocumentSection } from '../src/report/section.ts';
-import { describeLogin, unmapped, watchForLogin } from '../src/ssh/login-watch.ts';
+import { describeLogin, watchForLogin } from '../src/ssh/login-watch.ts';
 import { describeWebRequest, watchForWebRequest } from '../src/pve/access-log.ts';
 import { readCompileWarnings, readLocalnet, readStatus, simulateTcp, type FirewallStatus, type LocalNet } from '../src/pve/firewall-cli.ts';
 import { compileHostFirewall, simulate } from '../src/pve/firewall-compile.ts';
 import type { HostFirewall } from '../src/pve/firewall-ir.ts';
-import { addressInCidrs, normaliseCidr } from '../src/pve/firewall-rules.ts';
+import { addressInCidrs, normaliseCidr, unmapAddress } from '../src/pve/firewall-rules.ts';
+import { hostIn } from '../src/ssh/sshd-access.ts';
 import { firewallModel, FIREWALL_FILES, ringPeers, type FirewallModel, type Peer } from '../src/pve/firewall-model.ts';
 
 /** What a careful administrator opens to the management set: the ports Proxmox opens to it itself. */
@@ -177,13 +178,16 @@ function mustReach(facts: FirewallFacts): { who: string; address: string }[] {
 
 /** 22 and 8006 from each address that must keep them, as the compiled rules decide. */
 function reachChecks(fw: HostFirewall, facts: FirewallFacts): Check[] {
-  return mustReach(facts).flatMap(({ who, address }) =>
-    MANAGEMENT_PORTS.map((port) => {
-      const r = simulate(fw, { source: address, proto: 'tcp', dport: port });
-      const by = r.decidedBy ? r.decidedBy.origin : `the inbound policy (${fw.policyIn})`;
-      return { label: `${who} at ${address} reach${who.startsWith('you') ? '' : 'es'} tcp/${port}`, ok: r.verdict === 'ACCEPT', ...(r.verdict === 'ACCEPT' ? {} : { detail: `${r.verdict} by ${by}` }) };
-    }),
-  );
+  return mustReach(facts).flatMap(({ who, address }) => portChecks(fw, address, `${who} at ${address} reach${who.startsWith('you') ? '' : 'es'}`));
+}
+
+/** tcp/22 and tcp/8006 from `address`, as the compiled rules decide: `LABEL tcp/PORT`, and what drops it. */
+function portChecks(fw: HostFirewall, address: string, label: string): Check[] {
+  return MANAGEMENT_PORTS.map((port) => {
+    const r = simulate(fw, { source: address, proto: 'tcp', dport: port });
+    const by = r.decidedBy ? r.decidedBy.origin : `the inbound policy (${fw.policyIn})`;
+    return { label: `${label} tcp/${port}`, ok: r.verdict === 'ACCEPT', ...(r.verdict === 'ACCEPT' ? {} : { detail: `${r.verdict} by ${by}` }) };
+  });
 }
 
 /** proxmox-firewall's version against the one that merges the local network (Debian versions: 1.1.2 < 1.2.0~1 < 1.2.0). */
@@ -278,7 +282,7 @@ export const firewallStep: Step<FirewallFacts, FirewallAnswers> = {
       corosyncConf,
       peers: (corosyncConf ? ringPeers(corosyncConf, node) : []).map((p) => ({ ...p, network: networkHolding(ctx, p.address) })),
       status: await readStatus(ctx.exec),
-      ...(ctx.node.session.kind === 'ssh' ? { operator: unmapped(ctx.node.session.clientAddress) } : {}),
+      ...(ctx.node.session.kind === 'ssh' ? { operator: unmapAddress(ctx.node.session.clientAddress) } : {}),
     };
   },
 
@@ -337,13 +341,7 @@ export const firewallStep: Step<FirewallFacts, FirewallAnswers> = {
     checks.push(await daemonCheck(ctx, facts.status));
     // Everyone the set names keeps SSH and the web UI, whatever rule was added by hand since.
     const fw = compiled(facts, facts.clusterFw, facts.hostFw);
-    const names = representatives(answers.management, facts.operator);
-    for (const { address, label } of names) {
-      for (const port of MANAGEMENT_PORTS) {
-        const r = simulate(fw, { source: address, proto: 'tcp', dport: port });
-        checks.push({ label: `${label} reaches tcp/${port}`, ok: r.verdict === 'ACCEPT', ...(r.verdict === 'ACCEPT' ? {} : { detail: `${r.verdict} by ${r.decidedBy?.origin ?? `the inbound policy (${fw.policyIn})`}` }) });
-      }
-    }
+    for (const { address, label } of representatives(answers.management, facts.operator)) checks.push(...portChecks(fw, address, `${label} reaches`));
     return checks;
   },
 
@@ -419,17 +417,10 @@ function representatives(management: readonly string[], operator: string | undef
   for (const entry of management) {
     const [base = '', prefix] = entry.split('/');
     if (operator && base === operator) continue;
-    const address = prefix === undefined ? base : firstHost(base);
+    const address = prefix === undefined ? base : hostIn(entry);
     out.push({ address, label: prefix === undefined ? `management address ${address}` : `a host of ${entry} (${address})` });
   }
   return out;
-}
-
-function firstHost(network: string): string {
-  if (network.includes(':')) return network.endsWith('::') ? `${network}1` : network;
-  const parts = network.split('.').map(Number);
-  parts[3] = (parts[3] ?? 0) + 1;
-  return parts.join('.');
 }
 
 /** The daemon runs and has applied the files (it re-reads them every few seconds: wait for one loop). */

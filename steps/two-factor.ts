@@ -185,9 +185,9 @@ export const twoFactorStep: Step<TwoFactorFacts, TwoFactorAnswers> = {
     return changes;
   },
 
+  // Read-only, and only what Proxmox stores: no new secret, no TOTP library.
   async verify(ctx, answers) {
-    const facts = await this.probe(ctx);
-    return statusChecks(facts, answers.user);
+    return statusChecks(parseTfaCfg((await ctx.files.read(TFA_CFG)) ?? undefined), answers.user);
   },
 
   guard: {
@@ -211,7 +211,7 @@ export const twoFactorStep: Step<TwoFactorFacts, TwoFactorAnswers> = {
       const user = answers.user;
       return {
         instructions: [`Keep this session open. Log in to the web UI as ${user} with the password and a code from the app:`, `https://${ctx.node.session.kind === 'ssh' ? ctx.node.session.serverAddress : ctx.node.hostname}:8006`],
-        watch: async (since, signal) => {
+        watch: async (_since, signal) => {
           // Proxmox records the step of every accepted code in tfa.cfg (last-count): a newer one than the automatic proof's is the person's.
           const start = lastCount(parseTfaCfg((await ctx.files.read(TFA_CFG)) ?? undefined), user);
           while (!signal.aborted) {
@@ -224,7 +224,6 @@ export const twoFactorStep: Step<TwoFactorFacts, TwoFactorAnswers> = {
               signal.addEventListener('abort', () => (clearTimeout(t), resolve()), { once: true });
             });
           }
-          void since;
           return null;
         },
       };
@@ -239,8 +238,8 @@ function lastCount(cfg: TfaConfig, user: string): number | null {
   return counts.length ? Math.max(...counts) : null;
 }
 
-function statusChecks(facts: TwoFactorFacts, user: string): Check[] {
-  const data = userData(facts, user);
+function statusChecks(tfa: TfaConfig, user: string): Check[] {
+  const data = tfa.users.get(user);
   const totp = data?.totp.filter((t) => t.enable) ?? [];
   const left = data?.recovery?.entries.filter((e) => e !== null).length ?? 0;
   return [

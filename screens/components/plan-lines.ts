@@ -2,7 +2,7 @@
  * A plan flattened into display lines, so the preview can scroll through
  * any number of changes and diffs inside a fixed-height region.
  */
-import { apiParamsText, changeSymbol, commandWriteDiffs, unshownWrites, describeChange, describeGuard, formatArgv, unifiedDiff, type FileChange } from '../../src/engine/change.ts';
+import { apiParamsText, changeSymbol, commandWriteDiffs, unshownWrites, describeChange, describeGuard, formatArgv, unifiedDiff, type ApiChange, type CommandChange, type FileChange } from '../../src/engine/change.ts';
 import type { Plan } from '../../src/engine/events.ts';
 
 export type LineStyle = 'heading' | 'reason' | 'added' | 'removed' | 'hunk' | 'meta' | 'plain' | 'command';
@@ -21,6 +21,14 @@ function diffLines(change: FileChange): PlanLine[] {
     });
 }
 
+/** The files a command or an API call writes: each shown one's diff, then those not shown, with why. */
+function writesLines(change: CommandChange | ApiChange): PlanLine[] {
+  return [
+    ...commandWriteDiffs(change).flatMap((write): PlanLine[] => [{ text: `    writes ${write.path}:`, style: 'reason' }, ...diffLines(write)]),
+    ...unshownWrites(change).map((text): PlanLine => ({ text: `    ${text}`, style: 'reason' })),
+  ];
+}
+
 export function planLines(plan: Plan): PlanLine[] {
   const lines: PlanLine[] = [];
   if (plan.guard) {
@@ -37,17 +45,11 @@ export function planLines(plan: Plan): PlanLine[] {
       lines.push({ text: `    argv: ${formatArgv(change.argv)}`, style: 'command' });
       if (change.input) lines.push({ text: '    stdin: (secret, not shown and not recorded)', style: 'reason' });
       if (change.undo) lines.push({ text: `    undo: ${formatArgv(change.undo)}`, style: 'reason' });
-      for (const text of unshownWrites(change)) lines.push({ text: `    ${text}`, style: 'reason' });
-      for (const write of commandWriteDiffs(change)) {
-        lines.push({ text: `    writes ${write.path}:`, style: 'reason' }, ...diffLines(write));
-      }
+      lines.push(...writesLines(change));
     } else if (change.kind === 'api') {
       lines.push({ text: `    params: ${apiParamsText(change)}`, style: 'command' });
       if (change.reveal) lines.push({ text: `    shows its ${change.reveal.field} once; never kept`, style: 'reason' });
-      for (const text of unshownWrites(change)) lines.push({ text: `    ${text}`, style: 'reason' });
-      for (const write of commandWriteDiffs(change)) {
-        lines.push({ text: `    writes ${write.path}:`, style: 'reason' }, ...diffLines(write));
-      }
+      lines.push(...writesLines(change));
     } else {
       lines.push({ text: `    argv: systemctl ${change.action} ${change.unit}`, style: 'command' });
     }

@@ -3,7 +3,7 @@
  * logs: no colours, no cursor movement, one line per fact, and the same plan
  * model the wizard shows.
  */
-import { apiParamsText, changeSymbol, commandWriteDiffs, unshownWrites, describeChange, describeGuard, formatArgv, planSummaryLine, unifiedDiff } from '../engine/change.ts';
+import { apiParamsText, changeSymbol, commandWriteDiffs, unshownWrites, describeChange, describeGuard, formatArgv, planSummaryLine, unifiedDiff, type ApiChange, type CommandChange } from '../engine/change.ts';
 import { GUARD_PHASE_TEXT, type Plan, type RunnerEvent, type StepResult } from '../engine/events.ts';
 import type { Check } from '../engine/step.ts';
 
@@ -15,17 +15,23 @@ export function planText(plan: Plan, indent = '  '): string[] {
     if (change.kind === 'command') {
       out.push(`${indent}    argv: ${formatArgv(change.argv)}`);
       if (change.undo) out.push(`${indent}    undo: ${formatArgv(change.undo)}`);
-      for (const write of commandWriteDiffs(change)) out.push(`${indent}    writes ${write.path}:`, ...unifiedDiff(write).split('\n').map((l) => `${indent}    ${l}`));
-      for (const line of unshownWrites(change)) out.push(`${indent}    ${line}`);
+      out.push(...writesText(change, indent));
     }
     if (change.kind === 'api') {
-      for (const line of unshownWrites(change)) out.push(`${indent}    ${line}`);
       out.push(`${indent}    params: ${apiParamsText(change)}`);
       if (change.reveal) out.push(`${indent}    shows its ${change.reveal.field} once, in the wizard; never kept`);
-      for (const write of commandWriteDiffs(change)) out.push(`${indent}    writes ${write.path}:`, ...unifiedDiff(write).split('\n').map((l) => `${indent}    ${l}`));
+      out.push(...writesText(change, indent));
     }
   }
   return out;
+}
+
+/** The files a command or an API call writes: each shown one's diff, then those not shown, with why. */
+function writesText(change: CommandChange | ApiChange, indent: string): string[] {
+  return [
+    ...commandWriteDiffs(change).flatMap((write) => [`${indent}    writes ${write.path}:`, ...unifiedDiff(write).split('\n').map((l) => `${indent}    ${l}`)]),
+    ...unshownWrites(change).map((line) => `${indent}    ${line}`),
+  ];
 }
 
 function checkLines(checks: Check[] | undefined, indent: string, onlyFailed: boolean): string[] {

@@ -73,13 +73,7 @@ export async function applyChanges(stepId: string, backupSet: string, changes: r
         break;
       }
       case 'command': {
-        // Files the command writes: backed up once, and only when they are still what the plan was made from
-        // (an optimistic lock, like a Proxmox config digest, for every program).
-        for (const write of change.writes ?? []) {
-          if (env.journal.step(stepId)?.applied.some((a) => a.kind === 'file' && a.path === write.path)) continue;
-          await assertUnchangedSincePlan(env.files, [change]);
-          env.journal.recordApplied(stepId, { kind: 'file', path: write.path, backup: await env.backups.backup(backupSet, write.path) });
-        }
+        await backUpDeclaredWrites(stepId, backupSet, change, env);
         // A program may echo what it was fed (chpasswd does on some errors):
         // scrub the secret from its output and from the error before they travel on.
         const scrub = scrubber(change);
@@ -108,6 +102,20 @@ export async function applyChanges(stepId: string, backupSet: string, changes: r
 }
 
 /**
+ * The files a command or an API call writes: backed up once (a resumed or
+ * guarded apply may have done it already), and only while they are still what
+ * the plan was made from (an optimistic lock, like a Proxmox config digest,
+ * for every program).
+ */
+async function backUpDeclaredWrites(stepId: string, backupSet: string, change: CommandChange | ApiChange, env: ApplyEnv): Promise<void> {
+  const recorded = (path: string) => env.journal.step(stepId)?.applied.some((a) => a.kind === 'file' && a.path === path);
+  const pending = (change.writes ?? []).filter((w) => !recorded(w.path));
+  if (!pending.length) return;
+  await assertUnchangedSincePlan(env.files, [{ ...change, writes: pending }]);
+  for (const write of pending) env.journal.recordApplied(stepId, { kind: 'file', path: write.path, backup: await env.backups.backup(backupSet, write.path) });
+}
+
+/**
  * One API call: its files backed up first (like a command's), the call made
  * as its user, the values it reveals shown once and dropped. Only the method
  * and path are recorded; its files come back from their backups.
@@ -115,11 +123,7 @@ export async function applyChanges(stepId: string, backupSet: string, changes: r
 async function applyApiCall(stepId: string, backupSet: string, change: ApiChange, env: ApplyEnv): Promise<void> {
   if (!env.api) throw new Error(`${describeApiCall(change)}: no API of this node to call`);
   if (change.reveal && !env.reveal) throw new Error(`${describeApiCall(change)}: its ${change.reveal.field} can only be shown once in the wizard`);
-  for (const write of change.writes ?? []) {
-    if (env.journal.step(stepId)?.applied.some((a) => a.kind === 'file' && a.path === write.path)) continue;
-    await assertUnchangedSincePlan(env.files, [change]);
-    env.journal.recordApplied(stepId, { kind: 'file', path: write.path, backup: await env.backups.backup(backupSet, write.path) });
-  }
+  await backUpDeclaredWrites(stepId, backupSet, change, env);
   env.onLine(`$ ${describeApiCall(change)}`);
   const data = await env.api.call(change.as, change.method, change.path, change.params);
   env.journal.recordApplied(stepId, { kind: 'api', method: change.method, path: change.path, user: change.as.user });

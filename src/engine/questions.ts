@@ -17,6 +17,7 @@
  */
 import ipaddr from 'ipaddr.js';
 import { Secret } from '../system/secret.ts';
+import { DEFAULT_REVERT_SECONDS } from './revert/paths.ts';
 import type {
   AnswerDetails,
   AnswerValue,
@@ -311,7 +312,7 @@ export function parseNetwork(text: string): Network | { problem: string } {
 // --- questions ----------------------------------------------------------------
 
 /** Seconds an operator may choose to prove access in, before the node reverts a change on its own. */
-export const REVERT_WINDOW = { min: 30, max: 1800, default: 180 } as const;
+export const REVERT_WINDOW = { min: 30, max: 1800, default: DEFAULT_REVERT_SECONDS } as const;
 
 interface Asked<F, K extends string> {
   id: K;

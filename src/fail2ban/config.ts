@@ -158,29 +158,6 @@ export function parseIgnoreList(stdout: string): string[] | null {
     .filter((x): x is string => Boolean(x));
 }
 
-/**
- * An address or network as fail2ban holds it (fail2ban/server/ipdns.py
- * IPAddr): host bits masked off, a full-length prefix dropped, IPv6
- * compressed; undefined when it is neither.
- */
-export function canonicalNet(text: string): string | undefined {
-  const [address = '', prefixText, extra] = text.trim().split('/');
-  if (extra !== undefined) return undefined;
-  try {
-    const parsed = ipaddr.parse(address);
-    const kind = parsed.kind();
-    const bits = kind === 'ipv4' ? 32 : 128;
-    if (prefixText === undefined) return parsed.toString();
-    if (!/^\d{1,3}$/.test(prefixText) || Number(prefixText) > bits) return undefined;
-    const prefix = Number(prefixText);
-    if (prefix === bits) return parsed.toString();
-    const network = kind === 'ipv4' ? ipaddr.IPv4.networkAddressFromCIDR(`${address}/${prefix}`) : ipaddr.IPv6.networkAddressFromCIDR(`${address}/${prefix}`);
-    return `${network.toString()}/${prefix}`;
-  } catch {
-    return undefined;
-  }
-}
-
 /** Whether `address` (an address or a network) lies inside one of `nets`. */
 export function coveredBy(address: string, nets: readonly string[]): boolean {
   const [a = '', p] = address.split('/');

@@ -8,7 +8,7 @@
  * that the web UI's port still answers them, whoever they log in as.
  */
 import type { Exec } from '../system/exec.ts';
-import { unmapped } from '../ssh/login-watch.ts';
+import { unmapAddress } from './firewall-rules.ts';
 
 export const PVEPROXY_ACCESS_LOG = '/var/log/pveproxy/access.log';
 
@@ -30,7 +30,7 @@ export function parseAccessLine(line: string): WebRequest | null {
   const [, address, user, dd, mm, yyyy, hh, mi, ss, sign, tzh, tzm, method, path, status] = m as unknown as string[];
   const offset = (sign === '-' ? -1 : 1) * (Number(tzh) * 60 + Number(tzm));
   const utc = Date.UTC(Number(yyyy), Number(mm) - 1, Number(dd), Number(hh), Number(mi), Number(ss)) - offset * 60_000;
-  return { address: unmapped(address!), user: user!, time: new Date(utc), method: method!, path: path!, status: Number(status) };
+  return { address: unmapAddress(address!), user: user!, time: new Date(utc), method: method!, path: path!, status: Number(status) };
 }
 
 export interface WebWatchOptions {
@@ -44,7 +44,7 @@ export interface WebWatchOptions {
 
 /** Poll the access log's tail until a request from `from` after `since` appears; null when aborted. */
 export async function watchForWebRequest(exec: Exec, opts: WebWatchOptions): Promise<WebRequest | null> {
-  const want = unmapped(opts.from);
+  const want = unmapAddress(opts.from);
   const cut = opts.since.getTime() - 1000;
   while (!opts.signal.aborted) {
     // The tail only: a busy node's log holds a day of requests.

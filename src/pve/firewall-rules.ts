@@ -390,7 +390,8 @@ export function unmapAddress(addr: string): string {
     const p = ipaddr.IPv6.parse(addr);
     if (p.isIPv4MappedAddress()) return p.toIPv4Address().toString();
   }
-  return addr.trim();
+  // Lower case, so that an address sshd or pveproxy logged compares equal to the one a session reports.
+  return addr.trim().toLowerCase();
 }
 
 /** Net::IP's binary form, for its "Invalid prefix" message. */

@@ -11,6 +11,7 @@
  * fake the login and disarm the revert early.
  */
 import type { Exec } from '../system/exec.ts';
+import { unmapAddress } from '../pve/firewall-rules.ts';
 
 export interface AcceptedLogin {
   user: string;
@@ -28,11 +29,6 @@ export interface AcceptedLogin {
 
 const ACCEPTED =
   /\bAccepted ([a-z-]+) for (\S+) from (\S+) port (\d+)(?: ssh2)?(?:: ([A-Z0-9-]+) ((?:SHA256|MD5):[A-Za-z0-9+/:=]+))?/;
-
-/** An IPv4 address written as IPv4-mapped IPv6 (::ffff:10.0.0.1, as sshd and pveproxy may log it) as plain IPv4; lower case. */
-export function unmapped(address: string): string {
-  return address.toLowerCase().replace(/^::ffff:(\d+\.\d+\.\d+\.\d+)$/, '$1');
-}
 
 /** One "Accepted ..." message, or null. */
 export function parseAcceptedLine(line: string): AcceptedLogin | null {
@@ -135,7 +131,7 @@ function matches(login: AcceptedLogin, opts: LoginWatchOptions): boolean {
   if (opts.user !== undefined && login.user !== opts.user) return false;
   if (opts.excludeFingerprints?.includes(login.fingerprint)) return false;
   if (opts.fingerprints?.length && !opts.fingerprints.includes(login.fingerprint)) return false;
-  if (opts.from !== undefined && unmapped(login.address) !== unmapped(opts.from)) return false;
+  if (opts.from !== undefined && unmapAddress(login.address) !== unmapAddress(opts.from)) return false;
   if (opts.since instanceof Date && login.time && login.time.getTime() < opts.since.getTime()) return false;
   return true;
 }
