@@ -78,6 +78,16 @@ export async function revertedAt(lab: Lab, after = 0): Promise<number | undefine
     .find((t) => t >= after);
 }
 
+/** Esc at the first question of the access-model and api-tokens steps: both skipped (for the wizard tests about other steps). */
+export function skipAccessSteps(): PtyStep[] {
+  return [
+    { waitFor: 'Which access model?', timeoutMs: 30_000 },
+    { send: KEYS.escape },
+    { waitFor: 'Service account', timeoutMs: 30_000 },
+    { send: KEYS.escape },
+  ];
+}
+
 /** The sshd step's questions in the wizard, each with its default, and a revert window of `seconds`. */
 export function sshdQuestions(seconds: number): PtyStep[] {
   return [
@@ -227,4 +237,76 @@ export function fail2banDefaults(): PtyStep[] {
     { send: KEYS.enter },
     { waitFor: 'Plan:', timeoutMs: 30_000 },
   ];
+}
+
+export interface ApiAnswer {
+  status: number;
+  /** the reason phrase: Proxmox puts its error message there */
+  reason: string;
+  json: { data: unknown; message?: string; errors?: Record<string, string> } | undefined;
+}
+
+/**
+ * One call to the node's API on 8006 from the workstation side over HTTPS, the
+ * certificate checked against the node's pve-root-ca.pem (as 83-api does):
+ * a form body, a ticket cookie with its CSRF token, or an API token.
+ */
+export async function apiCall(
+  lab: Lab,
+  method: string,
+  path: string,
+  opts: { form?: Record<string, string>; ticket?: string; csrf?: string; token?: string; from?: string } = {},
+): Promise<ApiAnswer> {
+  const { readFileSync } = await import('node:fs');
+  const { join } = await import('node:path');
+  const ca = readFileSync(join(lab.rootDir, 'etc/pve/pve-root-ca.pem'));
+  const body = opts.form ? new URLSearchParams(opts.form).toString() : undefined;
+  const headers: Record<string, string> = {};
+  if (body !== undefined) {
+    headers['Content-Type'] = 'application/x-www-form-urlencoded';
+    headers['Content-Length'] = String(Buffer.byteLength(body));
+  }
+  if (opts.ticket) headers.Cookie = `PVEAuthCookie=${encodeURIComponent(opts.ticket)}`;
+  if (opts.csrf) headers.CSRFPreventionToken = opts.csrf;
+  if (opts.token) headers.Authorization = `PVEAPIToken=${opts.token}`;
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest(
+      {
+        host: lab.nodeAddress,
+        port: 8006,
+        method,
+        path: `/api2/json${path}`,
+        headers,
+        ca,
+        localAddress: opts.from ?? lab.workstationAddress,
+        checkServerIdentity: () => undefined, // the chain is checked against the node's CA; the name is the node's, not the address
+        timeout: 20_000,
+      },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => (text += c));
+        res.on('end', () => {
+          let json: ApiAnswer['json'];
+          try {
+            json = JSON.parse(text) as ApiAnswer['json'];
+          } catch {
+            json = undefined;
+          }
+          resolve({ status: res.statusCode ?? 0, reason: res.statusMessage ?? '', json });
+        });
+      },
+    );
+    req.on('timeout', () => req.destroy(new Error('timed out')));
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+/** Log in over HTTPS (POST /access/ticket): the ticket and CSRF token, or throw with the status. */
+export async function apiLogin(lab: Lab, username: string, password: string): Promise<{ ticket: string; csrf: string }> {
+  const r = await apiCall(lab, 'POST', '/access/ticket', { form: { username, password } });
+  const d = r.json?.data as { ticket?: string; CSRFPreventionToken?: string; NeedTFA?: number } | undefined;
+  if (r.status !== 200 || !d?.ticket || d.NeedTFA) throw new Error(`login as ${username}: ${r.status} ${r.reason}`);
+  return { ticket: d.ticket, csrf: d.CSRFPreventionToken ?? '' };
 }

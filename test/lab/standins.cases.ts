@@ -317,6 +317,62 @@ export const CASES: Case[] = [
   { argv: ['pveum', 'user', 'token', 'delete', 'perm-ops@pve', 'full'], exit: 0 },
   { note: 'deleting the user drops its ACL entries and those of its tokens', argv: ['pveum', 'user', 'delete', 'perm-ops@pve'], exit: 0 },
 
+  // --- guests, pools and token rotation (qemu-server API2/Qemu.pm, pve-manager API2/Pool.pm and Cluster.pm, User.pm) ---
+  { note: 'a VM is its config file (the lab runs no QEMU)', argv: ['sh', '-c', "printf 'name: web1\\nmemory: 1024\\ncores: 1\\n' > /etc/pve/nodes/pve1/qemu-server/100.conf"], exit: 0 },
+  {
+    argv: ['pvesh', 'get', '/nodes/pve1/qemu', '--output-format', 'json'],
+    exit: 0,
+    json: [{ vmid: 100, status: 'stopped', name: 'web1', cpus: 1, maxmem: 1073741824, disk: 0, maxdisk: 0, uptime: 0, cpu: 0, mem: 0, memhost: 0, netin: 0, netout: 0, diskread: 0, diskwrite: 0 }],
+  },
+  { note: 'check_type: cores a number, memory (a property string) a string', argv: ['pvesh', 'get', '/nodes/pve1/qemu/100/config', '--output-format', 'json'], exit: 0, stdout: /^\{"cores":1,"digest":"[0-9a-f]{40}","memory":"1024","name":"web1"\}\n$/ },
+  { argv: ['pvesh', 'get', '/nodes/pve1/qemu/999/config'], exit: 255, stderr: "Configuration file 'nodes/pve1/qemu-server/999.conf' does not exist\n" },
+  { argv: ['pvesh', 'get', '/nodes/pve1/qemu/999/status/current'], exit: 255, stderr: "Configuration file 'nodes/pve1/qemu-server/999.conf' does not exist\n" },
+  { argv: ['pvesh', 'create', '/nodes/pve1/qemu/999/status/reboot'], exit: 255, stderr: "unable to find configuration file for VM 999 on node 'pve1'\n" },
+  { argv: ['pvesh', 'create', '/nodes/pve1/qemu/100/status/reboot'], exit: 255, stderr: 'VM 100 not running\n' },
+  { argv: ['pveum', 'pool', 'modify', 'webpool', '--vms', '100'], exit: 0 },
+  { argv: ['pveum', 'pool', 'modify', 'webpool', '--vms', '100'], exit: 255, stderr: 'update pools failed: VM 100 is already a pool member\n' },
+  { argv: ['pveum', 'pool', 'add', 'dbpool'], exit: 0 },
+  { argv: ['pveum', 'pool', 'modify', 'dbpool', '--vms', '100'], exit: 255, stderr: "update pools failed: VM 100 belongs already to pool 'webpool' and 'allow-move' is not set\n" },
+  { note: 'Pool.pm update_pool checks no guest: an unknown VMID is stored', argv: ['pveum', 'pool', 'modify', 'webpool', '--vms', '999'], exit: 0 },
+  { argv: ['pveum', 'pool', 'modify', 'dbpool', '--vms', 'abc'], exit: 255, stderr: /^400 Parameter verification failed\.\nvms: / },
+  {
+    note: 'members: only guests the cluster knows (999 is left out), with extract_vm_stats',
+    argv: ['pvesh', 'get', '/pools', '--poolid', 'webpool', '--output-format', 'json'],
+    exit: 0,
+    json: [
+      {
+        comment: 'Web servers',
+        poolid: 'webpool',
+        members: [
+          { id: 'qemu/100', vmid: 100, node: 'pve1', type: 'qemu', status: 'stopped', uptime: 0, name: 'web1', template: 0, maxcpu: 1, cpu: 0, maxmem: 1073741824, mem: 0, maxdisk: 0, disk: 0, netin: 0, netout: 0, diskread: 0, diskwrite: 0, memhost: 0 },
+        ],
+      },
+    ],
+  },
+  { argv: ['pvesh', 'get', '/pools', '--type', 'qemu'], exit: 255, stderr: param400(["poolid: missing property - 'type' requires this property"], 'pvesh get <api_path> [OPTIONS] [FORMAT_OPTIONS]') },
+  { argv: ['pvesh', 'get', '/cluster/resources', '--type', 'vm', '--output-format', 'json'], exit: 0, stdout: /^\[\{"cpu":0,.*"id":"qemu\/100",.*"name":"web1",.*"pool":"webpool",.*"status":"stopped",.*"type":"qemu",.*"vmid":100\}\]\n$/ },
+  { argv: ['pveum', 'pool', 'delete', 'webpool'], exit: 255, stderr: "delete pool failed: pool 'webpool' is not empty (contains VM 100)\n" },
+  { argv: ['pveum', 'pool', 'modify', 'webpool', '--vms', '100,999', '--delete', '1'], exit: 0 },
+  { argv: ['pveum', 'pool', 'modify', 'webpool', '--vms', '100', '--delete', '1'], exit: 255, stderr: 'update pools failed: VM 100 is not a pool member\n' },
+  { argv: ['pveum', 'pool', 'delete', 'dbpool'], exit: 0 },
+  { argv: ['rm', '/etc/pve/nodes/pve1/qemu-server/100.conf'], exit: 0 },
+  { argv: ['pveum', 'user', 'add', 'tokrot@pve'], exit: 0 },
+  { argv: ['pveum', 'user', 'token', 'add', 'tokrot@pve', 'ci', '--expire', '1798675200', '--comment', 'CI', '--output-format', 'json'], exit: 0, stdout: /^\{"full-tokenid":"tokrot@pve!ci","info":\{"comment":"CI","expire":1798675200,"privsep":1\},"value":"[0-9a-f-]{36}"\}\n$/ },
+  { argv: ['pveum', 'acl', 'modify', '/vms', '--tokens', 'tokrot@pve!ci', '--roles', 'PVEAuditor'], exit: 0 },
+  {
+    note: "pve-access-control 9.1+: 'regenerate' returns the token info plus the new value and full-tokenid",
+    argv: ['pveum', 'user', 'token', 'modify', 'tokrot@pve', 'ci', '--regenerate', '1', '--output-format', 'json'],
+    exit: 0,
+    stdout: /^\{"comment":"CI","expire":1798675200,"full-tokenid":"tokrot@pve!ci","privsep":1,"value":"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}"\}\n$/,
+  },
+  { argv: ['pveum', 'user', 'token', 'modify', 'tokrot@pve', 'ci', '--output-format', 'json'], exit: 0, stdout: '{"comment":"CI","expire":1798675200,"privsep":1}\n' },
+  { note: 'the ACL entry stays', argv: ['pvesh', 'get', '/access/acl', '--output-format', 'json'], exit: 0, stdout: /\{"path":"\/vms","propagate":1,"roleid":"PVEAuditor","type":"token","ugid":"tokrot@pve!ci"\}/ },
+  { argv: ['pveum', 'user', 'token', 'modify', 'tokrot@pve', 'ci', '--delete', 'expire'], exit: 255, stderr: /delete: unknown option 'expire'/ },
+  { argv: ['pveum', 'user', 'token', 'modify', 'tokrot@pve', 'ci', '--delete', 'comment', '--output-format', 'json'], exit: 0, stdout: '{"expire":1798675200,"privsep":1}\n' },
+  { argv: ['pveum', 'acl', 'delete', '/vms', '--tokens', 'tokrot@pve!ci', '--roles', 'PVEAuditor'], exit: 0 },
+  { argv: ['pveum', 'user', 'token', 'delete', 'tokrot@pve', 'ci'], exit: 0 },
+  { argv: ['pveum', 'user', 'delete', 'tokrot@pve'], exit: 0 },
+
   // --- the other tools ----------------------------------------------------------------------
   // pve-firewall (Service/pve_firewall.pm); guide 001 enabled the firewall above, with policy_in DROP
   { note: 'the lab returns once the daemon has applied', argv: ['pve-firewall', 'restart'], exit: 0 },

@@ -53,6 +53,7 @@ import { die, opt, paramExc, PveError, type Params, type Prop } from './schema.t
 import { addTfaEntry, deleteTfaEntry, getTfaEntry, listTfa, listUserTfa, unlockTfa } from '../../../../src/pve/tfa-cfg.ts';
 import { lockTfaConfig, nowSecs, readCounts, readTfaCfg, setUserTfaEnabled, tfaDie, writeCounts, writeTfaCfgFile } from './tfa-store.ts';
 import { deleteFile, lockFile, lockUserConfig, nodename, readFile, readUserCfg, updateUserCfg, writeFile, writeUserCfgFile } from './pmxcfs.ts';
+import { callContext, checkPermModify, extractVmStats, guestMethods, resourcesMethod, vmList, type CallContext } from './guests.ts';
 
 export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'DELETE';
 
@@ -63,7 +64,8 @@ export interface ApiMethod {
   description: string;
   parameters: Record<string, Prop>;
   returns: Prop;
-  handler: (p: Params) => unknown;
+  /** ctx: the caller and its permission checks (http-api.ts); pvesh and pveum leave it out and act as root@pam */
+  handler: (p: Params, ctx?: CallContext) => unknown;
 }
 
 /** pve-manager version the lab node claims to run [lab: a plausible PVE 9 release]. */
@@ -435,24 +437,61 @@ const users: ApiMethod[] = [
     name: 'update_token_info',
     path: '/access/users/{userid}/token/{tokenid}',
     method: 'PUT',
-    description: 'Update API token for a specific user.',
-    parameters: { userid: opt.userid(), tokenid: opt.tokenSubid(), ...tokenInfo() },
-    returns: { type: 'object', properties: tokenInfo() },
+    description: "Update API token for a specific user. NOTE: when 'regenerate' is set, the returned token value needs to be stored as it cannot be retrieved afterwards!",
+    parameters: {
+      userid: opt.userid(),
+      tokenid: opt.tokenSubid(),
+      ...tokenInfo(),
+      // pve-access-control 9.1+ (User.pm update_token_info)
+      regenerate: { type: 'boolean', optional: true, default: 0, description: "Regenerate the token's secret value. All users of the previous secret will lose access after this operation." },
+      delete: { type: 'string', format: 'pve-configid-list', optional: true, description: 'A list of settings you want to delete.' },
+    },
+    returns: {
+      type: 'object',
+      properties: {
+        ...tokenInfo(),
+        value: { type: 'string', optional: true, description: "API token value used for authentication. Only set when 'regenerate' was set." },
+        'full-tokenid': { type: 'string', optional: true, description: "The full token id. Only set when 'regenerate' was set." },
+      },
+    },
     handler: (p) => {
       const userid = String(p.userid);
       const tokenid = String(p.tokenid);
       checkTokenExist(readUserCfg(), userid, tokenid);
+      const del = new Set(splitList(str(p.delete)));
+      const fullTokenid = `${userid}!${tokenid}`;
       let result: PveToken | undefined;
+      let value: string | undefined;
       lockUserConfig(() => {
         const cfg = readUserCfg();
         const t = checkTokenExist(cfg, userid, tokenid);
         if (p.privsep !== undefined) t.privsep = Number(p.privsep) as Bit;
         if (p.expire !== undefined) t.expire = Number(p.expire);
-        if (truthy(p.comment)) t.comment = String(p.comment);
+        if (p.comment !== undefined) t.comment = String(p.comment);
+        if (!t.comment) delete t.comment; // delete $token->{comment} if (!length $token->{comment})
+        for (const k of del) {
+          if (k !== 'comment') paramExc({ delete: `unknown option '${k}'` });
+          delete t.comment;
+        }
+        // PVE::TokenConfig::generate_token: a new UUID in priv/token.cfg, the token's ACL entries untouched
+        if (truthy(p.regenerate)) {
+          value = lockFile('priv/token.cfg', () => {
+            const uuid = randomUUID();
+            const all = tokenCfg();
+            all.set(fullTokenid, uuid);
+            writeTokenCfg(all);
+            return uuid;
+          });
+        }
         writeUserCfgFile(cfg);
         result = { ...t };
       }, msg.prefix.updateToken);
-      return result;
+      const res: Record<string, unknown> = { ...result };
+      if (truthy(p.regenerate)) {
+        res.value = value;
+        res['full-tokenid'] = fullTokenid;
+      }
+      return res;
     },
   },
   {
@@ -830,47 +869,64 @@ const poolCreate = (p: Params) => {
   return null;
 };
 
-const poolUpdate = (p: Params) => {
+/**
+ * Pool.pm update_pool: per VMID check_perm_modify on /vms/<vmid>, no check
+ * that the guest exists (an unknown VMID is stored, and GET /pools?poolid=
+ * lists only guests the cluster knows); 'allow-move' needs Pool.Allocate on
+ * the old pool.
+ */
+const poolUpdate = (p: Params, ctx: CallContext = callContext(AUTHID)) => {
   updateUserCfg((cfg) => {
     const pool = String(p.poolid);
     const pc = cfg.pools.get(pool);
     if (!pc) die(msg.poolMissing(pool));
     if (p.comment !== undefined) pc!.comment = String(p.comment);
     const del = truthy(p.delete);
-    for (const vmid of splitList(str(p.vms))) {
-      if (del) {
-        if (!pc!.vms.has(vmid)) die(msg.vmNotMember(vmid));
-        pc!.vms.delete(vmid);
-        cfg.vms.delete(vmid);
-      } else {
-        if (pc!.vms.has(vmid)) die(msg.vmAlreadyMember(vmid));
-        const other = cfg.vms.get(vmid);
-        if (other !== undefined) {
-          if (!truthy(p['allow-move'])) die(msg.vmInOtherPool(vmid, other));
-          cfg.pools.get(other)?.vms.delete(vmid);
+    if (p.vms !== undefined) {
+      for (const vmid of splitList(str(p.vms))) {
+        checkPermModify(ctx, `/vms/${vmid}`);
+        if (del) {
+          if (!pc!.vms.has(vmid)) die(msg.vmNotMember(vmid));
+          pc!.vms.delete(vmid);
+          cfg.vms.delete(vmid);
+        } else {
+          if (pc!.vms.has(vmid)) die(msg.vmAlreadyMember(vmid));
+          const other = cfg.vms.get(vmid);
+          if (other !== undefined) {
+            if (!truthy(p['allow-move'])) die(`${msg.vmInOtherPool(vmid, other)} and 'allow-move' is not set`);
+            ctx.check(`/pool/${other}`, ['Pool.Allocate']);
+            cfg.pools.get(other)?.vms.delete(vmid);
+          }
+          pc!.vms.add(vmid);
+          cfg.vms.set(vmid, pool);
         }
-        pc!.vms.add(vmid);
-        cfg.vms.set(vmid, pool);
       }
     }
-    for (const s of splitList(str(p.storage))) {
-      if (del) {
-        if (!pc!.storage.has(s)) die(msg.storageNotMember(s));
-        pc!.storage.delete(s);
-      } else {
-        if (pc!.storage.has(s)) die(msg.storageAlreadyMember(s));
-        pc!.storage.add(s);
+    if (p.storage !== undefined) {
+      for (const s of splitList(str(p.storage))) {
+        checkPermModify(ctx, `/storage/${s}`);
+        if (del) {
+          if (!pc!.storage.has(s)) die(msg.storageNotMember(s));
+          pc!.storage.delete(s);
+        } else {
+          if (pc!.storage.has(s)) die(msg.storageAlreadyMember(s));
+          pc!.storage.add(s);
+        }
       }
     }
   }, msg.prefix.updatePool);
   return null;
 };
 
+/** Pool.pm delete_pool: refused while it holds a sub-pool, an existing guest or a configured storage */
 const poolDelete = (p: Params) => {
   updateUserCfg((cfg) => {
     const pool = String(p.poolid);
     const pc = cfg.pools.get(pool);
     if (!pc) die(msg.poolMissing(pool));
+    for (const sub of [...pc!.pools].sort()) die(`pool '${pool}' is not empty (contains pool '${sub}')`);
+    const guests = vmList();
+    for (const vmid of [...pc!.vms].sort()) if (guests.has(vmid)) die(msg.poolNotEmptyVm(pool, vmid)); // "ignore destroyed guests"
     const known = storageIds();
     for (const s of [...pc!.storage].sort()) if (known.has(s)) die(msg.poolNotEmptyStorage(pool, s));
     cfg.pools.delete(pool);
@@ -880,6 +936,50 @@ const poolDelete = (p: Params) => {
   }, msg.prefix.deletePool);
   return null;
 };
+
+/**
+ * Pool.pm index. Without poolid: the pools with Pool.Audit on /pool/<pool>.
+ * With poolid: Pool.pm calls $rpcenv->check(..., ['Pool.Audit'], 1) and
+ * ignores the answer (noerr), so anyone gets the pool and its members: the
+ * guests the cluster knows (extract_vm_stats), then its configured storages.
+ */
+function poolIndex(p: Params, ctx: CallContext): Record<string, unknown>[] {
+  const cfg = ctx.cfg;
+  const res: Record<string, unknown>[] = [];
+  if (p.poolid !== undefined && String(p.poolid) !== '') {
+    const poolid = String(p.poolid);
+    const pc = cfg.pools.get(poolid);
+    if (!pc) die(msg.poolMissing(poolid));
+    const type = str(p.type);
+    const members: Record<string, unknown>[] = [];
+    const guests = vmList();
+    for (const vmid of [...pc!.vms].sort()) {
+      const vmdata = guests.get(vmid);
+      if (!vmdata || (type !== undefined && type !== vmdata.type)) continue;
+      members.push(extractVmStats(vmid, vmdata));
+    }
+    if (type === undefined || type === 'storage') {
+      const known = storageIds();
+      for (const s of [...pc!.storage].sort()) {
+        if (!known.has(s)) continue;
+        members.push({ id: `storage/${nodename()}/${s}`, node: nodename(), storage: s, type: 'storage' });
+      }
+    }
+    const info: Record<string, unknown> = { members };
+    if (pc!.comment !== undefined) info.comment = pc!.comment;
+    info.poolid = poolid;
+    res.push(info);
+  } else {
+    for (const pool of [...cfg.pools.keys()].sort()) {
+      if (!ctx.can(`/pool/${pool}`, ['Pool.Audit'])) continue;
+      const e: Record<string, unknown> = { poolid: pool };
+      const pc = cfg.pools.get(pool)!;
+      if (pc.comment !== undefined) e.comment = pc.comment;
+      res.push(e);
+    }
+  }
+  return res;
+}
 
 const poolUpdateParams = (): Record<string, Prop> => ({
   poolid: opt.poolid(),
@@ -896,30 +996,12 @@ const pools: ApiMethod[] = [
     path: '/pools',
     method: 'GET',
     description: 'List pools or get pool configuration.',
-    parameters: { poolid: { ...opt.poolid(), optional: true }, type: { type: 'string', enum: ['qemu', 'lxc', 'storage'], optional: true } },
+    parameters: { poolid: { ...opt.poolid(), optional: true }, type: { type: 'string', enum: ['qemu', 'lxc', 'storage'], optional: true, requires: 'poolid' } },
     returns: {
       type: 'array',
       items: { type: 'object', properties: { poolid: { type: 'string' }, comment: { type: 'string', optional: true }, members: { type: 'array', optional: true } } },
     },
-    handler: (p) => {
-      const cfg = readUserCfg();
-      const ids = p.poolid !== undefined ? [String(p.poolid)] : [...cfg.pools.keys()].sort();
-      const res: Record<string, unknown>[] = [];
-      for (const id of ids) {
-        const pc = cfg.pools.get(id);
-        if (!pc) {
-          if (p.poolid !== undefined) die(msg.poolMissing(id));
-          continue;
-        }
-        const e: Record<string, unknown> = { poolid: id };
-        if (pc.comment !== undefined) e.comment = pc.comment;
-        if (p.poolid !== undefined) {
-          e.members = [...pc.storage].sort().map((s) => ({ id: `storage/${nodename()}/${s}`, node: nodename(), storage: s, type: 'storage' }));
-        }
-        res.push(e);
-      }
-      return res;
-    },
+    handler: (p, ctx) => poolIndex(p, ctx ?? callContext(AUTHID)),
   },
   {
     name: 'create_pool',
@@ -938,15 +1020,9 @@ const pools: ApiMethod[] = [
     method: 'GET',
     description: 'Get pool configuration (deprecated, no support for nested pools, use GET /pools/?poolid={poolid}).',
     parameters: { poolid: opt.poolid(), type: { type: 'string', enum: ['qemu', 'lxc', 'storage'], optional: true } },
-    returns: { type: 'object', properties: { comment: { type: 'string', optional: true }, members: { type: 'array', items: { type: 'object' } } } },
-    handler: (p) => {
-      const pc = readUserCfg().pools.get(String(p.poolid));
-      if (!pc) die(msg.poolMissing(String(p.poolid)));
-      return {
-        members: [...pc!.storage].sort().map((s) => ({ id: `storage/${nodename()}/${s}`, node: nodename(), storage: s, type: 'storage' })),
-        ...(pc!.comment !== undefined ? { comment: pc!.comment } : {}),
-      };
-    },
+    returns: { type: 'object', properties: { comment: { type: 'string', optional: true }, members: { type: 'array', items: { type: 'object' } }, poolid: { type: 'string', optional: true } } },
+    // read_pool: index($param)->[0], poolid included
+    handler: (p, ctx) => poolIndex(p, ctx ?? callContext(AUTHID))[0],
   },
   { name: 'update_pool_deprecated', path: '/pools/{poolid}', method: 'PUT', description: 'Update pool data (deprecated).', parameters: poolUpdateParams(), returns: { type: 'null' }, handler: poolUpdate },
   { name: 'delete_pool_deprecated', path: '/pools/{poolid}', method: 'DELETE', description: 'Delete pool (deprecated).', parameters: { poolid: opt.poolid() }, returns: { type: 'null' }, handler: poolDelete },
@@ -1636,15 +1712,17 @@ const tfa: ApiMethod[] = [
   },
 ];
 
-export const API: ApiMethod[] = [...users, ...groups, ...roles, ...acl, ...access, ...pools, ...system, ...tfa];
+export const API: ApiMethod[] = [...users, ...groups, ...roles, ...acl, ...access, ...pools, ...system, ...tfa, ...guestMethods, resourcesMethod];
 
 /** directory-like API paths: what `pvesh get` / `pvesh ls` list there */
 export const API_DIRS: Record<string, string[]> = {
   '/': ['access', 'cluster', 'nodes', 'pools', 'storage', 'version'],
   '/access': ['acl', 'domains', 'groups', 'password', 'permissions', 'roles', 'tfa', 'users'],
-  '/cluster': ['firewall'],
+  '/cluster': ['firewall', 'resources'],
   '/cluster/firewall': ['ipset', 'options', 'rules'],
-  '/nodes/{node}': ['firewall', 'version'],
+  '/nodes/{node}': ['firewall', 'qemu', 'version'],
+  '/nodes/{node}/qemu/{vmid}': ['config', 'status', 'vncproxy'],
+  '/nodes/{node}/qemu/{vmid}/status': ['current', 'reboot', 'shutdown', 'start', 'stop'],
   '/nodes/{node}/firewall': ['options', 'rules'],
 };
 

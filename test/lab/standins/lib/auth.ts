@@ -69,6 +69,13 @@ export function assembleTicket(data: string, aad?: string, now = Math.floor(Date
   return `${plain}::${sign('sha256', Buffer.from(full), keys().priv).toString('base64')}`;
 }
 
+/** PVE::Ticket::assemble_rsa_ticket with any prefix: "PREFIX:[DATA:]HEXTIME::<sig>" (uri_escape($data, ':')), secret_data signed but not included (PVEVNC tickets) */
+export function assembleRsaTicket(prefix: string, data: string | undefined, secretData?: string, now = Math.floor(Date.now() / 1000)): string {
+  const plain = `${prefix}:${data !== undefined ? `${data.replace(/:/g, '%3A')}:` : ''}${hexTime(now)}`;
+  const full = secretData !== undefined ? `${plain}:${secretData}` : plain;
+  return `${plain}::${sign('sha256', Buffer.from(full), keys().priv).toString('base64')}`;
+}
+
 /** PVE::Ticket::verify_rsa_ticket: the data, or null (bad signature, too old, from the future) */
 export function verifyTicketData(ticket: string, aad?: string, now = Math.floor(Date.now() / 1000)): string | null {
   const m = /^(\S+)::([^:\s]+)$/.exec(ticket);

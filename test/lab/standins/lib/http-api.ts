@@ -14,6 +14,7 @@ import { effectivePermissions, hasAnyPrivilege, hasPrivileges, privilegeMap, pri
 import type { UserCfg } from '../../../../src/pve/user-cfg.ts';
 import { API, PVE_VERSION, type ApiMethod, type HttpMethod } from './api.ts';
 import { AuthError, checkUserEnabled, createTicket, syslog, verifyCsrf, verifyTicketData, verifyToken } from './auth.ts';
+import { callContext } from './guests.ts';
 import { nodename, readFile, readUserCfg, writeFile } from './pmxcfs.ts';
 import { coerce, PveError, validateParams, type Params } from './schema.ts';
 
@@ -109,6 +110,25 @@ const tfaCheck: Check = (cfg, authid, p) => {
   checkPerm(cfg, authid, '/access/groups', ['User.Modify']);
 };
 
+/**
+ * ['userid-group', ['User.Modify']] simplified to User.Modify on /access/groups
+ * (RPCEnvironment also accepts it on a group the user is in).
+ */
+const userSelfOrModify: Check = (cfg, authid, p) => {
+  if (p.userid !== undefined && String(p.userid) === authid) return;
+  checkPerm(cfg, authid, '/access/groups', ['User.Modify']);
+};
+/** check => ['perm', '/vms/{vmid}', [PRIV]] */
+const vmPerm =
+  (priv: string): Check =>
+  (cfg, authid, p) =>
+    checkPerm(cfg, authid, `/vms/${p.vmid}`, [priv]);
+/** check => ['perm', '/pool/{poolid}', [PRIV]] */
+const poolPerm =
+  (priv: string): Check =>
+  (cfg, authid, p) =>
+    checkPerm(cfg, authid, `/pool/${p.poolid}`, [priv]);
+
 /** the permission of each method the HTTP API serves (their register_method permissions) */
 const CHECKS: Record<string, Check> = {
   'GET /version': all,
@@ -125,6 +145,31 @@ const CHECKS: Record<string, Check> = {
     checkPerm(cfg, authid, `/access/realm/${realm}`, ['Realm.AllocateUser']);
     checkPerm(cfg, authid, '/access/groups', ['User.Modify']);
   },
+  // User.pm token methods: ['or', ['userid-param', 'self'], ['userid-group', ['User.Modify']]]
+  'GET /access/users/{userid}/token': userSelfOrModify,
+  'GET /access/users/{userid}/token/{tokenid}': userSelfOrModify,
+  'POST /access/users/{userid}/token/{tokenid}': userSelfOrModify,
+  'PUT /access/users/{userid}/token/{tokenid}': userSelfOrModify,
+  'DELETE /access/users/{userid}/token/{tokenid}': userSelfOrModify,
+  // qemu-server API2/Qemu.pm: vmlist filters by VM.Audit itself; the rest check /vms/{vmid}
+  'GET /nodes/{node}/qemu': all,
+  'GET /nodes/{node}/qemu/{vmid}/config': vmPerm('VM.Audit'),
+  'GET /nodes/{node}/qemu/{vmid}/status/current': vmPerm('VM.Audit'),
+  'POST /nodes/{node}/qemu/{vmid}/status/start': vmPerm('VM.PowerMgmt'),
+  'POST /nodes/{node}/qemu/{vmid}/status/stop': vmPerm('VM.PowerMgmt'),
+  'POST /nodes/{node}/qemu/{vmid}/status/shutdown': vmPerm('VM.PowerMgmt'),
+  'POST /nodes/{node}/qemu/{vmid}/status/reboot': vmPerm('VM.PowerMgmt'),
+  'POST /nodes/{node}/qemu/{vmid}/vncproxy': vmPerm('VM.Console'),
+  // pve-manager API2/Cluster.pm resources: user => 'all', filtered per entry
+  'GET /cluster/resources': all,
+  // pve-manager API2/Pool.pm
+  'GET /pools': all,
+  'GET /pools/{poolid}': poolPerm('Pool.Audit'),
+  'POST /pools': poolPerm('Pool.Allocate'),
+  'PUT /pools': poolPerm('Pool.Allocate'),
+  'PUT /pools/{poolid}': poolPerm('Pool.Allocate'),
+  'DELETE /pools': poolPerm('Pool.Allocate'),
+  'DELETE /pools/{poolid}': poolPerm('Pool.Allocate'),
 };
 
 // ---------------------------------------------------------------------------
@@ -176,16 +221,6 @@ const httpOnly: (ApiMethod & { check: Check })[] = [
     },
   },
   {
-    name: 'resources',
-    path: '/cluster/resources',
-    method: 'GET',
-    description: 'Resources index (cluster wide).',
-    parameters: { type: { type: 'string', optional: true, enum: ['vm', 'storage', 'node', 'sdn'] } },
-    returns: { type: 'array' },
-    check: all,
-    handler: () => [], // filled in by dispatch: it needs the caller
-  },
-  {
     name: 'permissions',
     path: '/access/permissions',
     method: 'GET',
@@ -196,22 +231,6 @@ const httpOnly: (ApiMethod & { check: Check })[] = [
     handler: () => ({}),
   },
 ];
-
-function clusterResources(cfg: UserCfg, authid: string, type: string | undefined): unknown[] {
-  const node = nodename();
-  const out: Record<string, unknown>[] = [];
-  if ((!type || type === 'node') && hasPrivileges(cfg, authid, `/nodes/${node}`, ['Sys.Audit']))
-    out.push({ id: `node/${node}`, type: 'node', node, status: 'online', level: '' });
-  if (!type || type === 'storage') {
-    for (const line of (readFile('storage.cfg') ?? '').split('\n')) {
-      const m = /^(\w+):\s*(\S+)\s*$/.exec(line);
-      if (!m) continue;
-      if (!hasAnyPrivilege(cfg, authid, `/storage/${m[2]}`, ['Datastore.Audit', 'Datastore.AllocateSpace'])) continue;
-      out.push({ id: `storage/${node}/${m[2]}`, type: 'storage', storage: m[2], plugintype: m[1], node, status: 'available', shared: 0 });
-    }
-  }
-  return out;
-}
 
 function permissionsFor(cfg: UserCfg, authid: string, p: Params): unknown {
   const userid = p.userid !== undefined ? String(p.userid) : authid;
@@ -312,10 +331,9 @@ export function handleApi(req: ApiRequest): ApiResponse {
     const cfg = readUserCfg();
     if (!noAuth) found.check(cfg, authid, p);
     let data: unknown;
-    if (info.path === '/cluster/resources' && info.method === 'GET') data = clusterResources(cfg, authid, p.type !== undefined ? String(p.type) : undefined);
-    else if (info.path === '/access/permissions' && info.method === 'GET') data = permissionsFor(cfg, authid, p);
+    if (info.path === '/access/permissions' && info.method === 'GET') data = permissionsFor(cfg, authid, p);
     else if (info.path === '/version') data = { ...PVE_VERSION };
-    else data = info.handler(p);
+    else data = info.handler(p, callContext(authid, cfg));
     return ok(data, authid || undefined);
   } catch (err) {
     if (err instanceof PermError) return failure(403, err.message, { userid: authid });
