@@ -2,7 +2,7 @@
  * A plan flattened into display lines, so the preview can scroll through
  * any number of changes and diffs inside a fixed-height region.
  */
-import { apiParamsText, changeSymbol, commandWriteDiffs, unshownWrites, describeChange, describeGuard, formatArgv, unifiedDiff, type ApiChange, type CommandChange, type FileChange } from '../../src/engine/change.ts';
+import { apiParamsText, changeSymbol, commandWriteDiffs, describeReveal, unshownWrites, describeChange, describeGuard, formatArgv, unifiedDiff, type ApiChange, type CommandChange, type FileChange } from '../../src/engine/change.ts';
 import type { Plan } from '../../src/engine/events.ts';
 
 export type LineStyle = 'heading' | 'reason' | 'added' | 'removed' | 'hunk' | 'meta' | 'plain' | 'command';
@@ -45,14 +45,19 @@ export function planLines(plan: Plan): PlanLine[] {
       lines.push({ text: `    argv: ${formatArgv(change.argv)}`, style: 'command' });
       if (change.input) lines.push({ text: '    stdin: (secret, not shown and not recorded)', style: 'reason' });
       if (change.undo) lines.push({ text: `    undo: ${formatArgv(change.undo)}`, style: 'reason' });
+      if (change.reveal) lines.push({ text: `    ${describeReveal(change.reveal)}`, style: 'reason' });
       lines.push(...writesLines(change));
     } else if (change.kind === 'api') {
       lines.push({ text: `    params: ${apiParamsText(change)}`, style: 'command' });
-      if (change.reveal) lines.push({ text: `    shows its ${change.reveal.field} once; never kept`, style: 'reason' });
+      if (change.reveal) lines.push({ text: `    ${describeReveal(change.reveal)}`, style: 'reason' });
       lines.push(...writesLines(change));
     } else {
       lines.push({ text: `    argv: systemctl ${change.action} ${change.unit}`, style: 'command' });
     }
   });
+  if (plan.notes?.length) {
+    lines.push({ text: '', style: 'plain' });
+    for (const text of plan.notes) lines.push({ text, style: 'reason' });
+  }
   return lines;
 }

@@ -3,7 +3,7 @@
  * logs: no colours, no cursor movement, one line per fact, and the same plan
  * model the wizard shows.
  */
-import { apiParamsText, changeSymbol, commandWriteDiffs, unshownWrites, describeChange, describeGuard, formatArgv, planSummaryLine, unifiedDiff, type ApiChange, type CommandChange } from '../engine/change.ts';
+import { apiParamsText, changeSymbol, commandWriteDiffs, describeReveal, unshownWrites, describeChange, describeGuard, formatArgv, planSummaryLine, unifiedDiff, type ApiChange, type CommandChange } from '../engine/change.ts';
 import { GUARD_PHASE_TEXT, type Plan, type RunnerEvent, type StepResult } from '../engine/events.ts';
 import type { Check } from '../engine/step.ts';
 
@@ -15,14 +15,16 @@ export function planText(plan: Plan, indent = '  '): string[] {
     if (change.kind === 'command') {
       out.push(`${indent}    argv: ${formatArgv(change.argv)}`);
       if (change.undo) out.push(`${indent}    undo: ${formatArgv(change.undo)}`);
+      if (change.reveal) out.push(`${indent}    ${describeReveal(change.reveal)}`);
       out.push(...writesText(change, indent));
     }
     if (change.kind === 'api') {
       out.push(`${indent}    params: ${apiParamsText(change)}`);
-      if (change.reveal) out.push(`${indent}    shows its ${change.reveal.field} once, in the wizard; never kept`);
+      if (change.reveal) out.push(`${indent}    ${describeReveal(change.reveal)}`);
       out.push(...writesText(change, indent));
     }
   }
+  for (const note of plan.notes ?? []) out.push(`${indent}${note}`);
   return out;
 }
 

@@ -3,7 +3,7 @@
  * the moment it has happened (a file's backup before it is written), so an
  * interruption at any point leaves a record of exactly what to undo.
  */
-import { describeApiCall, formatArgv, serviceArgv, inverseServiceAction, type ApiChange, type Change, type CommandChange } from './change.ts';
+import { describeApiCall, formatArgv, serviceArgv, inverseServiceAction, type ApiChange, type Change, type CommandChange, type Reveal } from './change.ts';
 import type { PveApi } from '../pve/api.ts';
 import type { RevealRequest } from './events.ts';
 import { Secret } from '../system/secret.ts';
@@ -18,7 +18,7 @@ export interface ApplyEnv {
   journal: Journal;
   onLine: (line: string) => void;
   onChange?: (index: number, change: Change, phase: 'started' | 'finished') => void;
-  /** For ApiChanges: the node's API, and how values are shown once (the operator's reveal). */
+  /** For ApiChanges: the node's API. `reveal`: how values are shown once (the operator's; absent headless). */
   api?: PveApi;
   reveal?: (request: Omit<RevealRequest, 'stepId'>) => Promise<void>;
 }
@@ -74,18 +74,8 @@ export async function applyChanges(stepId: string, backupSet: string, changes: r
       }
       case 'command': {
         await backUpDeclaredWrites(stepId, backupSet, change, env);
-        // A program may echo what it was fed (chpasswd does on some errors):
-        // scrub the secret from its output and from the error before they travel on.
-        const scrub = scrubber(change);
-        env.onLine(`$ ${formatArgv(change.argv)}`);
-        try {
-          await runChecked(env.exec, change.argv, {
-            onLine: (line) => env.onLine(scrub(line)),
-            ...(change.input ? { input: change.input } : {}),
-          });
-        } catch (error) {
-          throw new Error(scrub((error as Error).message));
-        }
+        if (change.reveal) await runRevealing(stepId, backupSet, change, change.reveal, env);
+        else await runCommand(change, env);
         env.journal.recordApplied(stepId, { kind: 'command', argv: change.argv, ...(change.undo ? { undo: change.undo } : {}) });
         break;
       }
@@ -99,6 +89,64 @@ export async function applyChanges(stepId: string, backupSet: string, changes: r
     }
     env.onChange?.(index, change, 'finished');
   }
+}
+
+async function runCommand(change: CommandChange, env: ApplyEnv): Promise<void> {
+  // A program may echo what it was fed (chpasswd does on some errors):
+  // scrub the secret from its output and from the error before they travel on.
+  const scrub = scrubber(change);
+  env.onLine(`$ ${formatArgv(change.argv)}`);
+  try {
+    await runChecked(env.exec, change.argv, {
+      onLine: (line) => env.onLine(scrub(line)),
+      ...(change.input ? { input: change.input } : {}),
+    });
+  } catch (error) {
+    throw new Error(scrub((error as Error).message));
+  }
+}
+
+/**
+ * A command whose JSON output holds a value to show once (a new token's
+ * secret): its output goes nowhere but the reveal, and a failure says only
+ * what the program wrote on stderr.
+ */
+async function runRevealing(stepId: string, backupSet: string, change: CommandChange, reveal: Reveal, env: ApplyEnv): Promise<void> {
+  env.onLine(`$ ${formatArgv(change.argv)}`);
+  const result = await env.exec.run(change.argv, change.input ? { input: change.input } : {});
+  if (result.exitCode !== 0) {
+    const why = scrubber(change)(result.stderr.trim().split('\n').slice(-5).join('\n'));
+    throw new Error(`${formatArgv(change.argv)} exited with ${result.exitCode}${why ? `: ${why}` : ''}`);
+  }
+  let data: unknown;
+  try {
+    data = JSON.parse(result.stdout);
+  } catch {
+    throw new Error(`${formatArgv(change.argv)}: its output is not the JSON expected (not shown: it may hold the ${reveal.field})`);
+  }
+  await handOut(stepId, backupSet, formatArgv(change.argv), data, reveal, env);
+}
+
+/**
+ * A revealed value: written to the operator's file first (so a stopped wizard
+ * cannot lose it), then shown. Only the file is recorded, never the value; a
+ * file that did not exist is removed again by a rollback, while one that did
+ * (a rotation) is replaced and not backed up, since a copy would keep the old
+ * secret.
+ */
+async function handOut(stepId: string, backupSet: string, what: string, data: unknown, reveal: Reveal, env: ApplyEnv): Promise<void> {
+  const raw = (data as Record<string, unknown> | null)?.[reveal.field];
+  const values = (Array.isArray(raw) ? raw : [raw]).filter((v): v is string => typeof v === 'string' && v !== '').map((v) => new Secret(v));
+  if (!values.length) throw new Error(`${what}: Proxmox returned no ${reveal.field}`);
+  if (reveal.saveTo) {
+    const { path, line } = reveal.saveTo;
+    // An existing file keeps its mode when written over: start it anew, so it is 0600 whatever it was.
+    if ((await env.files.meta(path)) === null) env.journal.recordApplied(stepId, { kind: 'file', path, backup: await env.backups.backup(backupSet, path) });
+    else await env.files.remove(path);
+    await env.files.write(path, values.map((v) => `${line.split('{value}').join(v.reveal())}\n`).join(''), { mode: 0o600, uid: 0, gid: 0 });
+    env.onLine(`wrote the ${reveal.field} to ${path} (mode 0600)`);
+  }
+  if (env.reveal) await env.reveal({ title: reveal.title, advice: reveal.advice, values });
 }
 
 /**
@@ -122,17 +170,12 @@ async function backUpDeclaredWrites(stepId: string, backupSet: string, change: C
  */
 async function applyApiCall(stepId: string, backupSet: string, change: ApiChange, env: ApplyEnv): Promise<void> {
   if (!env.api) throw new Error(`${describeApiCall(change)}: no API of this node to call`);
-  if (change.reveal && !env.reveal) throw new Error(`${describeApiCall(change)}: its ${change.reveal.field} can only be shown once in the wizard`);
+  if (change.reveal && !env.reveal && !change.reveal.saveTo) throw new Error(`${describeApiCall(change)}: its ${change.reveal.field} can only be shown once in the wizard`);
   await backUpDeclaredWrites(stepId, backupSet, change, env);
   env.onLine(`$ ${describeApiCall(change)}`);
   const data = await env.api.call(change.as, change.method, change.path, change.params);
   env.journal.recordApplied(stepId, { kind: 'api', method: change.method, path: change.path, user: change.as.user });
-  if (change.reveal) {
-    const raw = (data as Record<string, unknown> | null)?.[change.reveal.field];
-    const values = (Array.isArray(raw) ? raw : [raw]).filter((v): v is string => typeof v === 'string' && v !== '').map((v) => new Secret(v));
-    if (!values.length) throw new Error(`${describeApiCall(change)}: Proxmox returned no ${change.reveal.field}`);
-    await env.reveal!({ title: change.reveal.title, advice: change.reveal.advice, values });
-  }
+  if (change.reveal) await handOut(stepId, backupSet, describeApiCall(change), data, change.reveal, env);
 }
 
 /**

@@ -66,7 +66,29 @@ export interface CommandChange {
   hide?: Secret[];
   /** The argv that undoes it, run on rollback (in reverse order). */
   undo?: string[];
+  /**
+   * A field of the command's JSON output to show once and never keep (a new
+   * API token's secret from `pveum user token add --output-format json`):
+   * the output then reaches neither the log nor an error message.
+   */
+  reveal?: Reveal;
   reason: string;
+}
+
+/**
+ * A value a change hands out exactly once (recovery keys, a token's secret):
+ * the wizard shows it and waits until the operator says it is written down;
+ * `saveTo` also writes it to a file of the operator's (mode 0600), which is
+ * how an unattended run may make it. Without `saveTo`, headless, the step
+ * cannot run.
+ */
+export interface Reveal {
+  /** The response field that holds it (a string, or a list of strings). */
+  field: string;
+  title: string;
+  advice: string;
+  /** The file (mode 0600, root's) and its one line, with `{value}` where the value goes (e.g. `PVEAPIToken=svc@pve!ci={value}`). */
+  saveTo?: { path: string; line: string };
 }
 
 /**
@@ -88,12 +110,8 @@ export interface ApiChange {
   writes?: CommandWrite[];
   /** The call makes the change live (see FileChange.activates). */
   activates?: true;
-  /**
-   * A field of the response to show the operator once and never keep
-   * (recovery keys, a token's secret): the wizard shows it and waits until
-   * the operator says it is written down. Headless, the step cannot run.
-   */
-  reveal?: { field: string; title: string; advice: string };
+  /** A field of the response to show once and never keep (see Reveal). */
+  reveal?: Reveal;
   reason: string;
 }
 
@@ -140,6 +158,18 @@ export function apiParamsText(change: ApiChange): string {
   return Object.entries(change.params)
     .map(([k, v]) => `${k}=${typeof v === 'string' ? quoteArg(v) : '[secret]'}`)
     .join(' ');
+}
+
+/** What a change reveals, if anything. */
+export function revealOf(change: Change): Reveal | undefined {
+  return change.kind === 'command' || change.kind === 'api' ? change.reveal : undefined;
+}
+
+/** How the preview says what a change reveals: "shows its value once, in the wizard; never kept" (or where it is saved). */
+export function describeReveal(reveal: Reveal): string {
+  return reveal.saveTo
+    ? `shows its ${reveal.field} once, in the wizard, and writes it to ${reveal.saveTo.path} (mode 0600); nothing else keeps it`
+    : `shows its ${reveal.field} once, in the wizard; never kept`;
 }
 
 /** The service action that undoes another, when there is one. */

@@ -38,6 +38,8 @@ export interface Plan {
   changes: Change[];
   /** For a change that can cut access: the revert the node will own while access is proven. */
   guard?: PlanGuard;
+  /** The step's preview lines (Step.preview), shown after the changes. */
+  notes?: string[];
 }
 
 /** The revert a guarded plan runs under, as data: shown before anything changes. */

@@ -13,6 +13,7 @@ import path from 'node:path';
 import Conf from 'conf';
 import { FileRefusedError, makeDirectorySync, readRegularFileSync, type BackupRecord } from '../system/files.ts';
 import type { ServiceAction } from './change.ts';
+import type { StoredAnswer } from './step.ts';
 
 export type StepStatus = 'pending' | 'applying' | 'applied' | 'verified' | 'failed' | 'reverted';
 
@@ -33,7 +34,8 @@ export interface StatusEntry {
 export interface StepRecord {
   status: StepStatus;
   /** Answers given for this step, secrets excluded. */
-  answers: Record<string, string | boolean | number | string[]>;
+  /** What was answered, secrets never (step.ts StoredAnswer); a structured answer is kept as plain data. */
+  answers: Record<string, StoredAnswer>;
   updatedAt: string;
   bootId: string;
   /** Identifies one apply; names the backup set. */
@@ -158,7 +160,9 @@ function recordProblem(r: unknown): string | null {
   if (!STATUSES.has(r.status)) return `has an unknown status ${JSON.stringify(r.status)}`;
   if (!isObject(r.answers)) return 'has no answers object';
   for (const [key, value] of Object.entries(r.answers)) {
-    if (!['string', 'boolean', 'number'].includes(typeof value) && !isStrings(value)) return `has an answer ${key} of the wrong type`;
+    // A structured answer (AnswerDocument) is an object or a list of objects; its codec checks it again when read back.
+    const structured = isObject(value) || (Array.isArray(value) && value.every(isObject));
+    if (!['string', 'boolean', 'number'].includes(typeof value) && !isStrings(value) && !structured) return `has an answer ${key} of the wrong type`;
   }
   if (!isString(r.updatedAt) || !isString(r.bootId)) return 'lacks updatedAt or bootId';
   if (r.applyId !== undefined && !isString(r.applyId)) return 'has an applyId that is not text';

@@ -20,6 +20,7 @@ import { Secret } from '../system/secret.ts';
 import { DEFAULT_REVERT_SECONDS } from './revert/paths.ts';
 import type {
   AnswerDetails,
+  AnswerDocument,
   AnswerValue,
   Answers,
   Choice,
@@ -324,6 +325,29 @@ interface Asked<F, K extends string> {
 
 /** Builders of a step's questions, each with its codec; the step's answers type checks what they give. */
 export const ask = {
+  /**
+   * A structured answer only an answers file gives (fileOnly): `decode` checks
+   * the whole of it, with the step's facts when the node has been probed,
+   * and lists every problem naming its field.
+   */
+  document<F, K extends string, T extends AnswerDocument>(
+    q: Asked<F, K> & { decode: (raw: unknown, ctx: QuestionContext) => { ok: true; value: T } | { ok: false; problems: string[] } },
+  ): TextQuestion<F, T, K> {
+    const { decode, ...rest } = q;
+    return {
+      ...rest,
+      kind: 'text',
+      fileOnly: true,
+      codec: {
+        secret: false,
+        async decode(raw, _answers, ctx) {
+          const r = decode(raw, ctx);
+          return r.ok ? { ok: true, value: r.value } : refuse(r.problems.join('; '));
+        },
+      },
+    };
+  },
+
   text<F, K extends string>(q: Asked<F, K> & TextOptions & { detect?: (facts: F) => string | undefined; details?: (value: string, ctx: QuestionContext) => Promise<AnswerDetails> }): TextQuestion<F, string, K> {
     const { maxLength, limitSetBy, check, resolve, ...rest } = q;
     return { ...rest, kind: 'text', codec: codecs.text({ maxLength, ...(limitSetBy ? { limitSetBy } : {}), ...(q.optional ? { optional: true } : {}), ...(q.multiline ? { multiline: true } : {}), ...(resolve ? { resolve } : {}), ...(check ? { check } : {}) }) };

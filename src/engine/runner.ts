@@ -6,6 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { applyChanges, rollbackApplied, type ApplyEnv } from './apply.ts';
+import { revealOf } from './change.ts';
 import { awaitingConfirmation, GuardedApply, noteRevertByTheNode, planGuard, type GuardedHost } from './guarded-apply.ts';
 import type { Journal, StepStatus } from './journal.ts';
 import { orderSteps } from './order.ts';
@@ -166,7 +167,15 @@ export class Runner {
         return await this.#guarded(step, ctx, answers, facts, base).resume(awaiting);
       }
       const changes = step.plan(facts, answers, ctx.node);
-      plan = { stepId: step.id, title: step.title, risk: step.risk, changes, ...(step.guard && changes.length ? { guard: planGuard(step.guard, changes, answers, facts) } : {}) };
+      const notes = changes.length ? step.preview?.(facts, answers, changes) : undefined;
+      plan = {
+        stepId: step.id,
+        title: step.title,
+        risk: step.risk,
+        changes,
+        ...(step.guard && changes.length ? { guard: planGuard(step.guard, changes, answers, facts) } : {}),
+        ...(notes?.length ? { notes } : {}),
+      };
       // A plan that would shut the operator out is refused before it is shown; the journal is left as it was.
       const refusals = plan.changes.length && step.preflight ? step.preflight(facts, answers, ctx.node) : [];
       if (!refusals.every((c) => c.ok)) return { ...base, outcome: 'failed', checks: refusals, reason: `refused before any change: ${failedChecks(refusals)}` };
@@ -192,7 +201,10 @@ export class Runner {
     if (this.#opts.dryRun) return { ...count, outcome: 'planned' };
 
     // Values shown once (recovery keys, a token's secret) need someone to show them to.
-    const reveals = plan.changes.flatMap((c) => (c.kind === 'api' && c.reveal ? [c.reveal.field] : []));
+    const reveals = plan.changes.flatMap((c) => {
+      const reveal = revealOf(c);
+      return reveal && !reveal.saveTo ? [reveal.field] : [];
+    });
     if (reveals.length && !this.#opts.operator.reveal) return { ...count, outcome: 'skipped', reason: `needs the wizard: it shows the ${reveals.join(', ')} once, and nothing keeps them` };
 
     const decision = await this.#opts.operator.review(plan);

@@ -33,7 +33,13 @@ export const RISK_EXPLAINED: Record<Risk, string> = {
 };
 
 /** An answer as a codec returns it: typed into the wizard, read from an answers file, or remembered. */
-export type AnswerValue = string | boolean | number | string[] | Secret;
+export type AnswerValue = string | boolean | number | string[] | Secret | AnswerDocument;
+/**
+ * A structured answer only an answers file gives (a whole access model, a
+ * list of tokens): plain data that round-trips through JSON, so the journal
+ * keeps it as it is and its codec checks it again when it is read back.
+ */
+export type AnswerDocument = { readonly [key: string]: unknown } | readonly { readonly [key: string]: unknown }[];
 export type Answers = Record<string, AnswerValue>;
 /** What the journal may keep of an answer: never a Secret. */
 export type StoredAnswer = Exclude<AnswerValue, Secret>;
@@ -286,6 +292,12 @@ export interface Step<F = unknown, A extends object = Answers> {
    * the new sshd settings accept). Pure; a failing check ends the step.
    */
   preflight?(facts: F, answers: A, node: NodeInfo): Check[];
+  /**
+   * Lines shown under the plan, before anything changes, that the changes
+   * themselves cannot say (e.g. what each user may do before and after an
+   * access model is applied). Pure.
+   */
+  preview?(facts: F, answers: A, changes: readonly Change[]): string[];
   verify(ctx: StepContext, answers: A): Promise<Check[]>;
   /** Required for risk 'lockout': how the change is kept reversible until access is proven. */
   guard?: AccessGuard<F, A>;
@@ -312,6 +324,13 @@ export function isSecretQuestion(question: Question<any>): boolean {
   return question.kind === 'password' || question.codec?.secret === true;
 }
 
+const isPlainObject = (v: unknown): boolean => typeof v === 'object' && v !== null && Object.getPrototypeOf(v) === Object.prototype;
+
+/** A structured answer: a plain object, or a list of them (a Secret is an instance of its class, so never one). */
+export function isAnswerDocument(value: unknown): value is AnswerDocument {
+  return isPlainObject(value) || (Array.isArray(value) && value.length > 0 && value.every(isPlainObject));
+}
+
 /**
  * The answers a step may persist (journal, `status`, other steps): every
  * plain answer except secrets, whether the value is a Secret or the
@@ -323,8 +342,8 @@ export function persistableAnswers(step: AnyStep, answers: Readonly<Record<strin
   for (const [key, value] of Object.entries(answers)) {
     const question = questions.find((q) => q.id === key);
     if (question && isSecretQuestion(question)) continue;
-    if (!(typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean' || (Array.isArray(value) && value.every((v) => typeof v === 'string')))) continue;
-    out[key] = value;
+    if (!(typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean' || (Array.isArray(value) && value.every((v) => typeof v === 'string')) || isAnswerDocument(value))) continue;
+    out[key] = value as StoredAnswer;
   }
   return out;
 }

@@ -195,7 +195,8 @@ describe('Journal', () => {
       [JSON.stringify({ schemaVersion: 1, steps: { x: { ...good, applied: [{ kind: 'file', path: '/etc/x' }] } } }), /applied change 1 is a file change without its path or backup/],
       [JSON.stringify({ schemaVersion: 1, steps: { x: { ...good, applied: [{ kind: 'command', argv: 'rm -rf /' }] } } }), /applied change 1 is a command without a list of arguments/],
       [JSON.stringify({ schemaVersion: 1, steps: { x: { ...good, history: [{}] } } }), /damaged history/],
-      [JSON.stringify({ schemaVersion: 1, steps: { x: { ...good, answers: { name: { nested: 1 } } } } }), /answer name of the wrong type/],
+      [JSON.stringify({ schemaVersion: 1, steps: { x: { ...good, answers: { name: [1, 2] } } } }), /answer name of the wrong type/],
+      [JSON.stringify({ schemaVersion: 1, steps: { x: { ...good, answers: { name: null } } } }), /answer name of the wrong type/],
     ];
     for (const [text, problem] of damaged) {
       await fs.writeFile(file, text);
