@@ -4,12 +4,16 @@
  * rendered from PolicyFacts only. Pure and deterministic: the same state
  * gives the same document apart from its date.
  *
- * The report writes the node, its accounts, the access matrix, the tokens,
- * the recovery procedures and the change log; between them come the steps'
- * own sections (src/report/section.ts), in catalogue order.
+ * The report writes the node, its accounts, groups, pools and roles, the
+ * access matrix with each user's and token's privileges per path, the
+ * access findings, the tokens, the recovery procedures and the change log;
+ * between them come the steps' own sections (src/report/section.ts), in
+ * catalogue order. The tokens' day counts change daily: `withoutDayCounts`
+ * leaves them out when two documents are compared.
  */
 import type { PolicyFacts, StepSection } from './facts.ts';
 import type { AccessProofRecord } from '../engine/journal.ts';
+import type { Finding, FindingKind } from '../pve/access-audit.ts';
 import { code, type DocumentBlock } from './section.ts';
 
 /**
@@ -47,7 +51,21 @@ function blockLines(block: DocumentBlock): string[] {
 const blocksLines = (blocks: readonly DocumentBlock[]) => blocks.flatMap((b, i) => [...(i ? [''] : []), ...blockLines(b)]);
 
 /** The report's own level-2 headings: a step's section may not take one of them. */
-const REPORT_HEADINGS = ['The node', 'Administrative accounts', 'Access-control matrix', 'API tokens', 'Recovery procedures', 'Change log', 'Evidence'];
+const REPORT_HEADINGS = [
+  'The node',
+  'Administrative accounts',
+  'Groups, pools and roles',
+  'Groups',
+  'Pools',
+  'Roles',
+  'Access-control matrix',
+  'Privileges per user and path',
+  'Findings',
+  'API tokens',
+  'Recovery procedures',
+  'Change log',
+  'Evidence',
+];
 
 /** The steps' sections; a heading already used gets its step id, so every heading stays unique (markdownlint MD024). */
 function stepSections(sections: readonly StepSection[]): string[] {
@@ -103,14 +121,117 @@ function matrixSection(facts: PolicyFacts): string[] {
       ]),
     ),
     '',
-    'Numbers in brackets are the count of effective privileges. Privileges on `/`:',
-    '',
+    'Numbers in brackets are the count of effective privileges.',
   ];
-  for (const r of m.rows) {
-    const privs = r.cells['/']?.privileges ?? [];
-    out.push(`- ${r.id}: ${privs.length ? privs.join(', ') : 'none'}`);
+  const privileges = facts.access?.privileges;
+  if (privileges) {
+    out.push(
+      '',
+      '### Privileges per user and path',
+      '',
+      'What each user and token may do, path by path: the matrix\'s paths, every path with an ACL entry and every VM and storage of a pool. Each line is what `GET /access/permissions` answers for that user or token and path; a path where it has no privilege is left out.',
+      '',
+    );
+    if (privileges.length) for (const p of privileges) out.push(`- ${code(p.id)} on ${code(p.path)}: ${p.privileges.join(', ')}`);
+    else out.push('No user or token has any privilege.');
+  } else {
+    // Facts without the per-path list (not collected by collectPolicyFacts): the privileges on / only.
+    out.push('', 'Privileges on `/`:', '');
+    for (const r of m.rows) {
+      const privs = r.cells['/']?.privileges ?? [];
+      out.push(`- ${r.id}: ${privs.length ? privs.join(', ') : 'none'}`);
+    }
   }
   return out;
+}
+
+
+/** Groups with their members and roles, pools with their VMs and storage, the roles in use. */
+function groupsPoolsRolesSection(facts: PolicyFacts): string[] {
+  const s = facts.access?.summary;
+  if (!s) return ['This node is not a Proxmox VE node: there are no groups, pools or roles to show.'];
+  const grant = (g: { path: string; role: string; propagate: 0 | 1 }) => `${g.role} on ${g.path}${g.propagate ? '' : ' (this path only)'}`;
+  const custom = s.roles.filter((r) => !r.builtin);
+  const builtin = s.roles.filter((r) => r.builtin);
+  return [
+    'Grant roles to groups rather than to single users, and scope a team to its VMs and storage with a pool: an ACL entry on `/pool/NAME` reaches every member of the pool.',
+    '',
+    '### Groups',
+    '',
+    ...(s.groups.length
+      ? table(['Group', 'Members', 'Roles', 'Comment'], s.groups.map((g) => [g.id, g.members.join(', ') || 'none', g.grants.map(grant).join('; ') || 'none', g.comment]))
+      : ['No groups.']),
+    '',
+    '### Pools',
+    '',
+    ...(s.pools.length ? table(['Pool', 'VMs', 'Storage', 'Comment'], s.pools.map((p) => [p.id, p.vms.join(', ') || 'none', p.storage.join(', ') || 'none', p.comment])) : ['No pools.']),
+    '',
+    '### Roles',
+    '',
+    ...(custom.length
+      ? table(['Role', 'Privileges', 'Granted on'], custom.map((r) => [r.id, r.privileges.join(', ') || 'none', r.usedOn.join(', ') || 'not granted']))
+      : ['No custom roles.']),
+    '',
+    builtin.length
+      ? `Built-in roles in use (their privileges are Proxmox VE's own): ${builtin.map((r) => `${r.id} (on ${r.usedOn.join(', ')})`).join('; ')}.`
+      : 'No built-in role is granted to anyone (root@pam has every privilege without one).',
+  ];
+}
+
+const TOKEN_FINDINGS: ReadonlySet<FindingKind> = new Set(['token-expired', 'token-expiring', 'token-no-expiry', 'root-token', 'token-not-separated']);
+
+const findingLine = (f: Finding) => `- ${f.message.replace(/\s*[\r\n]+\s*/g, ' ')}`;
+
+function tokensSection(facts: PolicyFacts): string[] {
+  if (!facts.tokens.length) return ['No API tokens.'];
+  const owner = (t: PolicyFacts['tokens'][number]) => {
+    const id = t.owner ?? t.id.slice(0, t.id.lastIndexOf('!'));
+    return t.ownerUsable === false ? `${id} (${t.ownerRefusal ?? 'refused'}: Proxmox refuses its tokens)` : id;
+  };
+  const daysLeft = (t: PolicyFacts['tokens'][number]) => (t.daysLeft === undefined || t.daysLeft === null ? '-' : t.state === 'expired' ? `${t.daysLeft} (expired)` : String(t.daysLeft));
+  const out = table(
+    ['Token', 'Owner', 'Privilege separation', 'Expires', 'Days left', 'Comment'],
+    facts.tokens.map((t) => [t.id, owner(t), t.privsep ? 'yes' : 'no: full user rights', expiry(t.expire), daysLeft(t), t.comment]),
+  );
+  const findings = (facts.access?.findings ?? []).filter((f) => TOKEN_FINDINGS.has(f.kind));
+  if (findings.length) out.push('', ...findings.map(findingLine));
+  return out;
+}
+
+function findingsSection(facts: PolicyFacts): string[] {
+  const a = facts.access;
+  if (!a) return ['This node is not a Proxmox VE node: there is no access control to check.'];
+  const admins = ['root@pam', ...a.declaredAdmins.filter((id) => id !== 'root@pam')].map(code).join(', ');
+  const out = [
+    `What the access control holds that the baseline flags: tokens that expire within 30 days, have expired, never expire, belong to root@pam or are not privilege-separated; Administrator held by anyone but the declared admins (${admins}${a.breakGlass.length ? `; break-glass: ${a.breakGlass.map(code).join(', ')}` : ''}); disabled or expired accounts that keep roles or tokens.`,
+    '',
+  ];
+  if (a.findings.length) out.push(...a.findings.map(findingLine));
+  else out.push('Nothing to flag.');
+  return out;
+}
+
+/**
+ * The document without its day counts (the API tokens table's "Days left"
+ * and "in N days" in the findings), which change every day while nothing on
+ * the node does; a token crossing into "expiring" or "expired" still changes
+ * the text. For comparing two documents, with the date line left out too.
+ */
+export function withoutDayCounts(text: string): string {
+  let section = '';
+  return text
+    .split('\n')
+    .map((line) => {
+      if (line.startsWith('## ')) section = line.slice(3);
+      if (section === 'API tokens' && /^\| /.test(line) && !/^\| (Token|---) \|/.test(line)) {
+        const cells = line.split(/(?<!\\)\|/);
+        if (cells.length === 8) cells[5] = ' N ';
+        return cells.join('|');
+      }
+      if (section === 'API tokens' || section === 'Findings') return line.replace(/\bin \d+ days?\b/g, 'in N days');
+      return line;
+    })
+    .join('\n');
 }
 
 export function renderAccessPolicy(facts: PolicyFacts, meta: { date: string; version: string }): string {
@@ -154,15 +275,21 @@ export function renderAccessPolicy(facts: PolicyFacts, meta: { date: string; ver
         )
       : ['No Proxmox VE users (not a Proxmox VE node).']),
     '',
+    '## Groups, pools and roles',
+    '',
+    ...groupsPoolsRolesSection(facts),
+    '',
     '## Access-control matrix',
     '',
     ...matrixSection(facts),
     '',
+    '## Findings',
+    '',
+    ...findingsSection(facts),
+    '',
     '## API tokens',
     '',
-    ...(facts.tokens.length
-      ? table(['Token', 'Privilege separation', 'Expires', 'Comment'], facts.tokens.map((t) => [t.id, t.privsep ? 'yes' : 'no: full user rights', expiry(t.expire), t.comment]))
-      : ['No API tokens.']),
+    ...tokensSection(facts),
     '',
     'A token\'s secret is shown once, when it is made, and is kept only in `/etc/pve/priv/token.cfg`.',
     '',

@@ -5,8 +5,11 @@
  * never hashes; token ids, never values.
  *
  * The report's own facts are the node, its accounts, the access matrix, the
- * tokens and the change log; every other part comes from the steps' own
- * `document` hooks, in catalogue order, so the report names no step.
+ * tokens, groups, pools and roles, the access findings (src/pve/access-audit.ts)
+ * and the change log; every other part comes from the steps' own `document`
+ * hooks, in catalogue order, so the report names no step but one: who counts
+ * as a declared admin is an answer, read from the journal by
+ * `declaredAdminsFrom` and `breakGlassFrom` (the only answers read here).
  */
 import type { AccessProofRecord, StepRecord } from '../engine/journal.ts';
 import { keptAnswers, type AnyStep, type StepContext } from '../engine/step.ts';
@@ -17,6 +20,7 @@ import type { Exec } from '../system/exec.ts';
 import type { Files } from '../system/files.ts';
 import { accessMatrix, type AccessMatrix } from '../pve/permissions.ts';
 import { parseUserCfg } from '../pve/user-cfg.ts';
+import { accessFindings, accessSummary, privilegesByPath, tokenFacts, type AccessSummary, type Finding, type PathPrivileges, type TokenFact } from '../pve/access-audit.ts';
 
 export interface PolicyFacts {
   node: {
@@ -30,13 +34,62 @@ export interface PolicyFacts {
   /** Linux accounts that can log in (a real shell) or hold sudo. */
   linuxAdmins: { name: string; uid: number; shell: string; sudo: boolean; password: PasswordState | 'unknown' }[];
   pveUsers: { userid: string; realm: string; enabled: boolean; expire: number; groups: string[]; tfa: boolean; comment: string }[];
-  tokens: { id: string; privsep: boolean; expire: number; comment: string }[];
+  /** Every API token; the fields after `comment` come from access-audit.ts `tokenFacts` (absent: not known). */
+  tokens: ({ id: string; privsep: boolean; expire: number; comment: string } & Partial<Pick<TokenFact, 'owner' | 'daysLeft' | 'state' | 'ownerUsable' | 'ownerRefusal'>>)[];
   matrix: AccessMatrix | null;
+  /** Groups, pools, roles, privileges per path and the findings (access-audit.ts); absent off a Proxmox VE node. */
+  access?: AccessFacts;
   /** The steps' own parts, in catalogue order. */
   sections: StepSection[];
   changes: { step: string; status: StepRecord['status']; updatedAt: string; files: { path: string; backup: string }[]; proof?: AccessProofRecord }[];
   /** The commands and files the facts came from. */
   evidence: string[];
+}
+
+export interface AccessFacts {
+  summary: AccessSummary;
+  /** each user and token on each path where it has a privilege (matrix paths and pool members) */
+  privileges: PathPrivileges[];
+  findings: Finding[];
+  /** who may hold Administrator (root@pam always may) */
+  declaredAdmins: string[];
+  /** accounts kept disabled on purpose with their roles */
+  breakGlass: string[];
+}
+
+/** What collectPolicyFacts may be told instead of reading it itself. */
+export interface PolicyOptions {
+  /** epoch seconds; default the clock */
+  now?: number;
+  /** userids allowed Administrator; default `declaredAdminsFrom(records)` */
+  declaredAdmins?: string[];
+  /** accounts disabled on purpose with their roles; default `breakGlassFrom(records)` */
+  breakGlass?: string[];
+}
+
+const answerText = (v: unknown): string | undefined => (typeof v === 'string' && v.trim() ? v.trim() : undefined);
+const answerList = (v: unknown): string[] =>
+  Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string' && x !== '') : typeof v === 'string' ? v.split(/[\s,]+/).filter(Boolean) : [];
+
+/**
+ * The userids the operator declared as admins, from the journal's answers:
+ * the admin-account step's `name` (NAME@pam), and the `admins` of the access
+ * model an answers file declared (`access-model.access.admins`).
+ */
+export function declaredAdminsFrom(records: Readonly<Record<string, StepRecord>>): string[] {
+  const out = new Set<string>();
+  const admin = answerText(records['admin-account']?.answers?.name);
+  if (admin) out.add(`${admin}@pam`);
+  const model = records['access-model']?.answers?.access;
+  if (typeof model === 'object' && model !== null && !Array.isArray(model)) for (const id of answerList((model as { admins?: unknown }).admins)) out.add(id);
+  return [...out].sort();
+}
+
+/** The break-glass account (NAME@pam) when the operator wanted one: disabled on purpose, Administrator on / by design. */
+export function breakGlassFrom(records: Readonly<Record<string, StepRecord>>): string[] {
+  const answers = records['break-glass']?.answers;
+  const name = answerText(answers?.name);
+  return answers?.wanted === true && name ? [`${name}@pam`] : [];
 }
 
 export interface StepSection {
@@ -89,7 +142,9 @@ export async function collectPolicyFacts(
   steps: readonly AnyStep[],
   records: Readonly<Record<string, StepRecord>>,
   journalPath: string,
+  options: PolicyOptions = {},
 ): Promise<PolicyFacts> {
+  const now = options.now ?? Math.floor(Date.now() / 1000);
   const { files, node } = ctx;
   const evidence: string[] = [];
   const read = async (path: string) => {
@@ -111,10 +166,33 @@ export async function collectPolicyFacts(
     for (const [userid, u] of [...cfg.users].sort(([a], [b]) => (a < b ? -1 : 1))) {
       const groups = [...cfg.groups].filter(([, g]) => g.users.has(userid)).map(([name]) => name).sort();
       pveUsers.push({ userid, realm: userid.split('@')[1] ?? '', enabled: !!u.enable, expire: u.expire, groups, tfa: /^x(!|$)/.test(u.keys ?? ''), comment: u.comment ?? '' });
-      for (const [sub, t] of [...u.tokens].sort(([a], [b]) => (a < b ? -1 : 1))) {
-        tokens.push({ id: `${userid}!${sub}`, privsep: !!t.privsep, expire: t.expire, comment: t.comment ?? '' });
-      }
     }
+    // Sorted by full id, as Proxmox lists them; never the secret (priv/token.cfg is not read).
+    for (const t of tokenFacts(cfg, now)) {
+      tokens.push({
+        id: t.id,
+        owner: t.owner,
+        privsep: !!t.privsep,
+        expire: t.expire,
+        daysLeft: t.daysLeft,
+        state: t.state,
+        comment: t.comment,
+        ownerUsable: t.ownerUsable,
+        ...(t.ownerRefusal !== undefined ? { ownerRefusal: t.ownerRefusal } : {}),
+      });
+    }
+  }
+  let access: AccessFacts | undefined;
+  if (cfg) {
+    const declaredAdmins = options.declaredAdmins ?? declaredAdminsFrom(records);
+    const breakGlass = options.breakGlass ?? breakGlassFrom(records);
+    access = {
+      summary: accessSummary(cfg),
+      privileges: privilegesByPath(cfg),
+      findings: accessFindings(cfg, { now, declaredAdmins, breakGlass }),
+      declaredAdmins,
+      breakGlass,
+    };
   }
 
   // The steps read the node through the same context they get from the runner, with the journal for answers.
@@ -153,6 +231,7 @@ export async function collectPolicyFacts(
     pveUsers,
     tokens,
     matrix: cfg ? accessMatrix(cfg) : null,
+    ...(access ? { access } : {}),
     sections,
     changes,
     evidence,

@@ -72,9 +72,9 @@ if (lab) {
     assert.match(doc, /\| alice@pam \| pam \| yes \| never \| - \| yes \|/, 'alice has 2FA');
     assert.match(doc, /\| breakglass@pam \| pam \| no \|/);
     assert.match(doc, /\| alice@pam \| yes \| Administrator \(\d+\) \|/);
-    assert.match(doc, /- alice@pam: .*Permissions\.Modify.*Sys\.Modify/);
+    assert.match(doc, /- `alice@pam` on `\/`: .*Permissions\.Modify.*Sys\.Modify/);
     assert.match(doc, /\| alice@pam!ci \(token, separated\) \|/);
-    assert.match(doc, /\| alice@pam!ci \| yes \| never \| CI runner \|/);
+    assert.match(doc, /\| alice@pam!ci \| alice@pam \| yes \| never \| - \| CI runner \|/);
     // The SSH policy is what sshd -T says after the hardening.
     const sshdT = await sh(lab, 'sshd -T');
     const permit = sshdT.match(/^permitrootlogin (\S+)$/m)![1]!;

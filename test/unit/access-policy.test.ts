@@ -2,12 +2,13 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdir, readFile } from 'node:fs/promises';
 import { lint } from 'markdownlint/promise';
-import { describeProof, renderAccessPolicy } from '../../src/report/access-policy.ts';
-import { collectPolicyFacts, collectStepSections, parseBridges, parseStorage, type PolicyFacts } from '../../src/report/facts.ts';
+import { describeProof, renderAccessPolicy, withoutDayCounts } from '../../src/report/access-policy.ts';
+import { breakGlassFrom, collectPolicyFacts, collectStepSections, declaredAdminsFrom, parseBridges, parseStorage, type PolicyFacts } from '../../src/report/facts.ts';
 import { code, numbered, paragraph, table, type DocumentSection } from '../../src/report/section.ts';
 import type { StepRecord } from '../../src/engine/journal.ts';
 import type { AnyStep, StepContext } from '../../src/engine/step.ts';
-import { accessMatrix } from '../../src/pve/permissions.ts';
+import { accessMatrix, privilegeMap } from '../../src/pve/permissions.ts';
+import { accessFindings, accessSummary, privilegesByPath } from '../../src/pve/access-audit.ts';
 import { parseUserCfg } from '../../src/pve/user-cfg.ts';
 import { generateKeyPair } from '../../src/ssh/keys.ts';
 import { CATALOGUE } from '../../steps/index.ts';
@@ -55,6 +56,8 @@ const SECTIONS: PolicyFacts['sections'] = [
 
 function facts(): PolicyFacts {
   const cfg = parseUserCfg(USER_CFG, { major: 9 }).cfg;
+  // access-audit: the report's groups, pools and roles, privileges per path and findings.
+  const access = { summary: accessSummary(cfg), privileges: privilegesByPath(cfg), findings: accessFindings(cfg, { now: NOW, declaredAdmins: ['alice@pam'], breakGlass: ['breakglass@pam'] }), declaredAdmins: ['alice@pam'], breakGlass: ['breakglass@pam'] };
   return {
     node: {
       hostname: 'pve1',
@@ -76,6 +79,7 @@ function facts(): PolicyFacts {
     ],
     tokens: [{ id: 'mon@pve!grafana', privsep: true, expire: 0, comment: 'dashboards' }],
     matrix: accessMatrix(cfg),
+    access,
     sections: SECTIONS,
     changes: [
       { step: 'sysctl', status: 'verified', updatedAt: '2026-11-22T10:00:00.000Z', files: [{ path: '/etc/sysctl.d/90-pve-baseline.conf', backup: '(did not exist before)' }] },
@@ -92,6 +96,8 @@ function facts(): PolicyFacts {
 }
 
 const META = { date: '2026-11-22', version: '0.1.0' };
+/** The access audit's clock for these documents: 2026-11-22 00:00:00 UTC. */
+const NOW = 1795305600;
 const LINT_CONFIG = { default: true, MD013: false };
 
 const headings = (doc: string) => doc.split('\n').filter((l) => /^#{1,3} /.test(l));
@@ -104,7 +110,13 @@ test('the report writes its own parts and the steps\' sections between them, in 
     '## Administrative accounts',
     '### Linux accounts that can log in or use sudo',
     '### Proxmox VE users',
+    '## Groups, pools and roles',
+    '### Groups',
+    '### Pools',
+    '### Roles',
     '## Access-control matrix',
+    '### Privileges per user and path',
+    '## Findings',
     '## API tokens',
     '## SSH keys',
     '## Break-glass account',
@@ -275,7 +287,7 @@ test('the real catalogue on a node: each step writes its own part, in catalogue 
   const withHook = CATALOGUE.filter((s) => s.document).map((s) => s.id);
   assert.deepEqual(policy.sections.map((s) => s.stepId), withHook, 'one section per step with a hook, in catalogue order');
   const order = headings(doc).map((h) => h.replace(/^#+ /, ''));
-  assert.deepEqual(order.slice(order.indexOf('API tokens') + 1, order.indexOf('Recovery procedures')), ['Named admin account', 'SSH keys', 'Break-glass account', 'SSH policy', 'Firewall', 'fail2ban', 'Two-factor login', 'Kernel and network settings', 'Audit log']);
+  assert.deepEqual(order.slice(order.indexOf('API tokens') + 1, order.indexOf('Recovery procedures')), ['Named admin account', 'SSH keys', 'Break-glass account', 'SSH policy', 'Firewall', 'fail2ban', 'Two-factor login', 'Kernel and network settings', 'Audit log', 'The declared access model', 'Service accounts and API tokens']);
 
   assert.match(doc, /- Datacenter firewall: on; node firewall on pve1: on\./);
   assert.match(doc, /\| cluster\.fw \| `IN Ping\(ACCEPT\) -source \+management` \| pve-baseline: ping from the management set \|/);
@@ -295,4 +307,202 @@ test('the real catalogue on a node: each step writes its own part, in catalogue 
   assert.match(doc, /- `sshd -T`\n/);
   assert.doesNotMatch(doc, /\$y\$/, 'no password hash');
   assert.deepEqual((await lint({ strings: { doc }, config: LINT_CONFIG })).doc, []);
+});
+
+// --- the access part: groups, pools and roles, privileges per path, findings, tokens (access-audit.ts) ---
+
+const DAY = 86_400;
+/** The seed-004 web team with a monitoring account, on the audit's clock; the token values are in token.cfg only. */
+const WEB_TEAM = `user:root@pam:1:0:::root@example.com:::
+user:alice@pam:1:0:::alice@example.com:Alice Admin::
+user:betty@pve:1:0:Betty:::external web pages::
+user:jim@pve:1:0:Jim:::internal web pages::
+user:nancy@pve:1:0:Nancy:::web team manager::
+user:eve@pve:0:0:Eve:::left the company::
+user:svc-mon@pve:1:0::::monitoring::
+token:svc-mon@pve!soon:${NOW + 10 * DAY}:1:rotates next:
+token:svc-mon@pve!later:${NOW + 40 * DAY}:1:grafana:
+token:svc-mon@pve!forever:0:1::
+token:svc-mon@pve!old:${NOW - 2 * DAY}:1:replaced:
+
+group:ops:eve@pve::
+group:webdevs:betty@pve,jim@pve:web programmers:
+group:webmgr:nancy@pve::
+
+pool:ExtWebSer:external web servers:100,101:local-lvm:
+pool:IntWebSer:internal web servers:200::
+
+role:WebAppManager:Pool.Audit,VM.Audit,VM.PowerMgmt:
+role:WebDev:Pool.Audit,VM.Audit,VM.Console:
+
+acl:1:/:alice@pam:Administrator:
+acl:1:/:@ops:Administrator:
+acl:1:/:svc-mon@pve,svc-mon@pve!soon,svc-mon@pve!later:PVEAuditor:
+acl:1:/pool/ExtWebSer:betty@pve:WebDev:
+acl:1:/pool/IntWebSer:jim@pve:WebDev:
+acl:1:/pool/ExtWebSer:@webmgr:WebAppManager:
+acl:1:/pool/IntWebSer:@webmgr:WebAppManager:
+`;
+const TOKEN_SECRET = '6f1c0c5e-8d3b-4b8e-9b1a-0d2f0e4c3a21';
+
+/** MemoryFiles that remember every path read. */
+class ReadLog extends MemoryFiles {
+  readonly reads: string[] = [];
+  override async read(path: string) {
+    this.reads.push(path);
+    return super.read(path);
+  }
+}
+
+const accessRecords: Record<string, StepRecord> = {
+  'admin-account': { status: 'verified', answers: { name: 'alice', role: 'Administrator', email: '', comment: '' }, updatedAt: '2026-11-22T10:00:00.000Z', bootId: 'b', applied: [], history: [] },
+};
+
+async function webTeamDoc(userCfg = WEB_TEAM, now = NOW, records = accessRecords) {
+  const files = new ReadLog({
+    '/etc/passwd': 'root:x:0:0:root:/root:/bin/bash\n',
+    '/etc/group': 'root:x:0:\n',
+    '/etc/shadow': 'root:*:19000:0:99999:7:::\n',
+    '/etc/pve/user.cfg': userCfg,
+    '/etc/pve/priv/token.cfg': `svc-mon@pve!soon ${TOKEN_SECRET}\n`,
+  });
+  const policy = await collectPolicyFacts({ exec: scriptedExec(), files, node: testNode }, [], records, '/var/lib/pve-baseline/journal.json', { now });
+  return { policy, files, doc: renderAccessPolicy(policy, META) };
+}
+
+/** The lines of a section, from its heading to the next heading of the same or a higher level. */
+function sectionOf(doc: string, heading: string): string[] {
+  const lines = doc.split('\n');
+  const start = lines.indexOf(heading);
+  assert.ok(start >= 0, heading);
+  const level = heading.indexOf(' ');
+  const end = lines.findIndex((l, i) => i > start && /^#+ /.test(l) && l.indexOf(' ') <= level);
+  return lines.slice(start + 1, end < 0 ? undefined : end).filter((l) => l !== '');
+}
+
+test('API tokens: owner, privilege separation, expiry date, days left and comment, then a line per token finding; never a secret', async () => {
+  const { doc, files } = await webTeamDoc();
+  assert.deepEqual(sectionOf(doc, '## API tokens'), [
+    '| Token | Owner | Privilege separation | Expires | Days left | Comment |',
+    '| --- | --- | --- | --- | --- | --- |',
+    '| svc-mon@pve!forever | svc-mon@pve | yes | never | - | - |',
+    '| svc-mon@pve!later | svc-mon@pve | yes | 2027-01-01 | 40 | grafana |',
+    '| svc-mon@pve!old | svc-mon@pve | yes | 2026-11-20 | -2 (expired) | replaced |',
+    '| svc-mon@pve!soon | svc-mon@pve | yes | 2026-12-02 | 10 | rotates next |',
+    '- `svc-mon@pve!old` expired on 2026-11-20: Proxmox refuses it; remove it, or make a new one if it is still needed',
+    '- `svc-mon@pve!soon` expires on 2026-12-02, in 10 days: regenerate or replace it before then, or what uses it stops working',
+    '- `svc-mon@pve!forever` never expires: a leaked secret works until someone removes the token; give it an expiry (pveum user token modify svc-mon@pve forever --expire EPOCH)',
+    'A token\'s secret is shown once, when it is made, and is kept only in `/etc/pve/priv/token.cfg`.',
+  ]);
+  assert.ok(!doc.includes(TOKEN_SECRET), 'no token value');
+  assert.ok(files.reads.includes('/etc/pve/user.cfg') && !files.reads.some((p) => p.includes('/priv/')), `user.cfg read, priv/ never: ${files.reads.join(', ')}`);
+
+  // A disabled owner: Proxmox refuses the token whatever its own expiry, and the table says so.
+  const { doc: disabled } = await webTeamDoc(WEB_TEAM.replace('user:svc-mon@pve:1:0:', 'user:svc-mon@pve:0:0:'));
+  assert.match(disabled, /\| svc-mon@pve!later \| svc-mon@pve \(user 'svc-mon@pve' is disabled: Proxmox refuses its tokens\) \| yes \| 2027-01-01 \| 40 \| grafana \|/);
+});
+
+test('groups with members and roles, pools with VMs and storage, custom roles with privileges (built-in roles by name)', async () => {
+  const { doc } = await webTeamDoc();
+  assert.deepEqual(sectionOf(doc, '### Groups'), [
+    '| Group | Members | Roles | Comment |',
+    '| --- | --- | --- | --- |',
+    '| ops | eve@pve | Administrator on / | - |',
+    '| webdevs | betty@pve, jim@pve | none | web programmers |',
+    '| webmgr | nancy@pve | WebAppManager on /pool/ExtWebSer; WebAppManager on /pool/IntWebSer | - |',
+  ]);
+  assert.deepEqual(sectionOf(doc, '### Pools'), [
+    '| Pool | VMs | Storage | Comment |',
+    '| --- | --- | --- | --- |',
+    '| ExtWebSer | 100, 101 | local-lvm | external web servers |',
+    '| IntWebSer | 200 | none | internal web servers |',
+  ]);
+  assert.deepEqual(sectionOf(doc, '### Roles'), [
+    '| Role | Privileges | Granted on |',
+    '| --- | --- | --- |',
+    '| WebAppManager | Pool.Audit, VM.Audit, VM.PowerMgmt | /pool/ExtWebSer, /pool/IntWebSer |',
+    '| WebDev | Pool.Audit, VM.Audit, VM.Console | /pool/ExtWebSer, /pool/IntWebSer |',
+    'Built-in roles in use (their privileges are Proxmox VE\'s own): Administrator (on /); PVEAuditor (on /).',
+  ]);
+});
+
+test('privileges per user and path: every line equals the evaluator\'s answer, and no path where someone has a privilege is missing', async () => {
+  const { doc } = await webTeamDoc();
+  const cfg = parseUserCfg(WEB_TEAM, { major: 9 }).cfg;
+  const items = sectionOf(doc, '### Privileges per user and path').filter((l) => l.startsWith('- '));
+  const listed = new Map<string, string[]>();
+  for (const item of items) {
+    const m = /^- `([^`]+)` on `([^`]+)`: (.+)$/.exec(item);
+    assert.ok(m, item);
+    listed.set(`${m[1]} ${m[2]}`, m[3]!.split(', '));
+  }
+  // The seed-004 questions: what Betty, Jim and Nancy may do on the VMs of the two pools.
+  assert.deepEqual(listed.get('betty@pve /vms/100'), ['Pool.Audit', 'VM.Audit', 'VM.Console']);
+  assert.equal(listed.get('betty@pve /vms/200'), undefined);
+  assert.equal(listed.get('jim@pve /vms/101'), undefined);
+  assert.deepEqual(listed.get('jim@pve /vms/200'), ['Pool.Audit', 'VM.Audit', 'VM.Console']);
+  assert.deepEqual(listed.get('nancy@pve /vms/200'), ['Pool.Audit', 'VM.Audit', 'VM.PowerMgmt']);
+  assert.deepEqual(listed.get('nancy@pve /storage/local-lvm'), ['Pool.Audit', 'VM.Audit', 'VM.PowerMgmt']);
+  assert.deepEqual(listed.get('svc-mon@pve!soon /nodes'), ['Datastore.Audit', 'Mapping.Audit', 'Pool.Audit', 'SDN.Audit', 'Sys.Audit', 'VM.Audit', 'VM.GuestAgent.Audit']);
+  assert.equal([...listed.keys()].some((k) => k.startsWith('svc-mon@pve!forever ')), false, 'a separated token without an ACL entry has nothing');
+
+  // Cell for cell against permissions.ts, over the matrix's paths and every pool member.
+  const paths = [...new Set([...accessMatrix(cfg).paths, '/vms/100', '/vms/101', '/vms/200', '/storage/local-lvm'])];
+  const ids = accessMatrix(cfg).rows.map((r) => r.id);
+  let withPrivileges = 0;
+  for (const id of ids) {
+    for (const path of paths) {
+      const expected = [...privilegeMap(cfg, id, path).keys()].sort();
+      assert.deepEqual(listed.get(`${id} ${path}`) ?? [], expected, `${id} on ${path}`);
+      if (expected.length) withPrivileges += 1;
+    }
+  }
+  assert.ok(withPrivileges > 40, `a real cross-check (${withPrivileges} cells with privileges)`);
+  for (const [key, privs] of listed) {
+    const [id, path] = key.split(' ') as [string, string];
+    assert.deepEqual(privs, [...privilegeMap(cfg, id, path).keys()].sort(), key);
+  }
+});
+
+test('findings: the declared admins come from the journal (admin-account, break-glass, the access model\'s hook)', async () => {
+  const { doc, policy } = await webTeamDoc();
+  assert.deepEqual(policy.access?.declaredAdmins, ['alice@pam']);
+  const findings = sectionOf(doc, '## Findings');
+  assert.match(findings[0]!, /Administrator held by anyone but the declared admins \(`root@pam`, `alice@pam`\)/);
+  assert.deepEqual(findings.slice(1), [
+    '- `svc-mon@pve!old` expired on 2026-11-20: Proxmox refuses it; remove it, or make a new one if it is still needed',
+    '- `eve@pve` holds Administrator on `/` and everything below it, through group `ops`, but is not a declared admin',
+    '- `eve@pve` is disabled, but keeps Administrator on `/` and everything below it (through group `ops`): re-enabling it restores that silently',
+    '- `svc-mon@pve!soon` expires on 2026-12-02, in 10 days: regenerate or replace it before then, or what uses it stops working',
+    '- `svc-mon@pve!forever` never expires: a leaked secret works until someone removes the token; give it an expiry (pveum user token modify svc-mon@pve forever --expire EPOCH)',
+  ]);
+  // Without the admin-account answer, alice is not declared.
+  const { policy: bare } = await webTeamDoc(WEB_TEAM, NOW, {});
+  assert.deepEqual(bare.access?.findings.filter((f) => f.kind === 'unexpected-administrator').map((f) => f.subject), ['alice@pam', 'eve@pve']);
+
+  const record = (answers: StepRecord['answers']): StepRecord => ({ status: 'verified', answers, updatedAt: '2026-11-22T10:00:00.000Z', bootId: 'b', applied: [], history: [] });
+  assert.deepEqual(declaredAdminsFrom({ 'admin-account': record({ name: 'alice' }), 'access-model': record({ access: { admins: ['bob@pve', 'alice@pam'] } }) }), ['alice@pam', 'bob@pve']);
+  assert.deepEqual(declaredAdminsFrom({ 'access-model': record({ template: 'auditor' }) }), [], 'a template declares no admins');
+  assert.deepEqual(declaredAdminsFrom({}), []);
+  assert.deepEqual(breakGlassFrom({ 'break-glass': record({ wanted: true, name: 'breakglass' }) }), ['breakglass@pam']);
+  assert.deepEqual(breakGlassFrom({ 'break-glass': record({ wanted: false, name: 'breakglass' }) }), []);
+  // The caller may name them instead.
+  const files = new MemoryFiles({ '/etc/passwd': '', '/etc/group': '', '/etc/shadow': '', '/etc/pve/user.cfg': WEB_TEAM });
+  const told = await collectPolicyFacts({ exec: scriptedExec(), files, node: testNode }, [], accessRecords, 'j', { now: NOW, declaredAdmins: ['alice@pam', 'eve@pve'] });
+  assert.deepEqual(told.access?.findings.filter((f) => f.kind === 'unexpected-administrator'), []);
+});
+
+test('the access part passes markdownlint, and a day later the same node gives the same document apart from the day counts', async () => {
+  const { doc } = await webTeamDoc();
+  assert.deepEqual((await lint({ strings: { doc }, config: LINT_CONFIG })).doc, []);
+  const { doc: tomorrow } = await webTeamDoc(WEB_TEAM, NOW + DAY);
+  assert.notEqual(doc, tomorrow, 'the day counts moved');
+  assert.match(tomorrow, /\| svc-mon@pve!soon \| svc-mon@pve \| yes \| 2026-12-02 \| 9 \| rotates next \|/);
+  assert.equal(withoutDayCounts(doc), withoutDayCounts(tomorrow));
+  // Eleven days on, the token monitoring uses crosses into "expiring": that is a change.
+  const { doc: later } = await webTeamDoc(WEB_TEAM, NOW + 11 * DAY);
+  assert.notEqual(withoutDayCounts(doc), withoutDayCounts(later));
+  assert.match(later, /- `svc-mon@pve!later` expires on 2027-01-01, in 29 days/);
+  // Only the tokens' day counts are left out: any other change still shows.
+  assert.notEqual(withoutDayCounts(doc), withoutDayCounts(doc.replace('| 40 | grafana |', '| 40 | grafana2 |')));
 });
