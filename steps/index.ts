@@ -3,7 +3,9 @@
  * adding a step means writing its file and listing it here.
  */
 import type { AnyStep } from '../src/engine/step.ts';
+import { accessModelStep } from './access-model.ts';
 import { accessPolicyStep } from './access-policy.ts';
+import { apiTokensStep } from './api-tokens.ts';
 import { adminAccountStep } from './admin-account.ts';
 import { breakGlassStep } from './break-glass.ts';
 import { firewallStep } from './firewall.ts';
@@ -14,4 +16,4 @@ import { sshKeyStep } from './ssh-key.ts';
 import { sshdHardeningStep } from './sshd-hardening.ts';
 import { sysctlStep } from './sysctl.ts';
 
-export const CATALOGUE: AnyStep[] = [adminAccountStep, sshKeyStep, breakGlassStep, sshdHardeningStep, firewallStep, fail2banStep, twoFactorStep, sysctlStep, auditLogStep, accessPolicyStep];
+export const CATALOGUE: AnyStep[] = [adminAccountStep, sshKeyStep, breakGlassStep, sshdHardeningStep, firewallStep, fail2banStep, twoFactorStep, sysctlStep, auditLogStep, accessModelStep, apiTokensStep, accessPolicyStep];
