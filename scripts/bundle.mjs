@@ -21,6 +21,10 @@ export const bundleFixes = {
       loader: 'js',
     }));
     b.onLoad({ filter: /^is-in-ci$/, namespace: 'stub' }, () => ({ contents: 'export default false;', loader: 'js' }));
+    // ws (about 48 KB) comes in only through ink's devtools window polyfill,
+    // which runs when DEV=true and react-devtools-core (stubbed above) connect.
+    b.onResolve({ filter: /^ws$/ }, () => ({ path: 'ws', namespace: 'stub' }));
+    b.onLoad({ filter: /^ws$/, namespace: 'stub' }, () => ({ contents: 'export default class WebSocket {}; export class WebSocketServer {};', loader: 'js' }));
     // conf imports ajv (about 170 KB with its helpers) for JSON-schema
     // validation, which it uses only when given a schema; the journal passes
     // none. Leaving it out saves a sixth of the bundle and its start-up time.
