@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { KEYS, ptyEnv, runInPty, type PtyStep } from '../support/pty.ts';
-import { actAsPhone, fail2banDefaults, installBundle, journalStep, labOrSkip, sh, twoFactorEnrolment, waitUntil, webGet, webLoginWithTotp } from './helpers.ts';
+import { actAsPhone, apiCall, fail2banDefaults, installBundle, journalStep, labOrSkip, sh, twoFactorEnrolment, waitUntil, webGet, webLoginWithTotp } from './helpers.ts';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -104,10 +104,36 @@ if (lab) {
       { waitFor: 'Two-factor login for the web UI: verified', timeoutMs: 120_000 },
       { waitFor: 'Plan:', timeoutMs: 20_000 }, // sysctl
       { send: KEYS.enter },
+      { waitFor: 'Which access model?', timeoutMs: 30_000 },
+      ...Array.from({ length: 4 }, () => ({ send: KEYS.down })), // the monitoring service account
+      { send: KEYS.enter },
+      { waitFor: 'Plan:', timeoutMs: 20_000 },
+      { snapshot: 'access-model' },
+      { send: KEYS.enter },
+      { waitFor: 'Service account', timeoutMs: 30_000 },
+      { send: KEYS.enter }, // svc-monitoring@pve
+      { waitFor: 'Token name' },
+      { send: KEYS.enter }, // metrics
+      { waitFor: 'Roles for the token' },
+      { send: KEYS.enter }, // PVEAuditor
+      { waitFor: 'Path the roles apply on' },
+      { send: KEYS.enter }, // /
+      { waitFor: 'Days until the token expires' },
+      { send: KEYS.enter }, // 180
+      { waitFor: 'What uses it' },
+      { send: KEYS.enter },
+      { waitFor: 'Also write the secret to a file' },
+      { send: KEYS.enter }, // no: only shown
+      { waitFor: 'Plan:', timeoutMs: 20_000 },
+      { send: KEYS.enter },
+      { waitFor: 'The secret of svc-monitoring@pve!metrics', timeoutMs: 30_000 },
+      { snapshot: 'token' },
+      { send: 'w' },
+      { waitFor: 'Service accounts and API tokens: verified', timeoutMs: 30_000 },
       { waitFor: 'Access-policy document', timeoutMs: 20_000 },
       { waitFor: 'Plan:', timeoutMs: 20_000 },
       { send: KEYS.enter },
-      { waitFor: 'Finished: 8 verified, 1 already compliant', timeoutMs: 30_000 },
+      { waitFor: 'Finished: 10 verified, 1 already compliant', timeoutMs: 30_000 },
       { waitExit: true, timeoutMs: 10_000 },
     ]);
     // The operator's second terminal, once sshd runs the new settings: their own key, as alice.
@@ -137,6 +163,14 @@ if (lab) {
     assert.match(key, /Fingerprint +SHA256:/);
     assert.match(key, /Comment +operator@laptop/);
     assert.doesNotMatch(r.plain, new RegExp(PASSWORD), 'the password never reached the screen');
+    // The access model's preview said who gains what; the token's secret was shown once, and it works over HTTPS.
+    assert.match(r.snapshots.find((s) => s.name === 'access-model')!.screen.join('\n'), /svc-monitoring@pve on \/: nothing -> Datastore\.Audit/);
+    const tokenSecret = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/.exec(r.snapshots.find((s) => s.name === 'token')!.screen.join('\n'))?.[0];
+    assert.ok(tokenSecret, 'the secret is on the screen');
+    const nodes = await apiCall(lab, 'GET', '/nodes', { token: `svc-monitoring@pve!metrics=${tokenSecret}` });
+    assert.equal(nodes.status, 200, 'the monitoring token reads /nodes');
+    const traces = await lab.exec(['sh', '-c', 'grep -rl -- "$1" /var/lib/pve-baseline /var/log /root 2>/dev/null; journalctl --no-pager -q | grep -c -- "$1"', 'sh', tokenSecret]);
+    assert.equal(traces.stdout.trim(), '0', `the secret is kept nowhere but token.cfg: ${traces.stdout}`);
     // In a container the kernel.* and fs.* keys belong to the host: only the network ones apply.
     assert.match(r.plain, /Kernel and network sysctl settings: verified \(2 changes\)/);
     assert.equal((await sh(lab, 'sysctl -n net.ipv4.conf.all.accept_redirects')).trim(), '0');
@@ -156,7 +190,7 @@ if (lab) {
     await sh(lab, 'printf "sysctl: {}\\n" > /root/answers.yml');
     const again = await lab.exec(['pve-baseline', 'apply', '--answers', '/root/answers.yml', '--yes']);
     assert.equal(again.exitCode, 0, again.stderr);
-    assert.match(again.stdout, /Summary: 9 compliant, 1 not applicable\./);
+    assert.match(again.stdout, /Summary: 11 compliant, 1 not applicable\./);
     assert.doesNotMatch(again.stdout, /Plan:/);
     // Someone sets a value back by hand: check names the drift and exits 1.
     await sh(lab, 'sysctl -w net.ipv4.conf.all.accept_redirects=1 >/dev/null');
@@ -193,7 +227,7 @@ if (lab) {
     assert.equal(fresh.exitCode, 1, fresh.stderr);
     const report = JSON.parse(fresh.stdout) as { compliant: boolean; steps: { id: string; status: string; reason?: string; changes: { summary: string }[] }[] };
     assert.equal(report.compliant, false);
-    assert.deepEqual(report.steps.map((s) => s.id), ['admin-account', 'ssh-key', 'break-glass', 'sshd-hardening', 'firewall', 'fail2ban', 'two-factor', 'sysctl', 'audit-log', 'access-policy']);
+    assert.deepEqual(report.steps.map((s) => s.id), ['admin-account', 'ssh-key', 'break-glass', 'sshd-hardening', 'firewall', 'fail2ban', 'two-factor', 'sysctl', 'audit-log', 'access-model', 'api-tokens', 'access-policy']);
     // auditd needs the kernel's audit system, which a container does not have: not applicable, honestly.
     assert.ok(report.steps.every((s) => s.status === (s.id === 'audit-log' ? 'not-applicable' : 'drift')), JSON.stringify(report.steps.map((s) => [s.id, s.status, s.reason])));
     assert.match(report.steps[0]!.reason!, /needs an answer for admin-account\.name/);

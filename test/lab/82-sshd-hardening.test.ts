@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { KEYS, ptyEnv, runInPty, type PtyStep } from '../support/pty.ts';
 import { generateKeyPair } from '../../src/ssh/keys.ts';
-import { armedReverts, fail2banDefaults, installBundle, journalStep as journalStepOf, labOrSkip, revertedAt, sh, sshdQuestions, waitUntil } from './helpers.ts';
+import { armedReverts, fail2banDefaults, installBundle, journalStep as journalStepOf, labOrSkip, revertedAt, sh, skipAccessSteps, sshdQuestions, waitUntil } from './helpers.ts';
 import type { Lab } from './lab.ts';
 
 const lab = await labOrSkip();
@@ -272,6 +272,7 @@ if (lab) {
       ...LATER_STEPS_SKIPPED,
       { waitFor: 'Plan:', timeoutMs: 30_000 }, // sysctl
       { send: KEYS.enter },
+      ...skipAccessSteps(),
       { waitFor: 'Plan:', timeoutMs: 30_000 }, // the document
       { send: KEYS.enter },
       { waitFor: 'Finished:', timeoutMs: 30_000 },

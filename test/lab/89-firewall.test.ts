@@ -16,7 +16,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { KEYS, ptyEnv, runInPty, type PtyStep } from '../support/pty.ts';
-import { adminAnswers, armedReverts, installBundle, webGet, journalStep as journalStepOf, labOrSkip, revertedAt, sh, sshdQuestions, STATE_DIR as STATE, waitUntil } from './helpers.ts';
+import { adminAnswers, armedReverts, installBundle, journalStep as journalStepOf, labOrSkip, revertedAt, sh, skipAccessSteps, sshdQuestions, STATE_DIR as STATE, waitUntil, webGet } from './helpers.ts';
 import type { Lab } from './lab.ts';
 import { ADMIN_CLUSTER_FW, ADMIN_RULES_AFTER } from '../fixtures/fake-firewall.ts';
 
@@ -274,6 +274,7 @@ function wizardScript(): PtyStep[] {
     { send: KEYS.escape },
     { waitFor: 'Plan:', timeoutMs: 30_000 }, // sysctl
     { send: 's' },
+    ...skipAccessSteps(),
     { waitFor: 'Plan:', timeoutMs: 30_000 }, // the document
     { send: 's' },
     { waitFor: 'Finished:', timeoutMs: 30_000 },

@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import jsqr from 'jsqr';
 import { KEYS, ptyEnv, runInPty, type PtyStep } from '../support/pty.ts';
-import { adminAnswers, apiPost, installBundle, secretOnScreen, journalStep, labOrSkip, sh, sshdQuestions, waitUntil, webLoginWithTotp } from './helpers.ts';
+import { adminAnswers, apiPost, installBundle, journalStep, labOrSkip, secretOnScreen, sh, skipAccessSteps, sshdQuestions, waitUntil, webLoginWithTotp } from './helpers.ts';
 import { Secret } from '../../src/system/secret.ts';
 import { totpCode } from '../../src/tfa/totp-codes.ts';
 
@@ -99,6 +99,7 @@ if (lab) {
       { waitFor: 'Two-factor login for the web UI: verified', timeoutMs: 120_000 },
       { waitFor: 'Plan:', timeoutMs: 30_000 }, // sysctl
       { send: 's' },
+      ...skipAccessSteps(),
       { waitFor: 'Plan:', timeoutMs: 30_000 }, // the document
       { send: 's' },
       { waitFor: 'Finished:', timeoutMs: 30_000 },
