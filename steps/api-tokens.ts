@@ -25,7 +25,7 @@ import { isBuiltinRole } from '../src/pve/privileges.ts';
 import { privilegeMap } from '../src/pve/permissions.ts';
 import { newUser, parseUserCfg, type UserCfg } from '../src/pve/user-cfg.ts';
 import type { PveMajor } from '../src/pve/privileges.ts';
-import { bullets, code, paragraph, table, type DocumentSection } from '../src/report/section.ts';
+import { bullets, code, paragraph } from '../src/report/section.ts';
 import { accessFindings, type FindingKind } from '../src/pve/access-audit.ts';
 import { findingsCheck, SERVICE_ACCOUNT, USER_CFG } from './access-model.ts';
 
@@ -374,31 +374,20 @@ export const apiTokensStep: Step<TokenFacts, ApiTokensAnswers> = {
     return checks;
   },
 
-  async document(ctx) {
-    const major: PveMajor = (ctx.node.proxmox?.major ?? 9) >= 9 ? 9 : 8;
-    const cfg = parseUserCfg((await ctx.files.read(USER_CFG)) ?? '', { major }).cfg;
-    const now = Math.floor(Date.now() / 1000);
-    const accounts = [...cfg.users.keys()].filter((u) => SERVICE_ACCOUNT.test(u)).sort();
-    const section: DocumentSection = {
+  async document(ctx, answers) {
+    const declared = tokensOf(answers as ApiTokensAnswers);
+    return {
       heading: 'Service accounts and API tokens',
       blocks: [
         paragraph(
-          `Automation uses service accounts (${code('svc-NAME@pve')}, no password) and privilege-separated tokens that expire; a token's grant is never wider than its account's, and root@pam has no token. Rotate a token with ${code('pve-baseline apply')} of this step within ${ROTATE_WITHIN_DAYS} days of its expiry: its secret is regenerated, its grants kept.`,
+          `Automation uses service accounts (${code('svc-NAME@pve')}, no password) and privilege-separated tokens that expire; a token's grant is never wider than its account's, and root@pam has no token. Within ${ROTATE_WITHIN_DAYS} days of a token's expiry, running this step again gives it a new secret and expiry, its grants kept. Every token, with its owner, expiry and days left, is in the API tokens table above.`,
         ),
-        ...(accounts.length
-          ? [
-              table(
-                ['Account', 'Token', 'Separated', 'Expires', 'Days left'],
-                accounts.flatMap((a) =>
-                  [...cfg.users.get(a)!.tokens].sort(([x], [y]) => (x < y ? -1 : 1)).map(([sub, t]) => [a, sub, t.privsep ? 'yes' : 'NO', t.expire ? isoDay(t.expire) : 'never', t.expire ? String(daysLeft(t.expire, now)) : '-']),
-                ),
-              ),
-            ]
-          : [bullets(['No service accounts yet.'])]),
+        ...(declared.length
+          ? [bullets(declared.map((t) => `${code(`${t.account}!${t.token}`)}: ${t.roles.join(', ')} on ${code(t.path)}${t.comment ? ` (${t.comment})` : ''}`))]
+          : [paragraph('pve-baseline has made no token on this node.')]),
       ],
       evidence: [`read ${USER_CFG} (token secrets are in ${TOKEN_CFG}, which is never read)`],
     };
-    return section;
   },
 };
 

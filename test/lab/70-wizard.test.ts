@@ -6,12 +6,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { KEYS, ptyEnv, runInPty, type PtyStep } from '../support/pty.ts';
-import { actAsPhone, apiCall, fail2banDefaults, installBundle, journalStep, labOrSkip, sh, twoFactorEnrolment, waitUntil, webGet, webLoginWithTotp } from './helpers.ts';
+import { actAsPhone, apiCall, fail2banDefaults, installBundle, journalStep, labOrSkip, sh, twoFactorEnrolment, waitUntil, webGet, webLoginAfterProof } from './helpers.ts';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Secret } from '../../src/system/secret.ts';
-import { totpCode } from '../../src/tfa/totp-codes.ts';
 import type { Lab } from './lab.ts';
 import { generateKeyPair } from '../../src/ssh/keys.ts';
 
@@ -24,7 +22,8 @@ function overSsh(node: Lab, command: string[], script: PtyStep[], term = 'xterm-
     argv: ['sshpass', '-e', 'ssh', '-t', ...node.sshClientArgs('root', ['-o', 'PubkeyAuthentication=no', '-o', 'PreferredAuthentications=password']), ...command],
     env: ptyEnv({ SSHPASS: node.rootPassword, TERM: term }),
     script,
-    maxMs: 120_000,
+    // The whole baseline by hand: twelve steps, three of them waiting for a person's login.
+    maxMs: 240_000,
   });
 }
 
@@ -104,25 +103,30 @@ if (lab) {
       { waitFor: 'Two-factor login for the web UI: verified', timeoutMs: 120_000 },
       { waitFor: 'Plan:', timeoutMs: 20_000 }, // sysctl
       { send: KEYS.enter },
-      { waitFor: 'Which access model?', timeoutMs: 30_000 },
-      ...Array.from({ length: 4 }, () => ({ send: KEYS.down })), // the monitoring service account
+      { waitFor: '? Which access model?', timeoutMs: 30_000 },
+      // Four presses of the down arrow, as a person makes them: Ink 6 reads arrows that arrive in one chunk as one key.
+      ...Array.from({ length: 4 }, (): PtyStep[] => [{ send: KEYS.down }, { sleepMs: 150 }]).flat(), // the monitoring service account
       { send: KEYS.enter },
       { waitFor: 'Plan:', timeoutMs: 20_000 },
-      { snapshot: 'access-model' },
+      { send: KEYS.pageDown },
+      { sleepMs: 150 },
+      { send: KEYS.pageDown },
+      { sleepMs: 300 },
+      { snapshot: 'access-model' }, // the end of the plan: who gains what
       { send: KEYS.enter },
-      { waitFor: 'Service account', timeoutMs: 30_000 },
+      { waitFor: '? Service account', timeoutMs: 30_000 },
       { send: KEYS.enter }, // svc-monitoring@pve
-      { waitFor: 'Token name' },
+      { waitFor: '? Token name' },
       { send: KEYS.enter }, // metrics
-      { waitFor: 'Roles for the token' },
+      { waitFor: '? Roles for the token' },
       { send: KEYS.enter }, // PVEAuditor
-      { waitFor: 'Path the roles apply on' },
+      { waitFor: '? Path the roles apply on' },
       { send: KEYS.enter }, // /
-      { waitFor: 'Days until the token expires' },
+      { waitFor: '? Days until the token expires' },
       { send: KEYS.enter }, // 180
-      { waitFor: 'What uses it' },
+      { waitFor: '? What uses it' },
       { send: KEYS.enter },
-      { waitFor: 'Also write the secret to a file' },
+      { waitFor: '? Also write the secret to a file' },
       { send: KEYS.enter }, // no: only shown
       { waitFor: 'Plan:', timeoutMs: 20_000 },
       { send: KEYS.enter },
@@ -149,7 +153,7 @@ if (lab) {
     // Then two-factor: the phone reads the QR code's secret and types a code; once live, a web login with password + code.
     const secret = await actAsPhone(PHONE);
     await waitUntil(async () => (await stepStatus('two-factor')) === 'applied', 'the TOTP entry', 120_000);
-    assert.equal(await webLoginWithTotp(lab, 'alice@pam', PASSWORD, totpCode(new Secret(secret))), 200, 'alice logs in to the web UI with her password and a code');
+    assert.equal((await webLoginAfterProof(lab, 'alice@pam', PASSWORD, secret)).status, 200, 'alice logs in to the web UI with her password and a code');
     const r = await wizard;
     assert.ok(r.ok, r.timedOut ? `${r.timedOut.reason}\n${r.timedOut.tail}` : r.plain);
     assert.equal(r.exitCode, 0);

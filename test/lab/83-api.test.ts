@@ -12,20 +12,13 @@
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { request } from 'node:https';
 import { Secret, TOTP } from 'otpauth';
-import { labOrSkip, sh, waitUntil } from './helpers.ts';
+import { apiCall, labOrSkip, sh, waitUntil, type ApiAnswer } from './helpers.ts';
 import type { Lab } from './lab.ts';
 
 const lab = await labOrSkip();
 
-interface Res {
-  status: number;
-  reason: string;
-  json: { data: unknown; message?: string } | undefined;
-}
+type Res = ApiAnswer;
 
 const PAM_USER = 'tfauser';
 const PAM_PASSWORD = 'lab-Tfa-pw-83';
@@ -33,51 +26,9 @@ const TOK_USER = 'tokuser@pve';
 
 if (lab) {
   const node: Lab = lab;
-  const ca = readFileSync(join(node.rootDir, 'etc/pve/pve-root-ca.pem'));
 
-  function api(method: string, path: string, opts: { form?: Record<string, string>; ticket?: string; csrf?: string; token?: string } = {}): Promise<Res> {
-    const body = opts.form ? new URLSearchParams(opts.form).toString() : undefined;
-    const headers: Record<string, string> = {};
-    if (body !== undefined) {
-      headers['Content-Type'] = 'application/x-www-form-urlencoded';
-      headers['Content-Length'] = String(Buffer.byteLength(body));
-    }
-    if (opts.ticket) headers.Cookie = `PVEAuthCookie=${encodeURIComponent(opts.ticket)}`;
-    if (opts.csrf) headers.CSRFPreventionToken = opts.csrf;
-    if (opts.token) headers.Authorization = `PVEAPIToken=${opts.token}`;
-    return new Promise((resolve, reject) => {
-      const req = request(
-        {
-          host: node.nodeAddress,
-          port: 8006,
-          method,
-          path: `/api2/json${path}`,
-          headers,
-          ca,
-          localAddress: node.workstationAddress,
-          checkServerIdentity: () => undefined, // the chain is checked against the node's CA; the name is the node's, not the address
-          timeout: 20_000,
-        },
-        (res) => {
-          let text = '';
-          res.setEncoding('utf8');
-          res.on('data', (c: string) => (text += c));
-          res.on('end', () => {
-            let json: Res['json'];
-            try {
-              json = JSON.parse(text) as Res['json'];
-            } catch {
-              json = undefined;
-            }
-            resolve({ status: res.statusCode ?? 0, reason: res.statusMessage ?? '', json });
-          });
-        },
-      );
-      req.on('timeout', () => req.destroy(new Error('timed out')));
-      req.on('error', reject);
-      req.end(body);
-    });
-  }
+  /** One HTTPS call from the workstation side, the node's certificate pinned (helpers.ts apiCall). */
+  const api = (method: string, path: string, opts: { form?: Record<string, string>; ticket?: string; csrf?: string; token?: string } = {}): Promise<Res> => apiCall(node, method, path, opts);
 
   const login = (form: Record<string, string>) => api('POST', '/access/ticket', { form });
   const data = <T>(r: Res) => r.json?.data as T;

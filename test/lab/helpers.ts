@@ -81,9 +81,9 @@ export async function revertedAt(lab: Lab, after = 0): Promise<number | undefine
 /** Esc at the first question of the access-model and api-tokens steps: both skipped (for the wizard tests about other steps). */
 export function skipAccessSteps(): PtyStep[] {
   return [
-    { waitFor: 'Which access model?', timeoutMs: 30_000 },
+    { waitFor: '? Which access model?', timeoutMs: 30_000 },
     { send: KEYS.escape },
-    { waitFor: 'Service account', timeoutMs: 30_000 },
+    { waitFor: '? Service account', timeoutMs: 30_000 },
     { send: KEYS.escape },
   ];
 }
@@ -183,6 +183,25 @@ export async function webLoginWithTotp(lab: Lab, user: string, password: string,
   if (!first.body.data?.NeedTFA) return 200;
   const second = await apiPost(lab, '/access/ticket', { username: user, 'tfa-challenge': ticket, password: `totp:${code}`, 'new-format': '1' }, from);
   return second.status;
+}
+
+/**
+ * A person's web login with password and code once the two-factor step's
+ * own proof is done: the step marks itself applied before it proves the
+ * factor with a code of its own, and Proxmox takes each time step once, so
+ * a login in between, or in the proof's step, would not count as newer.
+ * Waits for the proof, then for a time step after the last one accepted.
+ */
+export async function webLoginAfterProof(lab: Lab, user: string, password: string, secret: string, from?: string): Promise<{ status: number; at: number }> {
+  const { totpCode } = await import('../../src/tfa/totp-codes.ts');
+  const { Secret } = await import('../../src/system/secret.ts');
+  await waitUntil(async () => ['proven', 'kept'].includes((await journalStep(lab, 'two-factor'))?.guard?.phase ?? ''), 'the two-factor step\'s own proof', 120_000);
+  const tfa = JSON.parse((await lab.exec(['cat', '/etc/pve/priv/tfa.cfg'])).stdout || '{}') as { users?: Record<string, { totp?: { entry: unknown }[] }> };
+  const counts = (tfa.users?.[user]?.totp ?? []).map((e) => (typeof e.entry === 'object' && e.entry !== null ? Number((e.entry as { 'last-count'?: number })['last-count'] ?? 0) : 0));
+  const last = Math.max(0, ...counts);
+  await waitUntil(async () => Math.floor(Date.now() / 30_000) > last, 'a time step after the last code Proxmox took', 40_000);
+  const at = Date.now();
+  return { status: await webLoginWithTotp(lab, user, password, totpCode(new Secret(secret)), from), at };
 }
 
 /** The TOTP secret as the wizard shows it beside its QR code: 8 groups of 4 base32 characters. */
