@@ -54,6 +54,7 @@ import { addTfaEntry, deleteTfaEntry, getTfaEntry, listTfa, listUserTfa, unlockT
 import { lockTfaConfig, nowSecs, readCounts, readTfaCfg, setUserTfaEnabled, tfaDie, writeCounts, writeTfaCfgFile } from './tfa-store.ts';
 import { deleteFile, lockFile, lockUserConfig, nodename, readFile, readUserCfg, updateUserCfg, writeFile, writeUserCfgFile } from './pmxcfs.ts';
 import { callContext, checkPermModify, extractVmStats, guestMethods, resourcesMethod, vmList, type CallContext } from './guests.ts';
+import { aptRepositoryMethods } from './apt-repos.ts';
 
 export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'DELETE';
 
@@ -1712,7 +1713,7 @@ const tfa: ApiMethod[] = [
   },
 ];
 
-export const API: ApiMethod[] = [...users, ...groups, ...roles, ...acl, ...access, ...pools, ...system, ...tfa, ...guestMethods, resourcesMethod];
+export const API: ApiMethod[] = [...users, ...groups, ...roles, ...acl, ...access, ...pools, ...system, ...tfa, ...guestMethods, resourcesMethod, ...aptRepositoryMethods];
 
 /** directory-like API paths: what `pvesh get` / `pvesh ls` list there */
 export const API_DIRS: Record<string, string[]> = {
