@@ -17,6 +17,9 @@ export interface Glyphs {
   ellipsis: string;
   rule: string;
   spinner: readonly string[];
+  /** A progress bar's done and to-do cells. */
+  barDone: string;
+  barToDo: string;
   /** Ink <Box borderStyle>: 'round' draws ╭╮╰╯, 'single' ┌┐└┘ (both in the console font). */
   border: 'round' | 'single';
 }
@@ -34,6 +37,8 @@ export const UNICODE: Glyphs = {
   ellipsis: '…',
   rule: '─',
   spinner: ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏'],
+  barDone: '█',
+  barToDo: '░',
   border: 'round',
 };
 
@@ -50,6 +55,8 @@ export const CONSOLE: Glyphs = {
   ellipsis: '...',
   rule: '─',
   spinner: ['-', '\\', '|', '/'],
+  barDone: '#',
+  barToDo: '.',
   border: 'single',
 };
 

@@ -55,6 +55,7 @@ export function StepProgress({ activity, progress, tail, tailLines, guardPhase }
           {guardPhase ? <Text color={theme.color('muted')}>  (revert: {GUARD_PHASE_TEXT[guardPhase]})</Text> : null}
         </Truncated>
       </Box>
+      {progress?.detail ? <ProgressBar percent={progress.detail.percent} label={progress.detail.label} width={width} /> : null}
       {shown.map((line, i) => (
         <Truncated key={i} color={theme.color('muted')}>
           {'  │ '}
@@ -62,5 +63,29 @@ export function StepProgress({ activity, progress, tail, tailLines, guardPhase }
         </Truncated>
       ))}
     </Box>
+  );
+}
+
+/** Cells of the bar: wide enough to see it move, short enough to leave the label room on 80 columns. */
+const BAR_CELLS = 24;
+
+/**
+ * A long command's own progress, one line:
+ * ```
+ *  [████████████░░░░░░░░░░░░]  48%  Unpacking pve-manager (amd64)
+ * ```
+ * Redrawn only when the runner reports (a few times a second at most).
+ */
+export function ProgressBar({ percent, label, width }: { percent: number; label: string; width: number }) {
+  const theme = useTheme();
+  const done = Math.max(0, Math.min(BAR_CELLS, Math.round((percent / 100) * BAR_CELLS)));
+  return (
+    <Truncated width={width}>
+      {'  ['}
+      <Text color={theme.color('accent')}>{theme.glyphs.barDone.repeat(done)}</Text>
+      <Text color={theme.color('muted')}>{theme.glyphs.barToDo.repeat(BAR_CELLS - done)}</Text>
+      {`] ${String(Math.floor(percent)).padStart(3)}%  `}
+      {label}
+    </Truncated>
   );
 }

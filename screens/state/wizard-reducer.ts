@@ -2,7 +2,7 @@
  * The wizard's state, reduced from runner events and from what the person
  * does. Pure: every screen renders from this, and tests drive it directly.
  */
-import type { AccessDecision, AccessRequest, AnswerRequest, Plan, RevealRequest, Review, RunnerEvent, StepOutcome, StepResult } from '../../src/engine/events.ts';
+import type { AccessDecision, AccessRequest, AnswerRequest, ChangeProgress, Plan, RevealRequest, Review, RunnerEvent, StepOutcome, StepResult } from '../../src/engine/events.ts';
 import type { AnswerDetails, Check, Risk, Scope } from '../../src/engine/step.ts';
 import type { GuardPhase, StepStatus } from '../../src/engine/journal.ts';
 
@@ -52,6 +52,8 @@ export interface Progress {
   total: number;
   done: number;
   current?: string;
+  /** The running command's own progress, when it reports one (an upgrade). */
+  detail?: ChangeProgress;
 }
 
 export const TAIL_LIMIT = 40;
@@ -139,6 +141,8 @@ export function wizardReducer(state: WizardState, action: WizardAction): WizardS
       return { ...state, activity: 'applying', progress: { total: state.plan?.changes.length ?? 0, done: 0 } };
     case 'change-started':
       return { ...state, progress: { total: state.progress?.total ?? 0, done: event.index, current: describe(event.change) } };
+    case 'change-progress':
+      return { ...state, progress: { total: state.progress?.total ?? 0, done: state.progress?.done ?? event.index, ...(state.progress?.current ? { current: state.progress.current } : {}), detail: event.progress } };
     case 'change-finished':
       return { ...state, progress: { total: state.progress?.total ?? 0, done: event.index + 1 } };
     case 'output': {

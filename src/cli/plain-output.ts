@@ -42,11 +42,21 @@ function checkLines(checks: Check[] | undefined, indent: string, onlyFailed: boo
     .map((c) => `${indent}${c.ok ? 'ok  ' : 'FAIL'} ${c.label}${c.detail ? `: ${c.detail}` : ''}`);
 }
 
+/** Headless output prints a long command's progress at most this often (a log, not a screen). */
+export const PLAIN_PROGRESS_EVERY_MS = 5_000;
+
 /** A writer of events as lines; returns the function to hand the runner. */
-export function plainEventPrinter(write: (line: string) => void, total: () => number): (event: RunnerEvent) => void {
+export function plainEventPrinter(write: (line: string) => void, total: () => number, now: () => number = Date.now): (event: RunnerEvent) => void {
   const titles = new Map<string, string>();
+  let progressAt = -Infinity;
   return (event) => {
     switch (event.type) {
+      case 'change-progress':
+        // The first report, then one every few seconds, and the last.
+        if (!event.progress.done && now() - progressAt < PLAIN_PROGRESS_EVERY_MS) break;
+        progressAt = event.progress.done ? -Infinity : now();
+        write(`    ${event.progress.percent}% ${event.progress.label}`);
+        break;
       case 'run-started':
         for (const s of event.steps) titles.set(s.id, s.title);
         break;

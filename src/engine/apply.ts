@@ -5,7 +5,7 @@
  */
 import { describeApiCall, formatArgv, serviceArgv, inverseServiceAction, type ApiChange, type Change, type CommandChange, type Reveal } from './change.ts';
 import type { PveApi } from '../pve/api.ts';
-import type { RevealRequest } from './events.ts';
+import type { ChangeProgress, RevealRequest } from './events.ts';
 import { Secret } from '../system/secret.ts';
 import type { AppliedChange, Journal } from './journal.ts';
 import { runChecked, type Exec } from '../system/exec.ts';
@@ -18,6 +18,8 @@ export interface ApplyEnv {
   journal: Journal;
   onLine: (line: string) => void;
   onChange?: (index: number, change: Change, phase: 'started' | 'finished') => void;
+  /** A long command's progress (CommandChange.progress), a few times a second at most. */
+  onProgress?: (index: number, progress: ChangeProgress) => void;
   /** For ApiChanges: the node's API. `reveal`: how values are shown once (the operator's; absent headless). */
   api?: PveApi;
   reveal?: (request: Omit<RevealRequest, 'stepId'>) => Promise<void>;
@@ -75,7 +77,7 @@ export async function applyChanges(stepId: string, backupSet: string, changes: r
       case 'command': {
         await backUpDeclaredWrites(stepId, backupSet, change, env);
         if (change.reveal) await runRevealing(stepId, backupSet, change, change.reveal, env);
-        else await runCommand(change, env);
+        else await runCommand(change, env, change.progress === 'apt' ? await aptProgressReader((p) => env.onProgress?.(index, p), env.onLine) : undefined);
         env.journal.recordApplied(stepId, { kind: 'command', argv: change.argv, ...(change.undo ? { undo: change.undo } : {}) });
         break;
       }
@@ -91,19 +93,69 @@ export async function applyChanges(stepId: string, backupSet: string, changes: r
   }
 }
 
-async function runCommand(change: CommandChange, env: ApplyEnv): Promise<void> {
+async function runCommand(change: CommandChange, env: ApplyEnv, progress?: ProgressReader): Promise<void> {
   // A program may echo what it was fed (chpasswd does on some errors):
   // scrub the secret from its output and from the error before they travel on.
   const scrub = scrubber(change);
   env.onLine(`$ ${formatArgv(change.argv)}`);
+  let exitCode = 1;
   try {
-    await runChecked(env.exec, change.argv, {
+    const result = await runChecked(env.exec, change.argv, {
       onLine: (line) => env.onLine(scrub(line)),
       ...(change.input ? { input: change.input } : {}),
+      ...(progress ? { onStatus: progress.feed } : {}),
     });
+    exitCode = result.exitCode;
   } catch (error) {
     throw new Error(scrub((error as Error).message));
+  } finally {
+    progress?.finish(exitCode);
   }
+}
+
+interface ProgressReader {
+  feed: (chunk: string) => void;
+  finish: (exitCode: number) => void;
+}
+
+/** Reports at most this often while a command runs (a serial console's budget); the first and last always. */
+export const PROGRESS_EVERY_MS = 250;
+
+/**
+ * A reader of apt's status channel (src/apt/progress.ts, loaded only when an
+ * upgrade runs). Progress goes out at most every
+ * PROGRESS_EVERY_MS; a configuration file kept or replaced and a dpkg error
+ * become output lines of their own, as they happen.
+ */
+async function aptProgressReader(report: (p: ChangeProgress) => void, line: (text: string) => void, now: () => number = Date.now): Promise<ProgressReader> {
+  const { AptStatusParser } = await import('../apt/progress.ts');
+  const parser = new AptStatusParser();
+  let lastAt = -Infinity;
+  let conffiles = 0;
+  let errors = 0;
+  const send = (force: boolean) => {
+    const p = parser.progress;
+    for (const c of p.conffiles.slice(conffiles)) {
+      line(c.outcome === 'kept-local' ? `kept your ${c.conffile}${c.package ? ` (${c.package})` : ''}; the package's version is beside it as ${c.conffile}.dpkg-dist` : `took the package's ${c.conffile}${c.package ? ` (${c.package})` : ''}: it was not changed here`);
+    }
+    for (const e of p.errors.slice(errors)) line(`dpkg error (${e.package}): ${e.message}`);
+    conffiles = p.conffiles.length;
+    errors = p.errors.length;
+    if (!force && now() - lastAt < PROGRESS_EVERY_MS) return;
+    lastAt = now();
+    const label = p.done ? (p.exitCode === 0 ? `done: ${p.installed.length} package(s) configured` : `stopped: apt-get exited with ${p.exitCode}`) : p.phase === 'download' ? `downloading${p.download ? `: ${p.download}` : ''}` : (p.action ?? 'dpkg starts');
+    report({ percent: Math.floor(p.percent), label, done: p.done });
+  };
+  return {
+    feed: (chunk) => {
+      parser.feed(chunk);
+      send(false);
+    },
+    finish: (exitCode) => {
+      parser.finish(exitCode);
+      send(true);
+    },
+  };
 }
 
 /**

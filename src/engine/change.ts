@@ -67,6 +67,12 @@ export interface CommandChange {
   /** The argv that undoes it, run on rollback (in reverse order). */
   undo?: string[];
   /**
+   * The command reports its progress on fd 3 in a format the engine reads:
+   * 'apt' for apt-get's `-o APT::Status-Fd=3` (overall percent, the package
+   * being unpacked or configured, configuration files kept).
+   */
+  progress?: 'apt';
+  /**
    * A field of the command's JSON output to show once and never keep (a new
    * API token's secret from `pveum user token add --output-format json`):
    * the output then reaches neither the log nor an error message.

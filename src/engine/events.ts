@@ -69,6 +69,8 @@ export type RunnerEvent =
   | { type: 'step-applying'; stepId: string }
   | { type: 'change-started'; stepId: string; index: number; change: Change }
   | { type: 'output'; stepId: string; line: string }
+  /** A long command's progress (CommandChange.progress): at most a few times a second. */
+  | { type: 'change-progress'; stepId: string; index: number; progress: ChangeProgress }
   | { type: 'change-finished'; stepId: string; index: number }
   | { type: 'step-verifying'; stepId: string }
   /** The lockout protocol moved on (journaled before it is emitted). */
@@ -76,6 +78,14 @@ export type RunnerEvent =
   | { type: 'step-finished'; stepId: string; outcome: StepOutcome; checks?: Check[]; reason?: string; rolledBack?: boolean }
   | { type: 'stop-requested' }
   | { type: 'run-finished'; results: StepResult[]; stopped: boolean };
+
+/** Where a long command stands: the whole of it in percent, and what it does now. */
+export interface ChangeProgress {
+  percent: number;
+  /** e.g. "Unpacking pve-manager (amd64)", "downloading, Retrieving file 3 of 12" */
+  label: string;
+  done: boolean;
+}
 
 export interface StepResult {
   stepId: string;

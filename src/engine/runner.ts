@@ -12,7 +12,7 @@ import type { Journal, StepStatus } from './journal.ts';
 import { orderSteps } from './order.ts';
 import { applicableQuestions, detectedDefault, validateAnswer } from './questions.ts';
 import { keptAnswers, persistableAnswers, type AnyStep, type Answers, type Check, type QuestionContext, type StepContext } from './step.ts';
-import { AnswerError, MissingAnswerError, OperatorStop, StepSkip, type Operator, type Plan, type RevealRequest, type RunnerEvent, type StepInfo, type StepOutcome, type StepResult } from './events.ts';
+import { AnswerError, MissingAnswerError, OperatorStop, StepSkip, type ChangeProgress, type Operator, type Plan, type RevealRequest, type RunnerEvent, type StepInfo, type StepOutcome, type StepResult } from './events.ts';
 import type { BackupStore } from '../system/files.ts';
 
 export interface RunnerOptions {
@@ -245,6 +245,7 @@ export class Runner {
       onLine: ctx.log,
       ...(ctx.api ? { api: ctx.api } : {}),
       ...(reveal ? { reveal: (r: Omit<RevealRequest, 'stepId'>) => reveal({ ...r, stepId: step.id }) } : {}),
+      onProgress: (index: number, progress: ChangeProgress) => this.#emit({ type: 'change-progress', stepId: step.id, index, progress }),
       onChange: (index: number, change: Plan['changes'][number], phase: 'started' | 'finished') =>
         this.#emit(phase === 'started' ? { type: 'change-started', stepId: step.id, index, change } : { type: 'change-finished', stepId: step.id, index }),
     };

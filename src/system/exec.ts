@@ -7,6 +7,7 @@
  * cannot hang the wizard: at the limit the command's whole process group is
  * stopped and the result says "timed out after N s: ARGV".
  */
+import { StringDecoder } from 'node:string_decoder';
 import { execa } from 'execa';
 import type { Secret } from './secret.ts';
 
@@ -16,6 +17,12 @@ export interface ExecOptions {
   env?: Record<string, string>;
   /** Called with each line of stdout and stderr as it arrives. */
   onLine?: (line: string) => void;
+  /**
+   * A fourth descriptor (fd 3) for a program's machine-readable status, as
+   * apt writes it with `-o APT::Status-Fd=3`: its chunks as they arrive,
+   * apart from the output meant for people.
+   */
+  onStatus?: (chunk: string) => void;
   /** The time limit; defaultTimeoutMs(argv) unless given. */
   timeoutMs?: number;
   cwd?: string;
@@ -123,9 +130,25 @@ export class LocalExec implements Exec {
       // prompt on the wizard's screen), so the limit can stop all of it.
       detached: true,
       env: { ...QUIET_ENV, ...options.env },
-      ...(input === undefined ? { stdin: 'ignore' as const } : { input }),
+      ...(input === undefined ? {} : { input }),
       ...(options.cwd ? { cwd: options.cwd } : {}),
+      // fd 3 only when asked for, read as it comes and never buffered into the result.
+      ...(options.onStatus
+        ? { stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe', 'pipe'] as const, buffer: { fd3: false } }
+        : input === undefined
+          ? { stdin: 'ignore' as const }
+          : {}),
     });
+    if (options.onStatus) {
+      const onStatus = options.onStatus;
+      const decoder = new StringDecoder('utf8');
+      const status = child.stdio[3] as NodeJS.ReadableStream | undefined;
+      status?.on('data', (chunk: Buffer) => onStatus(decoder.write(chunk)));
+      status?.on('end', () => {
+        const rest = decoder.end();
+        if (rest) onStatus(rest);
+      });
+    }
     const pid = child.pid;
     if (pid !== undefined) trackGroup(pid);
     if (options.onLine) {
