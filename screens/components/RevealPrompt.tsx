@@ -39,7 +39,7 @@ export function RevealPrompt({ request, onDone }: RevealPromptProps) {
       <Text color={theme.color('warn')} wrap="wrap">
         {theme.glyphs.warn} {request.advice}
       </Text>
-      <Text>They are not shown again and not saved anywhere.</Text>
+      <Text wrap="wrap">{request.savedTo ? `They are not shown again; pve-baseline also wrote them to ${request.savedTo} (mode 0600), and nowhere else.` : 'They are not shown again and not saved anywhere.'}</Text>
       <Box marginTop={1}>
         <Text color={theme.color('accent')}>
           Press <Text bold>w</Text> when you have written them down

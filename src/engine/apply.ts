@@ -198,7 +198,7 @@ async function handOut(stepId: string, backupSet: string, what: string, data: un
     await env.files.write(path, values.map((v) => `${line.split('{value}').join(v.reveal())}\n`).join(''), { mode: 0o600, uid: 0, gid: 0 });
     env.onLine(`wrote the ${reveal.field} to ${path} (mode 0600)`);
   }
-  if (env.reveal) await env.reveal({ title: reveal.title, advice: reveal.advice, values });
+  if (env.reveal) await env.reveal({ title: reveal.title, advice: reveal.advice, values, ...(reveal.saveTo ? { savedTo: reveal.saveTo.path } : {}) });
 }
 
 /**

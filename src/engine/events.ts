@@ -130,6 +130,8 @@ export interface RevealRequest {
   /** What to do with them, e.g. "Write these down and keep them apart from your phone." */
   advice: string;
   values: Secret[];
+  /** The operator's file the values were also written to (Reveal.saveTo), if any. */
+  savedTo?: string;
 }
 
 /** How access was proven while the node counted down. */

@@ -197,3 +197,14 @@ test('reveal: Ctrl+C keeps the values on screen and stops after the step; w stil
   await revealed;
   screen.unmount();
 });
+
+test('reveal: a value also saved to the operator\'s file says where, and only there', async () => {
+  const { store, screen } = mount();
+  const revealed = store.reveal({ stepId: 'api-tokens', title: 'The secret of svc-ci@pve!ci', advice: 'Shown once.', values: [new Secret('6f1c0c5e-8d3b-4b8e-9b1a-0d2f0e4c3a21')], savedTo: '/root/ci.token' });
+  const frame = await screen.waitForText('Press w when you have written them down');
+  assert.match(flat(frame), /They are not shown again; pve-baseline also wrote them to \/root\/ci\.token \(mode 0600\), and nowhere else\./);
+  assert.doesNotMatch(frame, /not saved anywhere/);
+  await screen.press('w');
+  await revealed;
+  screen.unmount();
+});
