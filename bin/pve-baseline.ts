@@ -7,6 +7,7 @@ import path from 'node:path';
 import { EXIT, HELP, parseCommand, UsageError, type Command } from '../src/cli/args.ts';
 import { applyCommand } from '../src/cli/commands/apply.ts';
 import { checkCommand } from '../src/cli/commands/check.ts';
+import { postbootCommand } from '../src/cli/commands/postboot.ts';
 import { confirmCommand } from '../src/cli/commands/confirm.ts';
 import { docsCommand } from '../src/cli/commands/docs.ts';
 import { NOT_ROOT, printable, type Output } from '../src/cli/commands/io.ts';
@@ -61,6 +62,8 @@ async function main(argv: string[]): Promise<number> {
       return docsCommand(await createRuntime(), CATALOGUE, command, io, version());
     case 'confirm':
       return confirmCommand(await createRuntime(), io);
+    case 'postboot':
+      return postbootCommand(await createRuntime(), io);
     case 'wizard':
       return wizard();
   }

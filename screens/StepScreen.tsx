@@ -10,6 +10,7 @@ import { ReviewPrompt } from './components/ReviewPrompt.tsx';
 import { RevealPrompt } from './components/RevealPrompt.tsx';
 import { RiskBadge, riskBadgeText } from './components/RiskBadge.tsx';
 import { StepProgress } from './components/StepProgress.tsx';
+import { RebootPrompt } from './components/RebootPrompt.tsx';
 import { Truncated, useWidth } from './components/Truncated.tsx';
 import { useTheme } from './theme.ts';
 
@@ -84,6 +85,8 @@ export function StepScreen({ state, node, rows }: StepScreenProps) {
           <ReviewPrompt plan={pending.plan} hostname={node.hostname} height={bodyHeight - 1} onDecision={pending.resolve} />
         ) : pending?.kind === 'reveal' ? (
           <RevealPrompt request={pending.request} onDone={pending.resolve} />
+        ) : pending?.kind === 'reboot' ? (
+          <RebootPrompt request={pending.request} onDecision={pending.resolve} />
         ) : pending?.kind === 'access' ? (
           <AccessCountdown request={pending.request} onDecision={pending.resolve} />
         ) : state.activity ? (

@@ -2,7 +2,7 @@
  * The wizard's state, reduced from runner events and from what the person
  * does. Pure: every screen renders from this, and tests drive it directly.
  */
-import type { AccessDecision, AccessRequest, AnswerRequest, ChangeProgress, Plan, RevealRequest, Review, RunnerEvent, StepOutcome, StepResult } from '../../src/engine/events.ts';
+import type { AccessDecision, AccessRequest, AnswerRequest, ChangeProgress, RebootRequest, Plan, RevealRequest, Review, RunnerEvent, StepOutcome, StepResult } from '../../src/engine/events.ts';
 import type { AnswerDetails, Check, Risk, Scope } from '../../src/engine/step.ts';
 import type { GuardPhase, StepStatus } from '../../src/engine/journal.ts';
 
@@ -35,7 +35,9 @@ export type Pending =
   | { kind: 'details'; request: AnswerRequest; details: AnswerDetails; resolve: (accept: boolean) => void; reject: (error: Error) => void }
   | { kind: 'access'; request: AccessRequest; resolve: (decision: AccessDecision) => void; reject: (error: Error) => void }
   /** Values shown once while the step applies; they leave the state with the prompt. */
-  | { kind: 'reveal'; request: RevealRequest; resolve: () => void };
+  | { kind: 'reveal'; request: RevealRequest; resolve: () => void }
+  /** A step needs a reboot: now, or later. */
+  | { kind: 'reboot'; request: RebootRequest; resolve: (decision: 'now' | 'later') => void };
 
 /** A finished step, written once into Ink's <Static> region (scrollback). */
 export interface FinishedEntry {
@@ -93,6 +95,7 @@ const ACTIVITY_WHILE: Record<Pending['kind'], Activity | undefined> = {
   access: 'confirming',
   // Shown in the middle of applying; applying goes on afterwards.
   reveal: undefined,
+  reboot: 'finishing',
 };
 
 const ACTIVITY_AFTER: Partial<Record<Activity, Activity>> = {

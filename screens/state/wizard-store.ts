@@ -4,7 +4,7 @@
  * pending interaction into state and returns a promise that the screen
  * settles. Screens subscribe with useSyncExternalStore.
  */
-import { OperatorStop, type AccessDecision, type AccessRequest, type AnswerRequest, type Operator, type Plan, type RevealRequest, type Review, type RunnerEvent } from '../../src/engine/events.ts';
+import { OperatorStop, type AccessDecision, type AccessRequest, type AnswerRequest, type Operator, type Plan, type RebootRequest, type RevealRequest, type Review, type RunnerEvent } from '../../src/engine/events.ts';
 import type { AnswerDetails } from '../../src/engine/step.ts';
 import { initialState, wizardReducer, type Pending, type WizardAction, type WizardState } from './wizard-reducer.ts';
 
@@ -71,6 +71,11 @@ export class WizardStore implements Operator {
     return new Promise((resolve) => this.#setPending({ kind: 'reveal', request, resolve }));
   }
 
+  /** A step needs a reboot: the person says now or later. */
+  reboot(request: RebootRequest): Promise<'now' | 'later'> {
+    return new Promise((resolve) => this.#setPending({ kind: 'reboot', request, resolve }));
+  }
+
   /**
    * Ctrl+C. At a prompt nothing is in flight, so stop now; while a step runs,
    * the runner finishes (or rolls back) the step and stops at the boundary.
@@ -108,6 +113,12 @@ export class WizardStore implements Operator {
       requestStop();
       return false;
     }
+    if (pending?.kind === 'reboot') {
+      // Not now: the need stays journaled; stop at the step boundary.
+      requestStop();
+      pending.resolve('later');
+      return true;
+    }
     if (pending?.kind === 'start') {
       pending.resolve(false);
       return true;
@@ -136,6 +147,8 @@ export class WizardStore implements Operator {
         return { ...pending, resolve: (r: Review) => (clear(), pending.resolve(r)) };
       case 'reveal':
         return { ...pending, resolve: () => (clear(), pending.resolve()) };
+      case 'reboot':
+        return { ...pending, resolve: (decision: 'now' | 'later') => (clear(), pending.resolve(decision)) };
       case 'access': {
         // Settle once: the proof or the deadline can land after the person
         // chose, when a later prompt may be on screen that must not be cleared.

@@ -12,6 +12,8 @@ export type Command =
   | { name: 'revert'; step: string; yes: boolean }
   | { name: 'docs'; out?: string }
   | { name: 'confirm' }
+  /** What the unit after a requested reboot runs (src/engine/reboot.ts); not for people. */
+  | { name: 'postboot' }
   | { name: 'help' }
   | { name: 'version' };
 
@@ -32,6 +34,8 @@ export const EXIT = {
   locked: 3,
   /** Not root: nothing was changed. */
   notRoot: 4,
+  /** A step needs a reboot (apply): reboot the node, then run the same command again; it goes on after that step. */
+  reboot: 5,
   /** The output or a file could not be written (a full disk, a closed pipe, an immutable state directory): EX_IOERR of sysexits.h. */
   ioError: 74,
   hangup: 129,
@@ -64,6 +68,8 @@ Exit codes
        examine a step
   3    another pve-baseline is running on this node
   4    not root: nothing was changed
+  5    apply: a step needs a reboot; reboot the node, then run the same
+       command again (it goes on after that step)
   74   the output or a file could not be written (a full disk, a closed pipe,
        a read-only or immutable state directory)
   129  the terminal hung up (the journal stays consistent; run again to resume)
@@ -79,7 +85,7 @@ Environment
   NO_COLOR    no colours        TERM=linux    console-safe glyphs
 `;
 
-const COMMANDS = ['apply', 'check', 'status', 'revert', 'docs', 'confirm', 'help', 'version'] as const;
+const COMMANDS = ['apply', 'check', 'status', 'revert', 'docs', 'confirm', 'postboot', 'help', 'version'] as const;
 
 export function parseCommand(argv: readonly string[]): Command {
   let parsed;
@@ -139,6 +145,9 @@ export function parseCommand(argv: readonly string[]): Command {
     case 'confirm':
       allowed();
       return { name: 'confirm' };
+    case 'postboot':
+      allowed();
+      return { name: 'postboot' };
     case 'docs':
       allowed('out');
       return { name: 'docs', ...(values.out ? { out: values.out } : {}) };

@@ -7,6 +7,7 @@
 import type { Secret } from '../system/secret.ts';
 import type { Change } from './change.ts';
 import type { AnswerDetails, AnswerValue, Check, Question, Risk, Scope } from './step.ts';
+import type { RebootNeed, RebootRecord } from './reboot.ts';
 import type { GuardPhase, StepStatus } from './journal.ts';
 
 /** Each phase of the lockout protocol as the wizard, the log and `status` say it. */
@@ -96,6 +97,14 @@ export interface StepResult {
   checks?: Check[];
   /** Set when the step failed after changing something: whether the undo succeeded. */
   rolledBack?: boolean;
+  /** Set when the node must reboot after this step and the run stopped for it (headless), or reboots now. */
+  reboot?: RebootRecord;
+}
+
+/** A step needs a reboot: what it says, for the operator to decide now or later. */
+export interface RebootRequest extends RebootNeed {
+  stepId: string;
+  stepTitle: string;
 }
 
 /** The operator's decision on a plan; `{ skip }` says why, for the summary. */
@@ -198,6 +207,12 @@ export interface Operator {
    * reveals something; the runner skips such a step, saying so.
    */
   reveal?(request: RevealRequest): Promise<void>;
+  /**
+   * A step needs a reboot: 'now' reboots the node (the run ends; the next run
+   * resumes after the step), 'later' goes on and leaves the need journaled.
+   * Front-ends without it (headless) stop the run with the reboot exit code.
+   */
+  reboot?(request: RebootRequest): Promise<'now' | 'later'>;
 }
 
 /** Thrown by an Operator when the person asked to stop right now (Ctrl+C at a prompt). */

@@ -14,6 +14,7 @@ import Conf from 'conf';
 import { FileRefusedError, makeDirectorySync, readRegularFileSync, type BackupRecord } from '../system/files.ts';
 import type { ServiceAction } from './change.ts';
 import type { StoredAnswer } from './step.ts';
+import type { RebootRecord } from './reboot.ts';
 
 export type StepStatus = 'pending' | 'applying' | 'applied' | 'verified' | 'failed' | 'reverted';
 
@@ -48,6 +49,8 @@ export interface StepRecord {
   guard?: GuardRecord;
   /** For a change that can cut access: who proved access before it was kept. */
   proof?: AccessProofRecord;
+  /** The reboot this step asked for, until a later run finds it done (src/engine/reboot.ts). */
+  reboot?: RebootRecord;
 }
 
 /** "a login by alice from 10.0.0.5 with SHA256:... at ..." */
@@ -175,6 +178,7 @@ function recordProblem(r: unknown): string | null {
   if (!Array.isArray(r.history) || !r.history.every((h) => isObject(h) && STATUSES.has(h.status) && isString(h.at))) return 'has a damaged history';
   if (r.guard !== undefined && !(isObject(r.guard) && isString(r.guard.phase) && Array.isArray(r.guard.phases))) return 'has a damaged lockout record (guard)';
   if (r.proof !== undefined && !(isObject(r.proof) && isString(r.proof.by) && isString(r.proof.at))) return 'has a damaged proof of access';
+  if (r.reboot !== undefined && !(isObject(r.reboot) && isString(r.reboot.afterStep) && isString(r.reboot.bootId) && isString(r.reboot.reason))) return 'has a damaged reboot record';
   return null;
 }
 
@@ -372,6 +376,13 @@ export class Journal {
   setProof(id: string, proof: AccessProofRecord): void {
     const current = this.step(id) ?? this.#blank(this.#now().toISOString());
     this.#put(id, { ...current, proof: { ...proof } });
+  }
+
+  /** Record the reboot a step asked for (undefined: it is done, or no longer needed). */
+  setReboot(id: string, reboot: RebootRecord | undefined): void {
+    const current = this.step(id) ?? this.#blank(this.#now().toISOString());
+    const { reboot: _done, ...rest } = current;
+    this.#put(id, reboot ? { ...rest, reboot: { ...reboot } } : rest);
   }
 
   /** Forget what was applied (after a rollback restored it). */

@@ -7,6 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import { applyChanges, rollbackApplied, type ApplyEnv } from './apply.ts';
 import { revealOf } from './change.ts';
+import { describeReboot, type RebootRecord } from './reboot.ts';
 import { awaitingConfirmation, GuardedApply, noteRevertByTheNode, planGuard, type GuardedHost } from './guarded-apply.ts';
 import type { Journal, StepStatus } from './journal.ts';
 import { orderSteps } from './order.ts';
@@ -30,6 +31,12 @@ export interface RunnerOptions {
   presetAnswers?: Record<string, Answers>;
   /** Where and how lockout-risk reverts are armed (tests: a unit dir, the setsid fallback). */
   revert?: { unitDir?: string; forceFallback?: boolean };
+  /**
+   * How the node reboots for a step that needs it (src/engine/reboot.ts):
+   * `prepare` puts the check after the boot in place, `now` reboots. Without
+   * it a needed reboot is only reported.
+   */
+  reboot?: { prepare(record: RebootRecord): Promise<void>; now(record: RebootRecord): Promise<void> };
 }
 
 /**
@@ -117,7 +124,8 @@ export class Runner {
       this.#current = step.id;
       const previously = this.#opts.journal.status(step.id);
       this.#emit({ type: 'step-started', stepId: step.id, index, ...(previously !== 'pending' ? { previously } : {}) });
-      const result = await this.#runStep(step, passed);
+      let result = await this.#runStep(step, passed);
+      if ((result.outcome === 'verified' || result.outcome === 'compliant') && step.rebootNeeded && !this.#opts.dryRun) result = await this.#rebootAfter(step, result);
       // A dependency that does not apply to this node (e.g. cluster-only) does not hold others back.
       if (result.outcome === 'compliant' || result.outcome === 'verified' || result.outcome === 'not-applicable') passed.add(step.id);
       results.push(result);
@@ -143,12 +151,7 @@ export class Runner {
       const titles = missing.map((d) => this.#opts.steps.find((s) => s.id === d)?.title ?? d);
       return { ...base, outcome: 'skipped', reason: `needs ${titles.join(', ')} first` };
     }
-    const ctx: StepContext = {
-      ...this.#opts.ctx,
-      log: (line) => this.#emit({ type: 'output', stepId: step.id, line }),
-      answersOf: (other) => keptAnswers(other, this.#answered.get(other.id) ?? journal.step(other.id)?.answers),
-      journalRecords: () => journal.all(),
-    };
+    const ctx = this.#contextFor(step);
 
     const unmet = step.requires?.(ctx.node);
     if (unmet) return { ...base, outcome: 'not-applicable', reason: unmet };
@@ -260,6 +263,54 @@ export class Runner {
     if (!checks.every((c) => c.ok)) return this.#fail(step, ctx, base, `verification failed: ${failedChecks(checks)}`, checks);
     journal.setStatus(step.id, 'verified');
     return { ...base, outcome: 'verified', checks };
+  }
+
+  /**
+   * After a step that may need a reboot: nothing when the node needs none
+   * (and a journaled need from before is done); otherwise journal it, put the
+   * check after the boot in place, and reboot now, later, or (headless) stop
+   * so the caller can reboot and run again.
+   */
+  async #rebootAfter(step: AnyStep, result: StepResult): Promise<StepResult> {
+    const { journal } = this.#opts;
+    const ctx = this.#contextFor(step);
+    let need;
+    try {
+      need = await step.rebootNeeded!(ctx);
+    } catch (error) {
+      return { ...result, reason: `could not tell whether a reboot is needed: ${(error as Error).message}` };
+    }
+    if (!need) {
+      if (journal.step(step.id)?.reboot) journal.setReboot(step.id, undefined);
+      return result;
+    }
+    const record: RebootRecord = { ...need, afterStep: step.id, requestedAt: new Date().toISOString(), bootId: ctx.node.bootId };
+    journal.setReboot(step.id, record);
+    try {
+      await this.#opts.reboot?.prepare(record);
+    } catch (error) {
+      ctx.log(`the check after the reboot could not be put in place: ${(error as Error).message}`);
+    }
+    const decision = this.#opts.operator.reboot ? await this.#opts.operator.reboot({ stepId: step.id, stepTitle: step.title, ...need }) : undefined;
+    if (decision === 'later') return { ...result, reason: `a reboot is needed (${need.reason}); reboot when it suits, then run pve-baseline again` };
+    this.requestStop();
+    if (decision === 'now' && this.#opts.reboot) {
+      ctx.log(describeReboot(record));
+      await this.#opts.reboot.now(record);
+      return { ...result, reason: `rebooting: ${need.reason}`, reboot: record };
+    }
+    return { ...result, reason: `a reboot is needed: ${need.reason}; reboot the node and run the same command again`, reboot: record };
+  }
+
+  /** What a step's probe, verify and reboot check get: the node, its log line, other steps' answers. */
+  #contextFor(step: AnyStep): StepContext {
+    const { journal } = this.#opts;
+    return {
+      ...this.#opts.ctx,
+      log: (line) => this.#emit({ type: 'output', stepId: step.id, line }),
+      answersOf: (other) => keptAnswers(other, this.#answered.get(other.id) ?? journal.step(other.id)?.answers),
+      journalRecords: () => journal.all(),
+    };
   }
 
   /** The lockout protocol for one step, on this runner's journal, operator and events. */

@@ -21,6 +21,7 @@ import type { StepRecord } from './journal.ts';
 import type { DocumentSection } from '../report/section.ts';
 import type { QuestionDisplay } from './events.ts';
 import type { PveApi } from '../pve/api.ts';
+import type { RebootNeed } from './reboot.ts';
 
 export type Risk = 'safe' | 'disruptive' | 'lockout' | 'reboot';
 export type Scope = 'node' | 'datacenter';
@@ -299,6 +300,14 @@ export interface Step<F = unknown, A extends object = Answers> {
    */
   preview?(facts: F, answers: A, changes: readonly Change[]): string[];
   verify(ctx: StepContext, answers: A): Promise<Check[]>;
+  /**
+   * For risk 'reboot': whether the node must reboot for the step to take
+   * full effect, read from the node (e.g. the newest bootable kernel is not
+   * the running one). Asked after the step is verified or compliant; the
+   * runner journals the need, prepares the check after the boot, and asks
+   * the operator (headless: stops with the reboot exit code).
+   */
+  rebootNeeded?(ctx: StepContext): Promise<RebootNeed | undefined>;
   /** Required for risk 'lockout': how the change is kept reversible until access is proven. */
   guard?: AccessGuard<F, A>;
   /**

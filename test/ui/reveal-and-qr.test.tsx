@@ -208,3 +208,30 @@ test('reveal: a value also saved to the operator\'s file says where, and only th
   await revealed;
   screen.unmount();
 });
+
+test('reboot: what the step found, the guests that stop, and only r reboots; l is later; Ctrl+C is later and stops', async () => {
+  const stops = { count: 0 };
+  const { store, screen } = mount(undefined, stops);
+  const request = { stepId: 'upgrade', stepTitle: 'Upgrade', reason: 'kernel 6.14.11-1-pve is installed; 6.14.8-2-pve runs', expectKernel: '6.14.11-1-pve', runningGuests: ['100 (web1)'] };
+  const decided = store.reboot(request);
+  const frame = flat(await screen.waitForText('reboot now'));
+  assert.match(frame, /The node needs a reboot: kernel 6\.14\.11-1-pve is installed; 6\.14\.8-2-pve runs/);
+  assert.match(frame, /It should come back running kernel 6\.14\.11-1-pve\./);
+  assert.match(frame, /Running guests stop with it, unless they start on boot or HA restarts them: 100 \(web1\)/);
+  await screen.press(KEY.enter, 'y', ' ');
+  assert.equal(store.getState().pending?.kind, 'reboot', 'no habit key reboots');
+  await screen.press('r');
+  assert.equal(await decided, 'now');
+
+  const later = store.reboot(request);
+  await screen.waitForText('reboot now');
+  await screen.press('l');
+  assert.equal(await later, 'later');
+
+  const stopped = store.reboot(request);
+  await screen.waitForText('reboot now');
+  await screen.press(KEY.ctrlC);
+  assert.equal(await stopped, 'later');
+  assert.equal(stops.count, 1);
+  screen.unmount();
+});

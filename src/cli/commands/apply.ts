@@ -4,6 +4,8 @@
  */
 import path from 'node:path';
 import type { AnyStep } from '../../engine/step.ts';
+import { describeReboot } from '../../engine/reboot.ts';
+import { readPostboot } from './postboot.ts';
 import { AnswerError } from '../../engine/runner.ts';
 import { describeNode } from '../../system/detect.ts';
 import { FileRefusedError, readRegularFile } from '../../system/files.ts';
@@ -84,6 +86,8 @@ async function runSteps(
   });
   total = runner.stepInfos().length;
   io.out(`pve-baseline ${version} ${dryRun ? 'dry run' : 'apply'} on ${describeNode(runtime.node)}${runtime.node.rehearsal ? ' [REHEARSAL]' : ''}`);
+  const after = await readPostboot(runtime);
+  if (after) io.out(`after the reboot that ${after.afterStep} asked for: ${after.ok ? 'the node came back as expected' : 'NOT as expected'} (kernel ${after.kernel.running}${after.kernel.expected && !after.kernel.ok ? `, expected ${after.kernel.expected}` : ''}; ${after.services.filter((s) => !s.active).map((s) => `${s.unit} not active`).join(', ') || 'Proxmox services active'})`);
   let results;
   try {
     results = await runner.run();
@@ -103,5 +107,11 @@ async function runSteps(
   if (unanswered.length) {
     io.err(`pve-baseline: the answers file does not give: ${unanswered.map((r) => r.reason!.slice('needs an answer for '.length)).join(', ')}`);
   }
-  return results.some((r) => r.outcome === 'failed') || (!dryRun && unanswered.length) ? EXIT.failedOrDrift : EXIT.ok;
+  if (results.some((r) => r.outcome === 'failed') || (!dryRun && unanswered.length)) return EXIT.failedOrDrift;
+  const reboot = results.find((r) => r.reboot)?.reboot;
+  if (reboot) {
+    io.err(`pve-baseline: ${describeReboot(reboot)}: the node needs a reboot (${reboot.reason}). Reboot it, then run the same command again: it goes on after ${reboot.afterStep} (exit code ${EXIT.reboot}).`);
+    return EXIT.reboot;
+  }
+  return EXIT.ok;
 }
