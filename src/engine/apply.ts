@@ -77,7 +77,7 @@ export async function applyChanges(stepId: string, backupSet: string, changes: r
       case 'command': {
         await backUpDeclaredWrites(stepId, backupSet, change, env);
         if (change.reveal) await runRevealing(stepId, backupSet, change, change.reveal, env);
-        else await runCommand(change, env, change.progress === 'apt' ? await aptProgressReader((p) => env.onProgress?.(index, p), env.onLine) : undefined);
+        else await runCommand(change, env, change.progress === 'apt' ? await aptProgressReader((p) => env.onProgress?.(index, p), env.onLine) : undefined, change.log ? logFile(env, change.log, backupSet) : undefined);
         env.journal.recordApplied(stepId, { kind: 'command', argv: change.argv, ...(change.undo ? { undo: change.undo } : {}) });
         break;
       }
@@ -93,24 +93,38 @@ export async function applyChanges(stepId: string, backupSet: string, changes: r
   }
 }
 
-async function runCommand(change: CommandChange, env: ApplyEnv, progress?: ProgressReader): Promise<void> {
+async function runCommand(change: CommandChange, env: ApplyEnv, progress?: ProgressReader, log?: string): Promise<void> {
   // A program may echo what it was fed (chpasswd does on some errors):
   // scrub the secret from its output and from the error before they travel on.
   const scrub = scrubber(change);
-  env.onLine(`$ ${formatArgv(change.argv)}`);
+  const kept: string[] = [`$ ${formatArgv(change.argv)}`];
+  env.onLine(kept[0]!);
   let exitCode = 1;
   try {
     const result = await runChecked(env.exec, change.argv, {
-      onLine: (line) => env.onLine(scrub(line)),
+      onLine: (line) => {
+        const clean = scrub(line);
+        if (log) kept.push(clean);
+        env.onLine(clean);
+      },
       ...(change.input ? { input: change.input } : {}),
       ...(progress ? { onStatus: progress.feed } : {}),
     });
     exitCode = result.exitCode;
   } catch (error) {
-    throw new Error(scrub((error as Error).message));
+    throw new Error(`${scrub((error as Error).message)}${log ? ` (the whole output: ${log})` : ''}`);
   } finally {
     progress?.finish(exitCode);
+    if (log) {
+      kept.push(`exit code ${exitCode}`);
+      await env.files.write(log, `${kept.join('\n')}\n`, { mode: 0o600, uid: 0, gid: 0 }).catch((error: Error) => env.onLine(`could not keep the output in ${log}: ${error.message}`));
+    }
   }
+}
+
+/** Where a command's whole output is kept: under the state directory, by the apply that ran it. */
+function logFile(env: ApplyEnv, name: string, applyId: string): string {
+  return `${env.journal.dir}/logs/${name}-${applyId}.log`;
 }
 
 interface ProgressReader {

@@ -73,6 +73,12 @@ export interface CommandChange {
    */
   progress?: 'apt';
   /**
+   * Keep the command's whole output in `<state>/logs/<log>-<apply id>.log`
+   * (mode 0600), for a long one whose output the screen shows only the tail
+   * of (an upgrade): its end is in the failure message, the rest there.
+   */
+  log?: string;
+  /**
    * A field of the command's JSON output to show once and never keep (a new
    * API token's secret from `pveum user token add --output-format json`):
    * the output then reaches neither the log nor an error message.
