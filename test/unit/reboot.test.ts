@@ -144,3 +144,14 @@ test('the unit runs the installed program after Proxmox\'s services, once per bo
   assert.equal(judged.ok, false, 'services not known active are not active');
   assert.match(postbootMotd(judged), /pve-cluster\.service: NOT ACTIVE/);
 });
+
+test('check and dry runs say a reboot is pending and change nothing', async (t) => {
+  const dir = await tempDir(t);
+  const { calls, reboot } = hosts();
+  const run = engine({ stateDir: dir, steps: [kernelStep({ booted: false }), bareStep('after')], reboot, dryRun: true });
+  const results = await run.runner.run();
+  assert.deepEqual(results.map((r) => [r.stepId, r.outcome]), [['upgrade', 'compliant'], ['after', 'compliant']]);
+  assert.equal(results[0]!.reason, 'a reboot is pending: kernel 6.14.11-1-pve is installed; 6.14.8-2-pve runs');
+  assert.deepEqual(calls, []);
+  assert.equal(run.journal.step('upgrade')?.reboot, undefined);
+});
