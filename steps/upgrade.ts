@@ -124,7 +124,7 @@ export const upgradeStep: Step<UpgradeFacts, UpgradeAnswers> = {
     const running = (await ctx.exec.run(['uname', '-r'])).stdout.trim();
     const boot = parseKernelList((await ctx.exec.run(['proxmox-boot-tool', 'kernel', 'list'])).stdout);
     const section: DocumentSection = {
-      heading: 'Updates',
+      heading: 'Upgrades and reboots',
       blocks: [
         paragraph(
           `Proxmox VE is upgraded with ${code('apt-get dist-upgrade')} (point releases add and remove packages, which ${code('apt-get upgrade')} holds back), run by pve-baseline in the open with its output kept under ${code('/var/lib/pve-baseline/logs')}; an upgrade that would remove ${code('proxmox-ve')} is refused before it starts. The node reboots only when a person says so.`,
