@@ -7,7 +7,7 @@ import path from 'node:path';
 import { EXIT, HELP, parseCommand, UsageError, type Command } from '../src/cli/args.ts';
 import { applyCommand } from '../src/cli/commands/apply.ts';
 import { checkCommand } from '../src/cli/commands/check.ts';
-import { postbootCommand } from '../src/cli/commands/postboot.ts';
+import { describePostboot, postbootCommand, readPostboot } from '../src/cli/commands/postboot.ts';
 import { confirmCommand } from '../src/cli/commands/confirm.ts';
 import { docsCommand } from '../src/cli/commands/docs.ts';
 import { NOT_ROOT, printable, type Output } from '../src/cli/commands/io.ts';
@@ -89,7 +89,9 @@ async function wizard(): Promise<number> {
     return EXIT.locked;
   }
   try {
-    return await runWizardOn(runtime, held.staleNote ? [held.staleNote] : [], held.release, ui);
+    const after = await readPostboot(runtime);
+    const notes = [...(held.staleNote ? [held.staleNote] : []), ...(after ? [describePostboot(after)] : [])];
+    return await runWizardOn(runtime, notes, held.release, ui);
   } finally {
     held.release();
   }

@@ -21,6 +21,13 @@ export const bundleFixes = {
       loader: 'js',
     }));
     b.onLoad({ filter: /^is-in-ci$/, namespace: 'stub' }, () => ({ contents: 'export default false;', loader: 'js' }));
+    // semver (about 29 KB) is what conf compares versions with when it runs
+    // migrations; the journal gives it none, so no function of it is called.
+    b.onResolve({ filter: /^semver$/ }, () => ({ path: 'semver', namespace: 'no-migrations' }));
+    b.onLoad({ filter: /.*/, namespace: 'no-migrations' }, () => ({
+      contents: "export default new Proxy({}, { get: (_t, name) => () => { throw new Error(`conf migrations (semver.${String(name)}) are not bundled in pve-baseline`); } });",
+      loader: 'js',
+    }));
     // ws (about 48 KB) comes in only through ink's devtools window polyfill,
     // which runs when DEV=true and react-devtools-core (stubbed above) connect.
     b.onResolve({ filter: /^ws$/ }, () => ({ path: 'ws', namespace: 'stub' }));

@@ -283,7 +283,7 @@ export async function autoUpdatesDocument(ctx: StepContext, answers: { proxmox?:
     'Proxmox VE point releases always go through the supervised upgrade (`apt-get dist-upgrade`, as Proxmox documents it): a release adds and removes dependencies, which unattended-upgrades never does, so it would hold parts back or apply the release in part.',
     'The node never reboots on its own: a reboot stops every guest. A new kernel or library waits for a reboot someone chooses.',
   ];
-  if (!facts.installed) return { heading: 'Updates', blocks: [paragraph('unattended-upgrades is not installed: no update installs itself on this node.'), bullets(policy.slice(2))], evidence };
+  if (!facts.installed) return { heading: 'Unattended security updates', blocks: [paragraph('unattended-upgrades is not installed: no update installs itself on this node.'), bullets(policy.slice(2))], evidence };
   const config = 'error' in facts.config ? undefined : facts.config;
   const origins = config ? [...(config.lists.get('Unattended-Upgrade::Origins-Pattern') ?? []), ...(config.lists.get('Unattended-Upgrade::Allowed-Origins') ?? [])] : [];
   const rows: string[][] = [
@@ -295,7 +295,7 @@ export async function autoUpdatesDocument(ctx: StepContext, answers: { proxmox?:
     ...facts.timers.map((t) => [t.unit, `${t.enabled ? 'enabled' : 'not enabled'}, ${t.active ? 'running' : 'not running'}`]),
   ];
   return {
-    heading: 'Updates',
+    heading: 'Unattended security updates',
     blocks: [paragraph(`Settings as apt merges them (${code(CONFIG_ARGV.join(' '))}); ours are in ${code(DROPIN)}.`), table(['Setting', 'Value'], rows), bullets(policy)],
     evidence,
   };

@@ -124,7 +124,7 @@ export const upgradeStep: Step<UpgradeFacts, UpgradeAnswers> = {
     const running = (await ctx.exec.run(['uname', '-r'])).stdout.trim();
     const boot = parseKernelList((await ctx.exec.run(['proxmox-boot-tool', 'kernel', 'list'])).stdout);
     const section: DocumentSection = {
-      heading: 'Updates',
+      heading: 'Upgrades and reboots',
       blocks: [
         paragraph(
           `Proxmox VE is upgraded with ${code('apt-get dist-upgrade')} (point releases add and remove packages, which ${code('apt-get upgrade')} holds back), run by pve-baseline in the open with its output kept under ${code('/var/lib/pve-baseline/logs')}; an upgrade that would remove ${code('proxmox-ve')} is refused before it starts. The node reboots only when a person says so.`,
@@ -190,11 +190,36 @@ export async function kernelRebootNeed(ctx: Pick<StepContext, 'exec'>): Promise<
   const running = (await ctx.exec.run(['uname', '-r'])).stdout.trim();
   if (!next || !running || next === running) return undefined;
   const guests = await runningGuests(ctx);
+  const stale = await staleServices(ctx);
   return {
     reason: boot.pinned ? `kernel ${next} is pinned; ${running} runs` : `kernel ${next} is installed; ${running} runs`,
     expectKernel: next,
     runningGuests: guests,
+    ...(stale.length ? { staleServices: stale } : {}),
   };
+}
+
+/**
+ * needrestart's batch mode (`needrestart -b`, README.batch), when installed:
+ * the services still running code an upgrade replaced ("NEEDRESTART-SVC:
+ * pvedaemon.service"). Batch mode only lists; it restarts nothing.
+ */
+export async function staleServices(ctx: Pick<StepContext, 'exec'>): Promise<string[]> {
+  const r = await ctx.exec.run(['needrestart', '-b']);
+  if (r.exitCode !== 0 || r.notFound) return [];
+  return parseNeedrestart(r.stdout).services;
+}
+
+export function parseNeedrestart(text: string): { kernelStatus?: number; services: string[] } {
+  const services: string[] = [];
+  let kernelStatus: number | undefined;
+  for (const line of text.split('\n')) {
+    const svc = /^NEEDRESTART-SVC:\s*(\S+)/.exec(line);
+    if (svc) services.push(svc[1]!);
+    const ksta = /^NEEDRESTART-KSTA:\s*(\d)/.exec(line);
+    if (ksta) kernelStatus = Number(ksta[1]);
+  }
+  return { ...(kernelStatus !== undefined ? { kernelStatus } : {}), services };
 }
 
 /** Guests running on this node, as "100 (web1)": they stop with a reboot unless they start on boot or HA restarts them. */

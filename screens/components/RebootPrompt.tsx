@@ -30,6 +30,7 @@ export function RebootPrompt({ request, onDecision }: RebootPromptProps) {
       </Text>
       {request.expectKernel ? <Text wrap="wrap">It should come back running kernel {request.expectKernel}.</Text> : null}
       <Text wrap="wrap">{request.runningGuests?.length ? `Running guests stop with it, unless they start on boot or HA restarts them: ${request.runningGuests.join(', ')}` : 'No guest is running.'}</Text>
+      {request.staleServices?.length ? <Text wrap="wrap">Services still running replaced code, restarted by the reboot: {request.staleServices.join(', ')}</Text> : null}
       <Text wrap="wrap">After the reboot a check runs once and the next login says what it found; run pve-baseline again and it goes on after this step, asking nothing twice.</Text>
       <Box marginTop={1}>
         <Text color={theme.color('accent')}>

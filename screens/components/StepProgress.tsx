@@ -41,7 +41,8 @@ export function StepProgress({ activity, progress, tail, tailLines, guardPhase }
     <Box flexDirection="column">
       <Box>
         <Box flexShrink={0} marginRight={1}>
-          <Spinner />
+          {/* A command with a bar of its own: the bar shows the motion, and a serial console is spared the spinner's frames. */}
+          {progress?.detail ? <Text color={theme.color('accent')}>{theme.glyphs.bullet}</Text> : <Spinner />}
         </Box>
         <Truncated width={width - 2}>
           {ACTIVITY[activity]}

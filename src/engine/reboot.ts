@@ -20,6 +20,8 @@ export interface RebootNeed {
   expectKernel?: string;
   /** Guests running now, and what the reboot does to them (they stop, unless HA or onboot restarts them). */
   runningGuests?: string[];
+  /** Services still running replaced code (needrestart -b): a reboot restarts them too. */
+  staleServices?: string[];
 }
 
 /** Journaled with the step before the reboot. */

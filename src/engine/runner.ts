@@ -125,7 +125,7 @@ export class Runner {
       const previously = this.#opts.journal.status(step.id);
       this.#emit({ type: 'step-started', stepId: step.id, index, ...(previously !== 'pending' ? { previously } : {}) });
       let result = await this.#runStep(step, passed);
-      if ((result.outcome === 'verified' || result.outcome === 'compliant') && step.rebootNeeded && !this.#opts.dryRun) result = await this.#rebootAfter(step, result);
+      if ((result.outcome === 'verified' || result.outcome === 'compliant') && step.rebootNeeded) result = await this.#rebootAfter(step, result);
       // A dependency that does not apply to this node (e.g. cluster-only) does not hold others back.
       if (result.outcome === 'compliant' || result.outcome === 'verified' || result.outcome === 'not-applicable') passed.add(step.id);
       results.push(result);
@@ -281,9 +281,11 @@ export class Runner {
       return { ...result, reason: `could not tell whether a reboot is needed: ${(error as Error).message}` };
     }
     if (!need) {
-      if (journal.step(step.id)?.reboot) journal.setReboot(step.id, undefined);
+      if (!this.#opts.dryRun && journal.step(step.id)?.reboot) journal.setReboot(step.id, undefined);
       return result;
     }
+    // check and dry runs say so, and change nothing.
+    if (this.#opts.dryRun) return { ...result, reason: `a reboot is pending: ${need.reason}` };
     const record: RebootRecord = { ...need, afterStep: step.id, requestedAt: new Date().toISOString(), bootId: ctx.node.bootId };
     journal.setReboot(step.id, record);
     try {

@@ -27,6 +27,7 @@ import { fileURLToPath } from 'node:url';
 // @ts-expect-error: a plain .mjs build script, without type declarations
 import { bundle } from '../../scripts/bundle.mjs';
 import { bytesBetween, describeFailure, KEYS, ptyEnv, rawOutput, runInPty, type PtyResult, type PtyStep } from '../support/pty.ts';
+import { PROGRESS_EVERY_MS } from '../../src/engine/apply.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const BUNDLE = path.join(ROOT, 'dist', 'pve-baseline.mjs');
@@ -231,10 +232,10 @@ interface SpinnerFigures {
   sample: string;
 }
 
-async function spinner(fixture: string, incremental: boolean): Promise<SpinnerFigures> {
+async function spinner(fixture: string, incremental: boolean, progress = false): Promise<SpinnerFigures> {
   const r = await runInPty({
     argv: [process.execPath, fixture],
-    env: ptyEnv({ BENCH_SECONDS: String(SPINNER_SECONDS), ...(incremental ? {} : { PVE_BASELINE_INCREMENTAL: '0' }) }),
+    env: ptyEnv({ BENCH_SECONDS: String(SPINNER_SECONDS), ...(incremental ? {} : { PVE_BASELINE_INCREMENTAL: '0' }), ...(progress ? { BENCH_PROGRESS: '1' } : {}) }),
     script: [
       { waitFor: 'Applying', timeoutMs: 10_000 },
       { waitExit: true, timeoutMs: SPINNER_SECONDS * 1000 + 10_000 },
@@ -363,7 +364,8 @@ async function main(): Promise<number> {
     const fixture = await bundleFixture();
     const on = await spinner(fixture, true);
     const off = await spinner(fixture, false);
-    return { on, off };
+    const upgrade = await spinner(fixture, true, true);
+    return { on, off, upgrade };
   }, broken);
   if (sp) {
     const { on, off } = sp;
@@ -372,6 +374,9 @@ async function main(): Promise<number> {
     console.log(`     one frame (${Buffer.byteLength(on.sample)} B, ${Buffer.byteLength(visible)} B of it text): ${JSON.stringify(on.sample)}`);
     console.log(`   for comparison, PVE_BASELINE_INCREMENTAL=0: ${fmt.rate(off.bytesPerSec)}, ${off.bytesPerFrame.toFixed(0)} B/frame (${fmt.ratio(off.bytesPerSec / on.bytesPerSec)} the incremental rate)`);
     rows.push(atMost('spinner bytes per second', on.bytesPerSec, TARGETS.spinnerBytesPerSec, fmt.rate));
+    const { upgrade } = sp;
+    console.log(`   an upgrade's bar moving ${(1000 / PROGRESS_EVERY_MS).toFixed(0)} times a second (the spinner stands still): ${fmt.rate(upgrade.bytesPerSec)} = ${upgrade.framesPerSec.toFixed(1)} frames/s x ${upgrade.bytesPerFrame.toFixed(0)} B/frame`);
+    rows.push(atMost('upgrade progress bytes per second', upgrade.bytesPerSec, TARGETS.spinnerBytesPerSec, fmt.rate));
   } else {
     rows.push({ figure: 'spinner bytes per second', value: 'n/a', target: `<= ${fmt.rate(TARGETS.spinnerBytesPerSec)}`, broke: 'spinner' });
   }

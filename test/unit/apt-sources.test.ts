@@ -27,6 +27,7 @@ import {
 } from '../../src/apt/repositories.ts';
 import { classifySource, parseSourcesDocument, setEntryEnabled } from '../../src/apt/sources.ts';
 import { explainFailure, parseAptUpdate } from '../../src/apt/apt-update.ts';
+import { DEBIAN_SOURCES, PVE_ENTERPRISE } from '../fixtures/apt-sources.ts';
 
 /** proxmox-apt/tests: [input, expected after parse and write]. */
 const PROXMOX_FIXTURES: Record<string, [string, string]> = {
@@ -150,29 +151,11 @@ test('malformed files are refused as proxmox-apt refuses them, naming the stanza
   assert.deepEqual(fileTypeOf('/etc/apt/sources.list.d/a b.list'), { error: 'invalid characters in file name' });
 });
 
-const DEBIAN_SOURCES = `Types: deb
-URIs: http://deb.debian.org/debian/
-Suites: trixie trixie-updates
-Components: main contrib non-free-firmware
-Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
-
-Types: deb
-URIs: http://security.debian.org/debian-security/
-Suites: trixie-security
-Components: main contrib non-free-firmware
-Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
-`;
-const ENTERPRISE_SOURCES = `Types: deb
-URIs: https://enterprise.proxmox.com/debian/pve
-Suites: trixie
-Components: pve-enterprise
-Signed-By: /usr/share/keyrings/proxmox-archive-keyring.gpg
-`;
 
 const tree = (files: Record<string, string>): AptTree => ({ files: new Map(Object.entries(files)), listDir: 'dir' });
 
 test('the API on PVE 9: the no-subscription handle writes proxmox.sources; disabling writes Enabled: false; the digest guards both', () => {
-  const t = tree({ '/etc/apt/sources.list.d/debian.sources': DEBIAN_SOURCES, '/etc/apt/sources.list.d/pve-enterprise.sources': ENTERPRISE_SOURCES });
+  const t = tree({ '/etc/apt/sources.list.d/debian.sources': DEBIAN_SOURCES, '/etc/apt/sources.list.d/pve-enterprise.sources': PVE_ENTERPRISE });
   const { digest } = readRepositories(t);
   const list = listRepositories(t, 'trixie', () => null);
   assert.equal(list.digest, digest);
@@ -190,7 +173,7 @@ test('the API on PVE 9: the no-subscription handle writes proxmox.sources; disab
     after: 'Types: deb\nURIs: http://download.proxmox.com/debian/pve\nSuites: trixie\nComponents: pve-no-subscription\nSigned-By: /usr/share/keyrings/proxmox-archive-keyring.gpg\n',
   });
   const [off] = changeRepository(t, '/etc/apt/sources.list.d/pve-enterprise.sources', 0, false, digest);
-  assert.equal(off!.after, `${ENTERPRISE_SOURCES}Enabled: false\n`);
+  assert.equal(off!.after, `${PVE_ENTERPRISE}Enabled: false\n`);
   assert.throws(() => changeRepository(t, '/etc/apt/sources.list.d/pve-enterprise.sources', 0, false, '0'.repeat(64)), { message: MODIFIED });
   assert.throws(() => changeRepository(t, '/etc/apt/sources.list.d/pve-enterprise.sources', 1, false), { message: 'invalid index - 1' });
   assert.throws(() => changeRepository(t, '/etc/apt/sources.list.d/nope.sources', 0, false), { message: 'invalid path - /etc/apt/sources.list.d/nope.sources' });

@@ -13,7 +13,7 @@ import type { RebootRequest } from '../../src/engine/events.ts';
 import type { Step } from '../../src/engine/step.ts';
 import { Journal } from '../../src/engine/journal.ts';
 import { judgePostboot, postbootMotd, postbootUnit, type RebootNeed, type RebootRecord } from '../../src/engine/reboot.ts';
-import { postbootCommand, readPostboot } from '../../src/cli/commands/postboot.ts';
+import { describePostboot, postbootCommand, readPostboot } from '../../src/cli/commands/postboot.ts';
 import { EXIT } from '../../src/cli/args.ts';
 import type { Runtime } from '../../src/cli/runtime.ts';
 import { engine } from '../fixtures/harness.ts';
@@ -143,4 +143,22 @@ test('the unit runs the installed program after Proxmox\'s services, once per bo
   const judged = judgePostboot({ ...NEED, afterStep: 's', requestedAt: '', bootId: 'b1' }, { bootId: 'b2', kernel: '6.14.11-1-pve', active: {}, now: new Date(0) });
   assert.equal(judged.ok, false, 'services not known active are not active');
   assert.match(postbootMotd(judged), /pve-cluster\.service: NOT ACTIVE/);
+});
+
+test('check and dry runs say a reboot is pending and change nothing', async (t) => {
+  const dir = await tempDir(t);
+  const { calls, reboot } = hosts();
+  const run = engine({ stateDir: dir, steps: [kernelStep({ booted: false }), bareStep('after')], reboot, dryRun: true });
+  const results = await run.runner.run();
+  assert.deepEqual(results.map((r) => [r.stepId, r.outcome]), [['upgrade', 'compliant'], ['after', 'compliant']]);
+  assert.equal(results[0]!.reason, 'a reboot is pending: kernel 6.14.11-1-pve is installed; 6.14.8-2-pve runs');
+  assert.deepEqual(calls, []);
+  assert.equal(run.journal.step('upgrade')?.reboot, undefined);
+});
+
+test('the run that resumes says what the check after the reboot found', () => {
+  const good = judgePostboot({ ...NEED, afterStep: 'upgrade', requestedAt: '', bootId: 'b1' }, { bootId: 'b2', kernel: '6.14.11-1-pve', active: Object.fromEntries(['pve-cluster.service', 'pvedaemon.service', 'pveproxy.service', 'pve-firewall.service'].map((u) => [u, true])), now: new Date(0) });
+  assert.equal(describePostboot(good), 'After the reboot that upgrade asked for: the node came back as expected (kernel 6.14.11-1-pve; Proxmox services active).');
+  const bad = judgePostboot({ ...NEED, afterStep: 'upgrade', requestedAt: '', bootId: 'b1' }, { bootId: 'b2', kernel: '6.14.8-2-pve', active: {}, now: new Date(0) });
+  assert.match(describePostboot(bad), /^After the reboot that upgrade asked for: NOT as expected \(kernel 6\.14\.8-2-pve, expected 6\.14\.11-1-pve; pve-cluster\.service not active, /);
 });

@@ -332,7 +332,7 @@ test('the document states the policy and the settings apt uses', async () => {
   const ctx = stepContext({ exec: f.exec, files: f.files, node: f.node, answersOf: admin('alice@example.com') });
   const doc = (await autoUpdatesStep.document!(ctx, { proxmox: true }))!;
   const text = JSON.stringify(doc);
-  assert.equal(doc.heading, 'Updates');
+  assert.equal(doc.heading, 'Unattended security updates');
   assert.match(text, /Proxmox VE point releases always go through the supervised upgrade/);
   assert.match(text, /never reboots on its own/);
   assert.match(text, /origin=Proxmox,codename=\$\{distro_codename\}/);

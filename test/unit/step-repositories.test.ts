@@ -25,34 +25,10 @@ import { MappedFiles, NODE_NAME } from '../fixtures/fake-pveum.ts';
 import { failed, stepContext } from '../fixtures/step-run.ts';
 import { testNode } from '../fixtures/node.ts';
 import type { NodeInfo } from '../../src/system/detect.ts';
+import { CEPH_ENTERPRISE, DEBIAN_SOURCES, PVE_ENTERPRISE } from '../fixtures/apt-sources.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
-const DEBIAN_SOURCES = `Types: deb
-URIs: http://deb.debian.org/debian/
-Suites: trixie trixie-updates
-Components: main contrib non-free-firmware
-Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
-
-Types: deb
-URIs: http://security.debian.org/debian-security/
-Suites: trixie-security
-Components: main contrib non-free-firmware
-Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
-`;
-/** pve-manager configs/pve-sources.sources, installed as pve-enterprise.sources. */
-const PVE_ENTERPRISE = `Types: deb
-URIs: https://enterprise.proxmox.com/debian/pve
-Suites: trixie
-Components: pve-enterprise
-Signed-By: /usr/share/keyrings/proxmox-archive-keyring.gpg
-`;
-const CEPH_ENTERPRISE = `Types: deb
-URIs: https://enterprise.proxmox.com/debian/ceph-squid
-Suites: trixie
-Components: enterprise
-Signed-By: /usr/share/keyrings/proxmox-archive-keyring.gpg
-`;
 const NO_SUBSCRIPTION = 'message: There is no subscription key\nserverid: 0123456789ABCDEF0123456789ABCDEF\nstatus: notfound\nurl: https://www.proxmox.com/en/proxmox-virtual-environment/pricing\n';
 
 interface AptNode {

@@ -10,7 +10,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { describeChange, type CommandChange } from '../../src/engine/change.ts';
-import { compareKernels, kernelRebootNeed, parseKernelList, upgradeStep } from '../../steps/upgrade.ts';
+import { compareKernels, kernelRebootNeed, parseKernelList, parseNeedrestart, upgradeStep } from '../../steps/upgrade.ts';
 import { scriptedExec, type ScriptEntry } from '../fixtures/scripted-exec.ts';
 import { MemoryFiles } from '../fixtures/memory-files.ts';
 import { stepContext } from '../fixtures/step-run.ts';
@@ -28,6 +28,8 @@ const SIM_UPGRADE = [
 ].join('\n');
 const SIM_NOTHING = '0 upgraded, 0 newly installed, 0 to remove and 0 not upgraded.\n';
 const SIM_REMOVES = ['Remv proxmox-ve [9.1.0]', 'Remv pve-manager [9.2.11]', 'Inst broken-thing (1.0 Lab broken:stable [amd64])', '1 upgraded, 0 newly installed, 2 to remove and 0 not upgraded.', ''].join('\n');
+/** needrestart's batch output (README.batch). */
+const NEEDRESTART = 'NEEDRESTART-VER: 3.8\nNEEDRESTART-KCUR: 6.14.8-2-pve\nNEEDRESTART-KEXP: 6.14.11-1-pve\nNEEDRESTART-KSTA: 3\nNEEDRESTART-SVC: pvedaemon.service\nNEEDRESTART-SVC: pveproxy.service\n';
 const KERNELS = 'Manually selected kernels:\nNone.\n\nAutomatically selected kernels:\n6.14.8-2-pve\n6.14.11-1-pve\n';
 
 function node(sim: string, extra: ScriptEntry[] = [], audit = '') {
@@ -85,8 +87,9 @@ test('the reboot: needed when the boot tool\'s newest (or pinned) kernel is not 
     [['proxmox-boot-tool', 'kernel', 'list'], { stdout: KERNELS }],
     [['uname', '-r'], { stdout: '6.14.8-2-pve\n' }],
     [['pvesh', 'get', '/cluster/resources', '--type', 'vm', '--output-format', 'json'], { stdout: guests }],
+    [['needrestart', '-b'], { stdout: NEEDRESTART }],
   ]);
-  assert.deepEqual(await kernelRebootNeed(ctx), { reason: 'kernel 6.14.11-1-pve is installed; 6.14.8-2-pve runs', expectKernel: '6.14.11-1-pve', runningGuests: ['100 (web1)'] });
+  assert.deepEqual(await kernelRebootNeed(ctx), { reason: 'kernel 6.14.11-1-pve is installed; 6.14.8-2-pve runs', expectKernel: '6.14.11-1-pve', runningGuests: ['100 (web1)'], staleServices: ['pvedaemon.service', 'pveproxy.service'] });
 
   const pinned = node(SIM_NOTHING, [
     [['proxmox-boot-tool', 'kernel', 'list'], { stdout: `${KERNELS}\nPinned kernel:\n6.14.8-2-pve\n` }],
@@ -99,4 +102,5 @@ test('proxmox-boot-tool\'s list and kernel order', () => {
   assert.deepEqual(parseKernelList(`${KERNELS}\nPinned kernel:\n6.14.8-2-pve\n`), { manual: [], automatic: ['6.14.8-2-pve', '6.14.11-1-pve'], pinned: '6.14.8-2-pve', newest: '6.14.11-1-pve' });
   assert.ok(compareKernels('6.14.11-1-pve', '6.14.8-2-pve') > 0);
   assert.ok(compareKernels('6.8.12-4-pve', '6.14.8-2-pve') < 0);
+  assert.deepEqual(parseNeedrestart(NEEDRESTART), { kernelStatus: 3, services: ['pvedaemon.service', 'pveproxy.service'] });
 });

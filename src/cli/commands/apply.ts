@@ -5,7 +5,7 @@
 import path from 'node:path';
 import type { AnyStep } from '../../engine/step.ts';
 import { describeReboot } from '../../engine/reboot.ts';
-import { readPostboot } from './postboot.ts';
+import { describePostboot, readPostboot } from './postboot.ts';
 import { AnswerError } from '../../engine/runner.ts';
 import { describeNode } from '../../system/detect.ts';
 import { FileRefusedError, readRegularFile } from '../../system/files.ts';
@@ -87,7 +87,7 @@ async function runSteps(
   total = runner.stepInfos().length;
   io.out(`pve-baseline ${version} ${dryRun ? 'dry run' : 'apply'} on ${describeNode(runtime.node)}${runtime.node.rehearsal ? ' [REHEARSAL]' : ''}`);
   const after = await readPostboot(runtime);
-  if (after) io.out(`after the reboot that ${after.afterStep} asked for: ${after.ok ? 'the node came back as expected' : 'NOT as expected'} (kernel ${after.kernel.running}${after.kernel.expected && !after.kernel.ok ? `, expected ${after.kernel.expected}` : ''}; ${after.services.filter((s) => !s.active).map((s) => `${s.unit} not active`).join(', ') || 'Proxmox services active'})`);
+  if (after) io.out(describePostboot(after));
   let results;
   try {
     results = await runner.run();

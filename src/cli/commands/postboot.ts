@@ -57,3 +57,9 @@ export async function readPostboot(runtime: Runtime): Promise<PostbootResult | u
     return undefined;
   }
 }
+
+/** One line for the run that resumes: what the check after the reboot found. */
+export function describePostboot(after: PostbootResult): string {
+  const down = after.services.filter((s) => !s.active).map((s) => `${s.unit} not active`);
+  return `After the reboot that ${after.afterStep} asked for: ${after.ok ? 'the node came back as expected' : 'NOT as expected'} (kernel ${after.kernel.running}${after.kernel.expected && !after.kernel.ok ? `, expected ${after.kernel.expected}` : ''}; ${down.join(', ') || 'Proxmox services active'}).`;
+}
