@@ -12,8 +12,11 @@ import { firewallStep } from './firewall.ts';
 import { fail2banStep } from './fail2ban.ts';
 import { twoFactorStep } from './two-factor.ts';
 import { auditLogStep } from './audit-log.ts';
+import { autoUpdatesStep } from './auto-updates.ts';
+import { repositoriesStep } from './repositories.ts';
+import { upgradeStep } from './upgrade.ts';
 import { sshKeyStep } from './ssh-key.ts';
 import { sshdHardeningStep } from './sshd-hardening.ts';
 import { sysctlStep } from './sysctl.ts';
 
-export const CATALOGUE: AnyStep[] = [adminAccountStep, sshKeyStep, breakGlassStep, sshdHardeningStep, firewallStep, fail2banStep, twoFactorStep, sysctlStep, auditLogStep, accessModelStep, apiTokensStep, accessPolicyStep];
+export const CATALOGUE: AnyStep[] = [adminAccountStep, sshKeyStep, breakGlassStep, sshdHardeningStep, firewallStep, fail2banStep, twoFactorStep, repositoriesStep, upgradeStep, autoUpdatesStep, sysctlStep, auditLogStep, accessModelStep, apiTokensStep, accessPolicyStep];

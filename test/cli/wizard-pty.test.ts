@@ -96,7 +96,7 @@ test('the live region never outgrows an 80x24 terminal: no screen clears, header
   ]);
   assert.equal(r.screenClears, 0);
   const plan = r.snapshots.find((s) => s.name === 'plan')!.screen;
-  assert.ok(plan.some((l) => /^Step \d+ of \d+ · Kernel and network sysctl settings/.test(l)), plan.join('\n'));
+  assert.ok(plan.some((l) => /^Step \d+ of \d+ · Unattended security updates/.test(l)), plan.join('\n'));
   assert.ok(plan.some((l) => l.includes('enter apply · s skip this step · q stop here')), plan.join('\n'));
   assert.ok(plan.some((l) => /lines 6-\d+ of \d+/.test(l)), 'scrolled five lines');
 });

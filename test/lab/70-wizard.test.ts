@@ -6,11 +6,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { KEYS, ptyEnv, runInPty, type PtyStep } from '../support/pty.ts';
-import { actAsPhone, apiCall, fail2banDefaults, installBundle, journalStep, labOrSkip, sh, twoFactorEnrolment, waitUntil, webGet, webLoginAfterProof } from './helpers.ts';
-import { mkdtempSync } from 'node:fs';
+import { actAsPhone, apiCall, fail2banDefaults, installBundle, journalStep, labOrSkip, sh, skipUpdateSteps, twoFactorEnrolment, waitUntil, webGet, webLoginAfterProof } from './helpers.ts';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Lab } from './lab.ts';
+import { KERNEL_N1, type Lab } from './lab.ts';
 import { generateKeyPair } from '../../src/ssh/keys.ts';
 
 const lab = await labOrSkip();
@@ -101,6 +101,7 @@ if (lab) {
       { waitFor: 'Recovery keys for alice@pam', timeoutMs: 60_000 },
       { send: 'w' },
       { waitFor: 'Two-factor login for the web UI: verified', timeoutMs: 120_000 },
+      ...skipUpdateSteps(),
       { waitFor: 'Plan:', timeoutMs: 20_000 }, // sysctl
       { send: KEYS.enter },
       { waitFor: '? Which access model?', timeoutMs: 30_000 },
@@ -185,6 +186,31 @@ if (lab) {
     assert.match(status, /backup of \/etc\/sysctl\.d\/90-pve-baseline\.conf: \(did not exist\)/);
   });
 
+  test('the updates, unattended: the repositories fixed, the upgrade with its progress, exit 5 for the reboot; after it the check ran once and the same command goes on', async () => {
+    writeFileSync(join(lab.rootDir, 'root/updates.yml'), 'repositories:\n  pve: no-subscription\n  ceph: no-subscription\nupgrade: {}\nauto-updates:\n  proxmox: no\n', { mode: 0o600 });
+    const apply = () => lab.exec(['pve-baseline', 'apply', '--answers', '/root/updates.yml', '--yes', '--only', 'repositories,upgrade,auto-updates'], { timeoutMs: 300_000 });
+    const first = await apply();
+    assert.equal(first.exitCode, 5, first.stdout + first.stderr);
+    assert.match(first.stdout, /argv: pvesh set \/nodes\/pve1\/apt\/repositories --handle no-subscription/);
+    assert.match(first.stdout, /^ {4}100% done: \d+ package\(s\) configured$/m, 'the upgrade\'s progress, headless');
+    assert.match(first.stdout, /kept your \/etc\/vzdump\.conf( \([^)]*\))?; the package's version is beside it as \/etc\/vzdump\.conf\.dpkg-dist/);
+    assert.match(first.stderr, new RegExp(`rebooting after upgrade, expecting kernel ${KERNEL_N1.replace(/\./g, '\\.')}: the node needs a reboot`));
+    assert.doesNotMatch(first.stdout, /Unattended security updates/, 'nothing after the step ran before the reboot');
+    assert.equal((await lab.exec(['systemctl', 'is-enabled', 'pve-baseline-postboot.service'])).stdout.trim(), 'enabled');
+
+    await lab.reboot();
+    assert.equal(await lab.runningKernel(), KERNEL_N1);
+    await waitUntil(async () => (await lab.exec(['test', '-e', '/var/lib/pve-baseline/postboot.json'])).exitCode === 0, 'the check after the boot', 60_000);
+    assert.match(await sh(lab, 'cat /run/motd.d/pve-baseline'), new RegExp(`kernel ${KERNEL_N1.replace(/\./g, '\\.')} as expected\n[\\s\\S]*Run pve-baseline to continue where it stopped`));
+    assert.equal((await lab.exec(['systemctl', 'is-enabled', 'pve-baseline-postboot.service'])).exitCode, 1, 'it ran once and switched itself off');
+
+    const second = await apply();
+    assert.equal(second.exitCode, 0, second.stdout + second.stderr);
+    assert.match(second.stdout, /^After the reboot that upgrade asked for: the node came back as expected/m);
+    assert.match(second.stdout, /Unattended security updates/);
+    assert.equal((await journalStep(lab, 'upgrade'))?.status, 'verified');
+  });
+
   test('afterwards: check is compliant (exit 0), a second run plans nothing, and drift is reported', async () => {
     const check = await lab.exec(['pve-baseline', 'check']);
     assert.equal(check.exitCode, 0, check.stdout + check.stderr);
@@ -194,7 +220,7 @@ if (lab) {
     await sh(lab, 'printf "sysctl: {}\\n" > /root/answers.yml');
     const again = await lab.exec(['pve-baseline', 'apply', '--answers', '/root/answers.yml', '--yes']);
     assert.equal(again.exitCode, 0, again.stderr);
-    assert.match(again.stdout, /Summary: 11 compliant, 1 not applicable\./);
+    assert.match(again.stdout, /Summary: 14 compliant, 1 not applicable\./);
     assert.doesNotMatch(again.stdout, /Plan:/);
     // Someone sets a value back by hand: check names the drift and exits 1.
     await sh(lab, 'sysctl -w net.ipv4.conf.all.accept_redirects=1 >/dev/null');
@@ -231,12 +257,12 @@ if (lab) {
     assert.equal(fresh.exitCode, 1, fresh.stderr);
     const report = JSON.parse(fresh.stdout) as { compliant: boolean; steps: { id: string; status: string; reason?: string; changes: { summary: string }[] }[] };
     assert.equal(report.compliant, false);
-    assert.deepEqual(report.steps.map((s) => s.id), ['admin-account', 'ssh-key', 'break-glass', 'sshd-hardening', 'firewall', 'fail2ban', 'two-factor', 'sysctl', 'audit-log', 'access-model', 'api-tokens', 'access-policy']);
+    assert.deepEqual(report.steps.map((s) => s.id), ['admin-account', 'ssh-key', 'break-glass', 'sshd-hardening', 'firewall', 'fail2ban', 'two-factor', 'repositories', 'upgrade', 'auto-updates', 'sysctl', 'audit-log', 'access-model', 'api-tokens', 'access-policy']);
     // auditd needs the kernel's audit system, which a container does not have: not applicable, honestly.
     assert.ok(report.steps.every((s) => s.status === (s.id === 'audit-log' ? 'not-applicable' : 'drift')), JSON.stringify(report.steps.map((s) => [s.id, s.status, s.reason])));
     assert.match(report.steps[0]!.reason!, /needs an answer for admin-account\.name/);
     assert.match(report.steps[3]!.reason!, /needs Named admin account/);
-    assert.deepEqual(report.steps[7]!.changes.map((c) => c.summary), ['create /etc/sysctl.d/90-pve-baseline.conf', 'run sysctl -p /etc/sysctl.d/90-pve-baseline.conf']);
+    assert.deepEqual(report.steps.find((s) => s.id === 'sysctl')!.changes.map((c) => c.summary), ['create /etc/sysctl.d/90-pve-baseline.conf', 'run sysctl -p /etc/sysctl.d/90-pve-baseline.conf']);
     assert.equal((await lab.exec(['test', '-e', '/var/lib/pve-baseline/journal.json'])).exitCode, 1, 'check wrote nothing');
     await sh(lab, 'printf "sysctl: {}\\n" > /root/answers.yml');
     const dry = await lab.exec(['pve-baseline', 'apply', '--answers', '/root/answers.yml', '--only', 'sysctl']);

@@ -78,6 +78,16 @@ export async function revertedAt(lab: Lab, after = 0): Promise<number | undefine
     .find((t) => t >= after);
 }
 
+/** Esc at the first question of the repositories and auto-updates steps (the upgrade then waits for the repositories: skipped too). */
+export function skipUpdateSteps(): PtyStep[] {
+  return [
+    { waitFor: '? Which Proxmox VE repository?', timeoutMs: 30_000 },
+    { send: KEYS.escape },
+    { waitFor: "Also install updates from Proxmox's repositories unattended?", timeoutMs: 30_000 },
+    { send: KEYS.escape },
+  ];
+}
+
 /** Esc at the first question of the access-model and api-tokens steps: both skipped (for the wizard tests about other steps). */
 export function skipAccessSteps(): PtyStep[] {
   return [

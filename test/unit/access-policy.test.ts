@@ -265,7 +265,11 @@ test('the real catalogue on a node: each step writes its own part, in catalogue 
     [['pve-firewall', 'status'], { stdout: 'Status: enabled/running\n' }],
     [['systemd-detect-virt', '--container'], { exitCode: 1, stdout: 'none\n' }],
     [['systemd-analyze', 'cat-config', 'systemd/journald.conf'], { stdout: '# /etc/systemd/journald.conf\n[Journal]\n' }],
-    [(argv) => argv[0] === 'dpkg-query' && ['fail2ban', 'python3-systemd', 'auditd'].includes(argv.at(-1)!), { exitCode: 1, stderr: 'dpkg-query: no packages found matching\n' }],
+    [(argv) => argv[0] === 'dpkg-query' && ['fail2ban', 'python3-systemd', 'auditd', 'unattended-upgrades'].includes(argv.at(-1)!), { exitCode: 1, stderr: 'dpkg-query: no packages found matching\n' }],
+    [['uname', '-r'], { stdout: '6.14.8-2-pve\n' }],
+    [['apt-config', 'dump', 'Unattended-Upgrade', 'APT::Periodic'], { stdout: '' }],
+    [['proxmox-boot-tool', 'kernel', 'list'], { stdout: 'Manually selected kernels:\nNone.\n\nAutomatically selected kernels:\n6.14.8-2-pve\n' }],
+    [(argv) => argv[0] === 'systemctl' && (argv[1] === 'is-enabled' || argv[1] === 'is-active') && /^apt-daily/.test(argv.at(-1)!), { exitCode: 1, stdout: 'disabled\n' }],
     [['/usr/sbin/sshd', '-T'], { stdout: 'permitrootlogin prohibit-password\npasswordauthentication no\nallowgroups sudo root\nloglevel VERBOSE\nkexalgorithms mlkem768x25519-sha256,sntrup761x25519-sha512@openssh.com\nciphers chacha20-poly1305@openssh.com\n' }],
     [
       ['pveum', 'user', 'list', '--output-format', 'json'],
@@ -287,7 +291,7 @@ test('the real catalogue on a node: each step writes its own part, in catalogue 
   const withHook = CATALOGUE.filter((s) => s.document).map((s) => s.id);
   assert.deepEqual(policy.sections.map((s) => s.stepId), withHook, 'one section per step with a hook, in catalogue order');
   const order = headings(doc).map((h) => h.replace(/^#+ /, ''));
-  assert.deepEqual(order.slice(order.indexOf('API tokens') + 1, order.indexOf('Recovery procedures')), ['Named admin account', 'SSH keys', 'Break-glass account', 'SSH policy', 'Firewall', 'fail2ban', 'Two-factor login', 'Kernel and network settings', 'Audit log', 'The declared access model', 'Service accounts and API tokens']);
+  assert.deepEqual(order.slice(order.indexOf('API tokens') + 1, order.indexOf('Recovery procedures')), ['Named admin account', 'SSH keys', 'Break-glass account', 'SSH policy', 'Firewall', 'fail2ban', 'Two-factor login', 'Package repositories', 'Upgrades and reboots', 'Unattended security updates', 'Kernel and network settings', 'Audit log', 'The declared access model', 'Service accounts and API tokens']);
 
   assert.match(doc, /- Datacenter firewall: on; node firewall on pve1: on\./);
   assert.match(doc, /\| cluster\.fw \| `IN Ping\(ACCEPT\) -source \+management` \| pve-baseline: ping from the management set \|/);
