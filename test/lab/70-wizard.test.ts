@@ -188,7 +188,7 @@ if (lab) {
 
   test('the updates, unattended: the repositories fixed, the upgrade with its progress, exit 5 for the reboot; after it the check ran once and the same command goes on', async () => {
     writeFileSync(join(lab.rootDir, 'root/updates.yml'), 'repositories:\n  pve: no-subscription\n  ceph: no-subscription\nupgrade: {}\nauto-updates:\n  proxmox: no\n', { mode: 0o600 });
-    const apply = () => lab.exec(['pve-baseline', 'apply', '--answers', '/root/updates.yml', '--yes', '--only', 'repositories,upgrade,auto-updates'], { timeoutMs: 300_000 });
+    const apply = () => lab.exec(['pve-baseline', 'apply', '--answers', '/root/updates.yml', '--yes', '--only', 'repositories,upgrade,auto-updates,access-policy'], { timeoutMs: 300_000 });
     const first = await apply();
     assert.equal(first.exitCode, 5, first.stdout + first.stderr);
     assert.match(first.stdout, /argv: pvesh set \/nodes\/pve1\/apt\/repositories --handle no-subscription/);
@@ -208,6 +208,7 @@ if (lab) {
     assert.equal(second.exitCode, 0, second.stdout + second.stderr);
     assert.match(second.stdout, /^After the reboot that upgrade asked for: the node came back as expected/m);
     assert.match(second.stdout, /Unattended security updates/);
+    assert.match(second.stdout, /Access-policy document/, 'and the document, written anew for the updated node');
     assert.equal((await journalStep(lab, 'upgrade'))?.status, 'verified');
   });
 
