@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { KEYS, ptyEnv, runInPty, type PtyStep } from '../support/pty.ts';
 import { generateKeyPair } from '../../src/ssh/keys.ts';
-import { armedReverts, fail2banDefaults, installBundle, journalStep as journalStepOf, labOrSkip, revertedAt, sh, skipAccessSteps, skipUpdateSteps, sshdQuestions, waitUntil } from './helpers.ts';
+import { armedReverts, fail2banDefaults, installBundle, journalStep as journalStepOf, labOrSkip, revertedAt, sh, restOfTheWizard, sshdQuestions, waitUntil } from './helpers.ts';
 import type { Lab } from './lab.ts';
 
 const lab = await labOrSkip();
@@ -270,14 +270,7 @@ if (lab) {
       { snapshot: 'countdown' },
       { waitFor: 'SSH server hardening: verified', timeoutMs: 60_000 },
       ...LATER_STEPS_SKIPPED,
-      ...skipUpdateSteps(),
-      { waitFor: 'Plan:', timeoutMs: 30_000 }, // sysctl
-      { send: KEYS.enter },
-      ...skipAccessSteps(),
-      { waitFor: 'Plan:', timeoutMs: 30_000 }, // the document
-      { send: KEYS.enter },
-      { waitFor: 'Finished:', timeoutMs: 30_000 },
-      { waitExit: true, timeoutMs: 10_000 },
+      ...restOfTheWizard(KEYS.enter),
     ]);
     // The operator's second terminal, once the change is live.
     await waitUntil(async () => (await journalStep(lab))?.status === 'applied', 'the reload');

@@ -16,7 +16,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { KEYS, ptyEnv, runInPty, type PtyStep } from '../support/pty.ts';
-import { adminAnswers, armedReverts, installBundle, journalStep as journalStepOf, labOrSkip, revertedAt, sh, skipAccessSteps, skipUpdateSteps, sshdQuestions, STATE_DIR as STATE, waitUntil, webGet } from './helpers.ts';
+import { adminAnswers, armedReverts, installBundle, journalStep as journalStepOf, labOrSkip, revertedAt, sh, restOfTheWizard, sshdQuestions, STATE_DIR as STATE, waitUntil, webGet } from './helpers.ts';
 import type { Lab } from './lab.ts';
 import { ADMIN_CLUSTER_FW, ADMIN_RULES_AFTER } from '../fixtures/fake-firewall.ts';
 
@@ -272,13 +272,6 @@ function wizardScript(): PtyStep[] {
     { send: KEYS.escape }, // fail2ban and two-factor: skipped at their first question (86 and 89-two-factor prove them)
     { waitFor: 'Proxmox account to protect with a second factor', timeoutMs: 30_000 },
     { send: KEYS.escape },
-    ...skipUpdateSteps(),
-    { waitFor: 'Plan:', timeoutMs: 30_000 }, // sysctl
-    { send: 's' },
-    ...skipAccessSteps(),
-    { waitFor: 'Plan:', timeoutMs: 30_000 }, // the document
-    { send: 's' },
-    { waitFor: 'Finished:', timeoutMs: 30_000 },
-    { waitExit: true, timeoutMs: 10_000 },
+    ...restOfTheWizard('s'),
   ];
 }

@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import jsqr from 'jsqr';
 import { KEYS, ptyEnv, runInPty, type PtyStep } from '../support/pty.ts';
-import { adminAnswers, apiPost, installBundle, journalStep, labOrSkip, secretOnScreen, sh, skipAccessSteps, skipUpdateSteps, sshdQuestions, waitUntil, webLoginAfterProof, webLoginWithTotp } from './helpers.ts';
+import { adminAnswers, apiPost, installBundle, journalStep, labOrSkip, secretOnScreen, sh, restOfTheWizard, sshdQuestions, waitUntil, webLoginAfterProof, webLoginWithTotp } from './helpers.ts';
 import { Secret } from '../../src/system/secret.ts';
 import { totpCode } from '../../src/tfa/totp-codes.ts';
 
@@ -97,14 +97,7 @@ if (lab) {
       { waitFor: 'Prove you can still log in', timeoutMs: 60_000 },
       { snapshot: 'countdown' },
       { waitFor: 'Two-factor login for the web UI: verified', timeoutMs: 120_000 },
-      ...skipUpdateSteps(),
-      { waitFor: 'Plan:', timeoutMs: 30_000 }, // sysctl
-      { send: 's' },
-      ...skipAccessSteps(),
-      { waitFor: 'Plan:', timeoutMs: 30_000 }, // the document
-      { send: 's' },
-      { waitFor: 'Finished:', timeoutMs: 30_000 },
-      { waitExit: true, timeoutMs: 10_000 },
+      ...restOfTheWizard('s'),
     ];
     const wizard = runInPty({
       argv: ['sshpass', '-e', 'ssh', '-t', ...lab.sshClientArgs('root', ['-o', 'PubkeyAuthentication=no', '-o', 'PreferredAuthentications=password'], OP), 'pve-baseline'],

@@ -78,6 +78,25 @@ export async function revertedAt(lab: Lab, after = 0): Promise<number | undefine
     .find((t) => t >= after);
 }
 
+/**
+ * The wizard from the update steps to its end, for the tests about earlier
+ * steps: the update and access steps skipped at their first question, the
+ * plans of sysctl and the document answered with `decision` (enter applies,
+ * s skips), then the summary and the exit.
+ */
+export function restOfTheWizard(decision: string): PtyStep[] {
+  return [
+    ...skipUpdateSteps(),
+    { waitFor: 'Plan:', timeoutMs: 30_000 }, // sysctl
+    { send: decision },
+    ...skipAccessSteps(),
+    { waitFor: 'Plan:', timeoutMs: 30_000 }, // the document
+    { send: decision },
+    { waitFor: 'Finished:', timeoutMs: 30_000 },
+    { waitExit: true, timeoutMs: 10_000 },
+  ];
+}
+
 /** Esc at the first question of the repositories and auto-updates steps (the upgrade then waits for the repositories: skipped too). */
 export function skipUpdateSteps(): PtyStep[] {
   return [
