@@ -23,10 +23,10 @@ import { expiryEpoch, grant, PveumScript } from '../src/pve/access-model.ts';
 import { isValidAclPath, isValidTokenSubid, normalizeAclPath } from '../src/pve/names.ts';
 import { isBuiltinRole } from '../src/pve/privileges.ts';
 import { privilegeMap } from '../src/pve/permissions.ts';
-import { newUser, parseUserCfg, type UserCfg } from '../src/pve/user-cfg.ts';
+import { findAclNode, newUser, parseUserCfg, type UserCfg } from '../src/pve/user-cfg.ts';
 import type { PveMajor } from '../src/pve/privileges.ts';
 import { bullets, code, paragraph } from '../src/report/section.ts';
-import { accessFindings, type FindingKind } from '../src/pve/access-audit.ts';
+import { accessFindings, isoDate, type FindingKind } from '../src/pve/access-audit.ts';
 import { findingsCheck, SERVICE_ACCOUNT, USER_CFG } from './access-model.ts';
 
 const TOKEN_CFG = '/etc/pve/priv/token.cfg';
@@ -161,7 +161,6 @@ export function tokensOf(answers: ApiTokensAnswers): DeclaredToken[] {
 }
 
 const daysLeft = (expire: number, now: number) => Math.floor((expire - now) / DAY);
-const isoDay = (epoch: number) => new Date(epoch * 1000).toISOString().slice(0, 10);
 const wizardOnly = (answers: Record<string, unknown>) => answers.tokens === undefined;
 
 export const apiTokensStep: Step<TokenFacts, ApiTokensAnswers> = {
@@ -279,7 +278,7 @@ export const apiTokensStep: Step<TokenFacts, ApiTokensAnswers> = {
         secretWrites.add(script.commands.length);
         script.run(
           ['user', 'token', 'add', t.account, t.token, '--privsep', '1', '--expire', String(expire), ...(t.comment ? ['--comment', t.comment] : []), '--output-format', 'json'],
-          `${id}: privilege-separated, expires ${isoDay(expire)} (${lifetime})`,
+          `${id}: privilege-separated, expires ${isoDate(expire)} (${lifetime})`,
           (c) => void c.users.get(t.account)!.tokens.set(t.token, { expire, privsep: 1, ...(t.comment ? { comment: t.comment } : {}) }),
           { reveal: { field: 'value', title: `The secret of ${id}`, advice: `Shown once: store it where the service reads it; requests send the header Authorization: PVEAPIToken=${id}=SECRET`, ...(t.save_to ? { saveTo: { path: t.save_to, ...saveLine } } : {}) } },
         );
@@ -292,13 +291,13 @@ export const apiTokensStep: Step<TokenFacts, ApiTokensAnswers> = {
           secretWrites.add(script.commands.length);
           script.run(
             ['user', 'token', 'modify', t.account, t.token, '--regenerate', '1', '--expire', String(expire), ...(existing.privsep ? [] : ['--privsep', '1']), '--output-format', 'json'],
-            `${id} ${left < 0 ? 'expired' : `expires in ${left} days`}: a new secret and a new expiry (${isoDay(expire)}), its grants kept; the old secret stops working now`,
+            `${id} ${left < 0 ? 'expired' : `expires in ${left} days`}: a new secret and a new expiry (${isoDate(expire)}), its grants kept; the old secret stops working now`,
             (c) => Object.assign(c.users.get(t.account)!.tokens.get(t.token)!, { expire, privsep: 1 }),
             { reveal: { field: 'value', title: `The new secret of ${id}`, advice: 'Shown once: replace the old secret where the service reads it (the old one no longer works)', ...(t.save_to ? { saveTo: { path: t.save_to, ...saveLine } } : {}) } },
           );
         } else if (left <= ROTATE_WITHIN_DAYS) {
           // Without --regenerate: a successor first, so the service can switch before the old one goes.
-          const next = `${t.token.slice(0, 30)}-${isoDay(facts.now).replace(/-/g, '')}`;
+          const next = `${t.token.slice(0, 30)}-${isoDate(facts.now).replace(/-/g, '')}`;
           secretWrites.add(script.commands.length);
           script.run(
             ['user', 'token', 'add', t.account, next, '--privsep', '1', '--expire', String(expire), '--output-format', 'json'],
@@ -310,7 +309,7 @@ export const apiTokensStep: Step<TokenFacts, ApiTokensAnswers> = {
             grant(c, t.path, 'tokens', `${t.account}!${next}`, t.roles, 1),
           );
         } else if (fix.length) {
-          script.run(['user', 'token', 'modify', t.account, t.token, ...fix], `${id}: ${!existing.privsep ? 'privilege separation on (it had its account\'s full rights)' : ''}${!existing.privsep && !existing.expire ? '; ' : ''}${!existing.expire ? `an expiry (${isoDay(expire)}), it had none` : ''}`, (c) =>
+          script.run(['user', 'token', 'modify', t.account, t.token, ...fix], `${id}: ${!existing.privsep ? 'privilege separation on (it had its account\'s full rights)' : ''}${!existing.privsep && !existing.expire ? '; ' : ''}${!existing.expire ? `an expiry (${isoDate(expire)}), it had none` : ''}`, (c) =>
             Object.assign(c.users.get(t.account)!.tokens.get(t.token)!, { privsep: 1, ...(existing.expire ? {} : { expire }) }),
           );
         }
@@ -353,7 +352,7 @@ export const apiTokensStep: Step<TokenFacts, ApiTokensAnswers> = {
       checks.push({
         label: `${token.id} expires, and not within ${ROTATE_WITHIN_DAYS} days`,
         ok: left !== undefined && left > ROTATE_WITHIN_DAYS,
-        detail: left === undefined ? 'it never expires' : left < 0 ? `expired on ${isoDay(token.info.expire)}` : `expires ${isoDay(token.info.expire)} (${left} days left)${left <= ROTATE_WITHIN_DAYS ? ': run this step again to rotate it' : ''}`,
+        detail: left === undefined ? 'it never expires' : left < 0 ? `expired on ${isoDate(token.info.expire)}` : `expires ${isoDate(token.info.expire)} (${left} days left)${left <= ROTATE_WITHIN_DAYS ? ': run this step again to rotate it' : ''}`,
       });
       const tokenPrivs = [...privilegeMap(cfg, token.id, t.path).keys()].sort();
       const accountPrivs = new Set(privilegeMap(cfg, t.account, t.path).keys());
@@ -392,13 +391,7 @@ export const apiTokensStep: Step<TokenFacts, ApiTokensAnswers> = {
 };
 
 function aclHolds(cfg: UserCfg, path: string, kind: 'users' | 'tokens', id: string, role: string): boolean {
-  let node = cfg.acl;
-  for (const part of path.split('/').filter(Boolean)) {
-    const child = node.children.get(part);
-    if (!child) return false;
-    node = child;
-  }
-  return node[kind].get(id)?.get(role) === 1;
+  return findAclNode(cfg, path, false)?.[kind].get(id)?.get(role) === 1;
 }
 
 /** The declared token, or its newest successor made by a rotation without --regenerate (NAME-YYYYMMDD). */

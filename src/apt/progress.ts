@@ -15,8 +15,8 @@
  *                 between two reads), giving a progress model: phase, overall percent (never
  *                 going back), the package and what dpkg does with it, the download's own line,
  *                 the configuration files dpkg asked about, and the errors
- *   throttle      for headless output: a line at most every N seconds, but at once when the
- *                 phase changes, a configuration file or an error is reported, or apt finishes
+ *                 (the engine reports it, src/engine/apply.ts; headless output throttles it,
+ *                 src/cli/plain-output.ts)
  *   argv          the real upgrade (status on fd 3) and the simulation before it
  *   simulation    `apt-get -s dist-upgrade`: Inst, Conf, Remv and Purg lines into lists, and the
  *                 refusal when a core Proxmox package would be removed
@@ -338,102 +338,6 @@ export function parseStatusStream(text: string, exitCode?: number, options?: Par
   const parser = new AptStatusParser(options);
   parser.feed(text);
   return exitCode === undefined ? (parser.end(), parser.progress) : parser.finish(exitCode);
-}
-
-// --- headless output ------------------------------------------------------------------------------------
-
-/** One line for a log or a serial console: "upgrade 45%: Unpacking pve-manager (amd64)". */
-export function progressLine(p: AptProgress): string {
-  const pct = `${Math.floor(p.percent)}%`;
-  if (p.done) return p.exitCode === 0 ? `upgrade 100%: done, ${p.installed.length} package${p.installed.length === 1 ? '' : 's'} configured` : `upgrade stopped at ${pct}: apt-get exited with ${p.exitCode}`;
-  if (p.phase === 'download') return `upgrade ${pct}: downloading${p.download ? `, ${p.download}` : ''}`;
-  return `upgrade ${pct}: ${p.action ?? 'dpkg starts'}`;
-}
-
-/** The lines a new configuration-file report or error deserves, apart from the progress line. */
-function eventLines(p: AptProgress, conffilesShown: number, errorsShown: number): string[] {
-  const out: string[] = [];
-  for (const c of p.conffiles.slice(conffilesShown)) {
-    out.push(
-      c.outcome === 'kept-local'
-        ? `configuration file ${c.conffile}${c.package ? ` (${c.package})` : ''}: kept yours; the package's version is beside it as ${c.conffile}.dpkg-dist`
-        : `configuration file ${c.conffile}${c.package ? ` (${c.package})` : ''}: took the package's version`,
-    );
-  }
-  for (const e of p.errors.slice(errorsShown)) out.push(`dpkg error (${e.package}): ${e.message}`);
-  return out;
-}
-
-export interface ThrottleOptions {
-  /** At most one progress line per this many milliseconds (besides the lines always printed). */
-  everyMs: number;
-  /** The clock, in milliseconds; Date.now unless a test gives its own. */
-  now?: () => number;
-}
-
-/**
- * Decides which lines headless output prints: a progress line when `everyMs` passed
- * since the last one and something moved; at once on the first report, a phase change,
- * a configuration-file report or an error (those also get a line of their own), a disc
- * request, and the finish.
- */
-export class ProgressThrottle {
-  readonly #everyMs: number;
-  readonly #now: () => number;
-  #last: { at: number; phase: Phase; text: string; done: boolean } | undefined;
-  #conffiles = 0;
-  #errors = 0;
-  #media = false;
-
-  constructor(options: ThrottleOptions) {
-    if (!(options.everyMs >= 0)) throw new Error(`everyMs must be 0 or more, not ${options.everyMs}`);
-    this.#everyMs = options.everyMs;
-    this.#now = options.now ?? Date.now;
-  }
-
-  /** The lines to print for this state of the model; [] when it is not time yet. */
-  offer(p: AptProgress): string[] {
-    const at = this.#now();
-    const events = eventLines(p, this.#conffiles, this.#errors);
-    this.#conffiles = p.conffiles.length;
-    this.#errors = p.errors.length;
-    if (p.mediaChange && !this.#media) {
-      this.#media = true;
-      events.push(`apt asks for a disc: ${p.mediaChange}`);
-    }
-    const text = progressLine(p);
-    const last = this.#last;
-    if (last?.done) return events;
-    const urgent = last === undefined || last.phase !== p.phase || p.done || events.length > 0;
-    const due = last !== undefined && at - last.at >= this.#everyMs && text !== last.text;
-    if (!urgent && !due) return events;
-    this.#last = { at, phase: p.phase, text, done: p.done };
-    return [...events, text];
-  }
-}
-
-// --- status on standard output (the fallback) -------------------------------------------------------------
-
-const STATUS_START = /(?:dlstatus|pmstatus|pmerror|pmconffile):[^:\n]*:\d+(?:\.\d+)?:|media-change: /;
-
-/**
- * If a runner could give apt no descriptor of its own, `-o APT::Status-Fd=1` puts the
- * status on standard output, mixed with dpkg's output (dpkg inherits apt's stdout with
- * Dpkg::Use-Pty=0). The rules that separate them:
- *   - a status line is written whole in one write(2) by apt and ends with a line break;
- *   - dpkg and the maintainer scripts write with stdio, block-buffered into a pipe, so a
- *     status line can land inside one of their lines: a status prefix found after the
- *     start of a line (`...pmstatus:pkg:12.0000:`) splits it there, the text before it
- *     going to the log;
- *   - everything else is output, kept for the log.
- * Output that happens to contain a status prefix would be misread, which is why fd 3
- * (STATUS_FD) is the way the upgrade runs.
- */
-export function splitStatusFromOutput(line: string): { status?: string; output?: string } {
-  const m = STATUS_START.exec(line);
-  if (!m) return { output: line };
-  if (m.index === 0) return { status: line };
-  return { output: line.slice(0, m.index), status: line.slice(m.index) };
 }
 
 // --- the simulated upgrade ---------------------------------------------------------------------------

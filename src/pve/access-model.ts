@@ -20,7 +20,7 @@
  */
 import { checkEmail, checkGroupid, checkPoolid, checkRoleid, checkStorageId, checkUserid, isValidAclPath, normalizeAclPath, splitUserid } from './names.ts';
 import { privilegeMap } from './permissions.ts';
-import { BUILTIN_ROLES, isBuiltinRole, isValidPrivilege, PRIVILEGES, type PveMajor } from './privileges.ts';
+import { isBuiltinRole, isValidPrivilege, PRIVILEGES, type PveMajor } from './privileges.ts';
 import type { Reveal } from '../engine/change.ts';
 import { addUserGroup, deleteGroupAcl, deleteUserAcl, deleteUserGroup, findAclNode, newPool, newUser, parseUserCfg, walkAcl, writeUserCfg, type Bit, type UserCfg } from './user-cfg.ts';
 
@@ -775,10 +775,4 @@ export function modelDrift(cfg: UserCfg, model: AccessModel): string[] {
     else if (held !== g.propagate) out.push(`${who} has ${g.role} on ${g.path} ${held ? 'propagating' : 'without propagation'}, not as declared`);
   }
   return out;
-}
-
-/** Privileges a role grants on this version (built-in from Proxmox's table, custom from the model or user.cfg). */
-export function rolePrivilegeList(role: string, major: PveMajor, model?: AccessModel, cfg?: UserCfg): string[] {
-  if (isBuiltinRole(role)) return [...(BUILTIN_ROLES[major][role] ?? [])];
-  return [...(model?.roles?.[role] ?? cfg?.roles.get(role) ?? [])].filter((p) => isValidPrivilege(p, major)).sort();
 }

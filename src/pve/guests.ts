@@ -22,12 +22,19 @@ export async function guestIds(files: Pick<Files, 'list'>): Promise<Set<string>>
   return ids;
 }
 
+/** The storages storage.cfg defines, each with its type and content (`dir: local` then `\tcontent iso,backup`). */
+export function parseStorage(storageCfg: string): { id: string; type: string; content: string }[] {
+  const out: { id: string; type: string; content: string }[] = [];
+  for (const line of storageCfg.split('\n')) {
+    const head = /^(\w+):\s*(\S+)\s*$/.exec(line);
+    if (head) out.push({ type: head[1]!, id: head[2]!, content: '' });
+    const content = /^\s+content\s+(\S+)/.exec(line);
+    if (content && out.length) out[out.length - 1]!.content = content[1]!;
+  }
+  return out;
+}
+
 /** The storage ids storage.cfg defines (`dir: local`, `lvmthin: local-lvm`). */
 export function storageIds(storageCfg: string): Set<string> {
-  const ids = new Set<string>();
-  for (const line of storageCfg.split('\n')) {
-    const m = /^(\w+):\s*(\S+)\s*$/.exec(line);
-    if (m) ids.add(m[2]!);
-  }
-  return ids;
+  return new Set(parseStorage(storageCfg).map((s) => s.id));
 }

@@ -20,6 +20,10 @@ import type { Exec } from '../system/exec.ts';
 import type { Files } from '../system/files.ts';
 import { accessMatrix, type AccessMatrix } from '../pve/permissions.ts';
 import { parseUserCfg } from '../pve/user-cfg.ts';
+import { parseStorage } from '../pve/guests.ts';
+
+/** The document's storage table reads storage.cfg with the one parser the steps use too. */
+export { parseStorage };
 import { accessFindings, accessSummary, privilegesByPath, tokenFacts, type AccessSummary, type Finding, type PathPrivileges, type TokenFact } from '../pve/access-audit.ts';
 
 export interface PolicyFacts {
@@ -102,18 +106,6 @@ const LOGIN_SHELL = (shell: string) => !/(nologin|false|sync|halt|shutdown)$/.te
 /** `iface vmbr0 inet static` lines of /etc/network/interfaces. */
 export function parseBridges(interfaces: string): string[] {
   return [...interfaces.matchAll(/^\s*iface\s+(vmbr\S+)/gm)].map((m) => m[1]!).filter((v, i, a) => a.indexOf(v) === i);
-}
-
-/** Section headers and content lines of /etc/pve/storage.cfg. */
-export function parseStorage(text: string): PolicyFacts['node']['storage'] {
-  const out: PolicyFacts['node']['storage'] = [];
-  for (const line of text.split('\n')) {
-    const head = line.match(/^(\w+):\s*(\S+)\s*$/);
-    if (head) out.push({ type: head[1]!, id: head[2]!, content: '' });
-    const content = line.match(/^\s+content\s+(\S+)/);
-    if (content && out.length) out[out.length - 1]!.content = content[1]!;
-  }
-  return out;
 }
 
 /**

@@ -28,11 +28,8 @@ import {
   parseSimulation,
   parseStatusLine,
   parseStatusStream,
-  progressLine,
-  ProgressThrottle,
   simulateArgv,
   simulationRefusal,
-  splitStatusFromOutput,
   STATUS_FD,
   verbOf,
   type AptProgress,
@@ -182,43 +179,6 @@ test('a failed run stops where it was; a last line without a line break still co
   const done = p.finish(100);
   assert.deepEqual(done.errors, [{ package: 'pve-manager', message: 'dependency problems - leaving unconfigured' }]);
   assert.equal(done.percent, 40);
-  assert.equal(progressLine(done), 'upgrade stopped at 40%: apt-get exited with 100');
-});
-
-test('the headless throttle: a line at most every N seconds, at once on phase change, conffile, error and finish', () => {
-  let now = 0;
-  const throttle = new ProgressThrottle({ everyMs: 5000, now: () => now });
-  const parser = new AptStatusParser();
-  const printed: [number, string][] = [];
-  const step = (at: number, line: string) => {
-    now = at;
-    parser.feed(`${line}\n`);
-    for (const l of throttle.offer(parser.progress)) printed.push([at, l]);
-  };
-  step(0, 'dlstatus:1:10.0000:Retrieving file 1 of 2 (9s remaining)');
-  step(1000, 'dlstatus:1:30.0000:Retrieving file 1 of 2 (6s remaining)');
-  step(4999, 'dlstatus:2:60.0000:Retrieving file 2 of 2 (3s remaining)');
-  step(5000, 'dlstatus:2:90.0000:Retrieving file 2 of 2 (1s remaining)');
-  step(5500, 'pmstatus:dpkg-exec:0.0000:Running dpkg');
-  step(6000, 'pmstatus:openssh-server:12.5000:Unpacking openssh-server (amd64)');
-  step(7000, "pmconffile:/etc/ssh/sshd_config:50.0000:'/etc/ssh/sshd_config' '/etc/ssh/sshd_config.dpkg-new' 1 1 ");
-  step(8000, 'pmstatus:pve-manager:75.0000:Configuring pve-manager (amd64)');
-  step(12_999, 'pmstatus:pve-manager:87.5000:Installed pve-manager (amd64)');
-  step(13_000, 'pmstatus:man-db:90.0000:Running post-installation trigger man-db (amd64)');
-  now = 13_100;
-  for (const l of throttle.offer(parser.finish(0))) printed.push([now, l]);
-  now = 20_000;
-  assert.deepEqual(throttle.offer(parser.progress), [], 'nothing after the finish');
-  assert.deepEqual(printed, [
-    [0, 'upgrade 2%: downloading, Retrieving file 1 of 2 (9s remaining)'],
-    [5000, 'upgrade 18%: downloading, Retrieving file 2 of 2 (1s remaining)'],
-    [5500, 'upgrade 20%: Running dpkg'],
-    [7000, 'configuration file /etc/ssh/sshd_config (openssh-server): kept yours; the package\'s version is beside it as /etc/ssh/sshd_config.dpkg-dist'],
-    [7000, 'upgrade 30%: Unpacking openssh-server (amd64)'],
-    [12_999, 'upgrade 90%: Installed pve-manager (amd64)'],
-    [13_100, 'upgrade 100%: done, 1 package configured'],
-  ]);
-  assert.throws(() => new ProgressThrottle({ everyMs: -1 }), /everyMs/);
 });
 
 test('the upgrade and simulation argv; the status descriptor must be one apt uses', () => {
@@ -248,15 +208,6 @@ test('execa gives a child a fourth descriptor as a pipe: the status arrives apar
   assert.deepEqual(p.installed, ['pve-manager']);
   assert.equal(p.lines, 2);
   assert.deepEqual(p.unknown, []);
-});
-
-test('the fallback on stdout: status lines apart from dpkg output, even when one lands inside a line', () => {
-  assert.deepEqual(splitStatusFromOutput('pmstatus:pve-manager:50.0000:Configuring pve-manager (amd64)'), { status: 'pmstatus:pve-manager:50.0000:Configuring pve-manager (amd64)' });
-  assert.deepEqual(splitStatusFromOutput('Setting up pve-manager (9.1.2) ...'), { output: 'Setting up pve-manager (9.1.2) ...' });
-  assert.deepEqual(splitStatusFromOutput('Setting up fopmstatus:foo:12.5000:Configuring foo (amd64)'), { output: 'Setting up fo', status: 'pmstatus:foo:12.5000:Configuring foo (amd64)' });
-  assert.deepEqual(splitStatusFromOutput('media-change: DVD:/media/cdrom/:Please insert'), { status: 'media-change: DVD:/media/cdrom/:Please insert' });
-  // A word that only looks like a prefix is output.
-  assert.deepEqual(splitStatusFromOutput('pmstatus: fine'), { output: 'pmstatus: fine' });
 });
 
 // SIMULATE
@@ -335,10 +286,3 @@ test('refused when a core package would go; a specific kernel image may', () => 
   assert.equal(simulationRefusal(parseSimulation('Remv proxmox-kernel-6.14.8-2-pve-signed [6.14.8-2]\n')), undefined);
 });
 
-test('progressLine names the phase, the download and the action', () => {
-  const base: AptProgress = { phase: 'download', percent: 12.7, downloadPercent: 63.5, installPercent: 0, installed: [], conffiles: [], errors: [], lines: 3, unknown: [], done: false };
-  assert.equal(progressLine(base), 'upgrade 12%: downloading');
-  assert.equal(progressLine({ ...base, download: 'Retrieving file 2 of 9' }), 'upgrade 12%: downloading, Retrieving file 2 of 9');
-  assert.equal(progressLine({ ...base, phase: 'install', percent: 55, action: 'Configuring pve-manager (amd64)' }), 'upgrade 55%: Configuring pve-manager (amd64)');
-  assert.equal(progressLine({ ...base, done: true, exitCode: 0, percent: 100, installed: ['a', 'b'] }), 'upgrade 100%: done, 2 packages configured');
-});
