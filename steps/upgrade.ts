@@ -9,7 +9,8 @@
  *             `dpkg --audit` (an interrupted earlier run)
  *   plan      `dpkg --configure -a` first when dpkg was interrupted; then the upgrade with apt's
  *             progress on fd 3 (the wizard's bar), configuration files kept as the operator
- *             left them (--force-confold), the whole output kept under <state>/logs (0600)
+ *             left them (--force-confold), the whole output kept under <state>/logs (0600);
+ *             both run on if pve-baseline ends first (a dropped session: CommandChange.survivesExit)
  *   undo      none: packages are not downgraded (the plan says so)
  *   verify    nothing left to upgrade, dpkg consistent
  *   reboot    when the newest kernel proxmox-boot-tool would boot (or the pinned one) is not
@@ -37,6 +38,9 @@ export function upgradeLines(sim: Simulation): string[] {
   return sim.install.map((p) => `${p.package} ${p.current ? `${p.current} -> ${p.candidate ?? '?'}` : `(new) ${p.candidate ?? ''}`.trim()}`);
 }
 
+/** apt's words when another apt or dpkg holds a lock it needs (apt-pkg/contrib/fileutl.cc GetLock). */
+const APT_LOCKED = /Could not get lock|Unable to acquire the dpkg frontend lock|Unable to lock directory/;
+
 const KERNEL_PACKAGE = /^(?:proxmox|pve)-kernel-\d+\.\d+\.\d+-\d+-pve(?:-signed)?$/;
 
 async function simulate(ctx: Pick<StepContext, 'exec'>): Promise<Simulation> {
@@ -63,6 +67,8 @@ export const upgradeStep: Step<UpgradeFacts, UpgradeAnswers> = {
   async probe(ctx) {
     const update = await ctx.exec.run(['apt-get', 'update', '-q'], { timeoutMs: 600_000 });
     const updateProblem = update.exitCode === 0 ? undefined : (update.stderr.trim().split('\n').filter((l) => /^(E|Err|Error):?/.test(l)).slice(-3).join('; ') || `apt-get update exited with ${update.exitCode}`);
+    // Another apt or dpkg holds its lock (unattended-upgrades, someone's apt-get): nothing to plan on until it ends.
+    if (updateProblem && APT_LOCKED.test(updateProblem)) throw new Error(`${updateProblem}: another apt or dpkg is running; let it end, then run pve-baseline again`);
     return { ...(updateProblem ? { updateProblem } : {}), simulation: await simulate(ctx), audit: await dpkgAudit(ctx) };
   },
 
@@ -79,7 +85,10 @@ export const upgradeStep: Step<UpgradeFacts, UpgradeAnswers> = {
     if (facts.audit.length) {
       changes.push({
         kind: 'command',
-        argv: ['dpkg', '--configure', '-a'],
+        // The upgrade's own rule for configuration files (see distUpgradeArgv): with no terminal, a prompt would fail.
+        argv: ['dpkg', '--force-confdef', '--force-confold', '--configure', '-a'],
+        log: 'dpkg-configure',
+        survivesExit: true,
         reason: `an earlier upgrade was interrupted: dpkg reports ${facts.audit.slice(0, 3).join('; ')}${facts.audit.length > 3 ? ` and ${facts.audit.length - 3} more` : ''}; this finishes it`,
       });
     }
@@ -92,6 +101,8 @@ export const upgradeStep: Step<UpgradeFacts, UpgradeAnswers> = {
         argv: distUpgradeArgv(),
         progress: 'apt',
         log: 'upgrade',
+        // dpkg cut off half-way leaves packages broken: the upgrade finishes even if the session drops.
+        survivesExit: true,
         reason: [
           `${sim.install.length} package(s): ${lines.slice(0, 8).join(', ')}${lines.length > 8 ? `, and ${lines.length - 8} more` : ''}`,
           sim.remove.length ? `removes ${sim.remove.map((r) => r.package).join(', ')}` : '',

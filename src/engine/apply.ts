@@ -8,7 +8,7 @@ import type { PveApi } from '../pve/api.ts';
 import type { ChangeProgress, RevealRequest } from './events.ts';
 import { Secret } from '../system/secret.ts';
 import type { AppliedChange, Journal } from './journal.ts';
-import { runChecked, type Exec } from '../system/exec.ts';
+import { CommandError, runChecked, type Exec } from '../system/exec.ts';
 import type { BackupStore, Files } from '../system/files.ts';
 
 export interface ApplyEnv {
@@ -77,7 +77,12 @@ export async function applyChanges(stepId: string, backupSet: string, changes: r
       case 'command': {
         await backUpDeclaredWrites(stepId, backupSet, change, env);
         if (change.reveal) await runRevealing(stepId, backupSet, change, change.reveal, env);
-        else await runCommand(change, env, change.progress === 'apt' ? await aptProgressReader((p) => env.onProgress?.(index, p), env.onLine) : undefined, change.log ? logFile(env, change.log, backupSet) : undefined);
+        else {
+          const progress = change.progress === 'apt' ? await aptProgressReader((p) => env.onProgress?.(index, p), env.onLine) : undefined;
+          const log = change.log ? logFile(env, change.log, backupSet) : undefined;
+          if (change.survivesExit) await runSurvivingExit(stepId, change, env, progress, log);
+          else await runCommand(change, env, progress, log);
+        }
         env.journal.recordApplied(stepId, { kind: 'command', argv: change.argv, ...(change.undo ? { undo: change.undo } : {}) });
         break;
       }
@@ -122,6 +127,42 @@ async function runCommand(change: CommandChange, env: ApplyEnv, progress?: Progr
   }
 }
 
+/**
+ * A command that must finish even if pve-baseline ends first
+ * (CommandChange.survivesExit): it writes its output into the log itself,
+ * the journal names it while it runs, and the log's last line is its exit
+ * code when pve-baseline saw it end.
+ */
+async function runSurvivingExit(stepId: string, change: CommandChange, env: ApplyEnv, progress: ProgressReader | undefined, log: string | undefined): Promise<void> {
+  if (!log) throw new Error(`${formatArgv(change.argv)}: a command that survives pve-baseline needs a log to write to`);
+  if (change.input || change.reveal) throw new Error(`${formatArgv(change.argv)}: a command that survives pve-baseline takes no input and reveals nothing (its output goes to a file as it is)`);
+  const header = `$ ${formatArgv(change.argv)}`;
+  env.onLine(header);
+  await env.files.write(log, `${header}\n`, { mode: 0o600, uid: 0, gid: 0 });
+  let exitCode = 1;
+  try {
+    const result = await runChecked(env.exec, change.argv, {
+      onLine: env.onLine,
+      ...(progress ? { onStatus: progress.feed } : {}),
+      detach: {
+        output: log,
+        status: log.replace(/\.log$/, '.status'),
+        onStart: (pid) => env.journal.setRunning(stepId, { argv: [...change.argv], pid, bootId: env.journal.bootId, startedAt: new Date().toISOString(), log }),
+      },
+    });
+    exitCode = result.exitCode;
+  } catch (error) {
+    if (error instanceof CommandError) exitCode = error.result.exitCode;
+    throw new Error(`${(error as Error).message} (the whole output: ${log})`);
+  } finally {
+    env.journal.setRunning(stepId, undefined);
+    progress?.finish(exitCode);
+    await env.files.remove(log.replace(/\.log$/, '.status')).catch(() => undefined);
+    const text = (await env.files.read(log)) ?? `${header}\n`;
+    await env.files.write(log, `${text}${text.endsWith('\n') ? '' : '\n'}exit code ${exitCode}\n`, { mode: 0o600, uid: 0, gid: 0 }).catch((error: Error) => env.onLine(`could not finish ${log}: ${error.message}`));
+  }
+}
+
 /** Where a command's whole output is kept: under the state directory, by the apply that ran it. */
 function logFile(env: ApplyEnv, name: string, applyId: string): string {
   return `${env.journal.dir}/logs/${name}-${applyId}.log`;
@@ -147,6 +188,9 @@ async function aptProgressReader(report: (p: ChangeProgress) => void, line: (tex
   let lastAt = -Infinity;
   let conffiles = 0;
   let errors = 0;
+  // A report held back by the interval goes out when the interval ends: the last status
+  // before a long pause (a kernel's postinst) must not wait for the next one to be shown.
+  let held: NodeJS.Timeout | undefined;
   const send = (force: boolean) => {
     const p = parser.progress;
     for (const c of p.conffiles.slice(conffiles)) {
@@ -155,7 +199,16 @@ async function aptProgressReader(report: (p: ChangeProgress) => void, line: (tex
     for (const e of p.errors.slice(errors)) line(`dpkg error (${e.package}): ${e.message}`);
     conffiles = p.conffiles.length;
     errors = p.errors.length;
-    if (!force && now() - lastAt < PROGRESS_EVERY_MS) return;
+    const wait = PROGRESS_EVERY_MS - (now() - lastAt);
+    if (!force && wait > 0) {
+      held ??= setTimeout(() => {
+        held = undefined;
+        send(false);
+      }, wait);
+      return;
+    }
+    clearTimeout(held);
+    held = undefined;
     lastAt = now();
     const label = p.done ? (p.exitCode === 0 ? `done: ${p.installed.length} package(s) configured` : `stopped: apt-get exited with ${p.exitCode}`) : p.phase === 'download' ? `downloading${p.download ? `: ${p.download}` : ''}` : (p.action ?? 'dpkg starts');
     report({ percent: Math.floor(p.percent), label, done: p.done });

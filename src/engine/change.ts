@@ -79,6 +79,15 @@ export interface CommandChange {
    */
   log?: string;
   /**
+   * The command finishes even if pve-baseline does not (a dropped SSH
+   * session, a killed wizard): cutting dpkg off half-way would leave
+   * packages broken. It writes straight into its log (so `log` is required,
+   * and `input`, whose secret could reach the file, is not allowed), the
+   * journal names it while it runs, and the next run waits for it if it
+   * still runs and says how it ended (src/engine/runner.ts).
+   */
+  survivesExit?: true;
+  /**
    * A field of the command's JSON output to show once and never keep (a new
    * API token's secret from `pveum user token add --output-format json`):
    * the output then reaches neither the log nor an error message.

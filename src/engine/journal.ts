@@ -51,6 +51,18 @@ export interface StepRecord {
   proof?: AccessProofRecord;
   /** The reboot this step asked for, until a later run finds it done (src/engine/reboot.ts). */
   reboot?: RebootRecord;
+  /** A command that survives pve-baseline (CommandChange.survivesExit), while it runs. */
+  running?: RunningCommand;
+}
+
+/** Where a command that outlives pve-baseline can be found, and its output read. */
+export interface RunningCommand {
+  argv: string[];
+  pid: number;
+  /** The boot it runs in: after a reboot the pid means nothing. */
+  bootId: string;
+  startedAt: string;
+  log: string;
 }
 
 /** "a login by alice from 10.0.0.5 with SHA256:... at ..." */
@@ -179,6 +191,7 @@ function recordProblem(r: unknown): string | null {
   if (r.guard !== undefined && !(isObject(r.guard) && isString(r.guard.phase) && Array.isArray(r.guard.phases))) return 'has a damaged lockout record (guard)';
   if (r.proof !== undefined && !(isObject(r.proof) && isString(r.proof.by) && isString(r.proof.at))) return 'has a damaged proof of access';
   if (r.reboot !== undefined && !(isObject(r.reboot) && isString(r.reboot.afterStep) && isString(r.reboot.bootId) && isString(r.reboot.reason))) return 'has a damaged reboot record';
+  if (r.running !== undefined && !(isObject(r.running) && isStrings(r.running.argv) && Number.isInteger(r.running.pid) && isString(r.running.bootId) && isString(r.running.startedAt) && isString(r.running.log))) return 'has a damaged record of a running command';
   return null;
 }
 
@@ -379,6 +392,18 @@ export class Journal {
   }
 
   /** Record the reboot a step asked for (undefined: it is done, or no longer needed). */
+  /** Name the command this step left running (or, undefined, forget it once it ended). */
+  setRunning(id: string, running: RunningCommand | undefined): void {
+    const current = this.step(id) ?? this.#blank(this.#now().toISOString());
+    const { running: _ended, ...rest } = current;
+    this.#put(id, running ? { ...rest, running: { ...running, argv: [...running.argv] } } : rest);
+  }
+
+  /** The boot this journal was opened in. */
+  get bootId(): string {
+    return this.#bootId;
+  }
+
   setReboot(id: string, reboot: RebootRecord | undefined): void {
     const current = this.step(id) ?? this.#blank(this.#now().toISOString());
     const { reboot: _done, ...rest } = current;

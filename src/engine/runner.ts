@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { applyChanges, rollbackApplied, type ApplyEnv } from './apply.ts';
 import { revealOf } from './change.ts';
 import { describeReboot, type RebootRecord } from './reboot.ts';
+import { describeRunning, howItEnded, stillRunning, waitForEnd } from './surviving.ts';
 import { awaitingConfirmation, GuardedApply, noteRevertByTheNode, planGuard, type GuardedHost } from './guarded-apply.ts';
 import type { Journal, StepStatus } from './journal.ts';
 import { orderSteps } from './order.ts';
@@ -15,6 +16,11 @@ import { applicableQuestions, detectedDefault, validateAnswer } from './question
 import { keptAnswers, persistableAnswers, type AnyStep, type Answers, type Check, type QuestionContext, type StepContext } from './step.ts';
 import { AnswerError, MissingAnswerError, OperatorStop, StepSkip, type ChangeProgress, type Operator, type Plan, type RevealRequest, type RunnerEvent, type StepInfo, type StepOutcome, type StepResult } from './events.ts';
 import type { BackupStore } from '../system/files.ts';
+
+/** A result's reason with more said after it (what a reboot needs, after how an earlier run ended). */
+function alsoSaid(result: StepResult, more: string): string {
+  return result.reason ? `${result.reason}; ${more}` : more;
+}
 
 export interface RunnerOptions {
   steps: readonly AnyStep[];
@@ -155,6 +161,34 @@ export class Runner {
 
     const unmet = step.requires?.(ctx.node);
     if (unmet) return { ...base, outcome: 'not-applicable', reason: unmet };
+    const earlier = await this.#earlierCommand(step, ctx);
+    if (typeof earlier === 'object') return { ...base, ...earlier };
+    const result = await this.#probeAndApply(step, ctx, base);
+    return earlier ? { ...result, reason: result.reason ? `${earlier}; ${result.reason}` : earlier } : result;
+  }
+
+  /**
+   * A command an earlier run left running (CommandChange.survivesExit): the
+   * run waits for it, following its log, and says how it ended; a dry run
+   * only says it still runs.
+   */
+  async #earlierCommand(step: AnyStep, ctx: StepContext): Promise<string | Pick<StepResult, 'outcome' | 'reason'> | undefined> {
+    const { journal } = this.#opts;
+    const running = journal.step(step.id)?.running;
+    if (!running) return undefined;
+    const waited = await stillRunning(running, ctx.files, ctx.node.bootId);
+    if (waited) {
+      if (this.#opts.dryRun) return { outcome: 'skipped', reason: `${describeRunning(running)}, started by an earlier pve-baseline, still runs; its output: ${running.log}` };
+      ctx.log(`${describeRunning(running)}, started by an earlier pve-baseline, still runs: waiting for it to end (its output: ${running.log})`);
+      await waitForEnd(running, { files: ctx.files, bootId: ctx.node.bootId, onLine: ctx.log });
+    }
+    const ended = await howItEnded(running, ctx.files, { bootId: ctx.node.bootId, waited });
+    if (!this.#opts.dryRun) journal.setRunning(step.id, undefined);
+    return ended;
+  }
+
+  async #probeAndApply(step: AnyStep, ctx: StepContext, base: Omit<StepResult, 'outcome'>): Promise<StepResult> {
+    const { journal } = this.#opts;
     let plan: Plan;
     let answers: Answers;
     let facts: unknown;
@@ -278,14 +312,14 @@ export class Runner {
     try {
       need = await step.rebootNeeded!(ctx);
     } catch (error) {
-      return { ...result, reason: `could not tell whether a reboot is needed: ${(error as Error).message}` };
+      return { ...result, reason: alsoSaid(result, `could not tell whether a reboot is needed: ${(error as Error).message}`) };
     }
     if (!need) {
       if (!this.#opts.dryRun && journal.step(step.id)?.reboot) journal.setReboot(step.id, undefined);
       return result;
     }
     // check and dry runs say so, and change nothing.
-    if (this.#opts.dryRun) return { ...result, reason: `a reboot is pending: ${need.reason}` };
+    if (this.#opts.dryRun) return { ...result, reason: alsoSaid(result, `a reboot is pending: ${need.reason}`) };
     const record: RebootRecord = { ...need, afterStep: step.id, requestedAt: new Date().toISOString(), bootId: ctx.node.bootId };
     journal.setReboot(step.id, record);
     try {
@@ -294,14 +328,14 @@ export class Runner {
       ctx.log(`the check after the reboot could not be put in place: ${(error as Error).message}`);
     }
     const decision = this.#opts.operator.reboot ? await this.#opts.operator.reboot({ stepId: step.id, stepTitle: step.title, ...need }) : undefined;
-    if (decision === 'later') return { ...result, reason: `a reboot is needed (${need.reason}); reboot when it suits, then run pve-baseline again` };
+    if (decision === 'later') return { ...result, reason: alsoSaid(result, `a reboot is needed (${need.reason}); reboot when it suits, then run pve-baseline again`) };
     this.requestStop();
     if (decision === 'now' && this.#opts.reboot) {
       ctx.log(describeReboot(record));
       await this.#opts.reboot.now(record);
-      return { ...result, reason: `rebooting: ${need.reason}`, reboot: record };
+      return { ...result, reason: alsoSaid(result, `rebooting: ${need.reason}`), reboot: record };
     }
-    return { ...result, reason: `a reboot is needed: ${need.reason}; reboot the node and run the same command again`, reboot: record };
+    return { ...result, reason: alsoSaid(result, `a reboot is needed: ${need.reason}; reboot the node and run the same command again`), reboot: record };
   }
 
   /** What a step's probe, verify and reboot check get: the node, its log line, other steps' answers. */

@@ -7,6 +7,8 @@
  * cannot hang the wizard: at the limit the command's whole process group is
  * stopped and the result says "timed out after N s: ARGV".
  */
+import { closeSync, openSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { StringDecoder } from 'node:string_decoder';
 import { execa } from 'execa';
 import type { Secret } from './secret.ts';
@@ -26,6 +28,25 @@ export interface ExecOptions {
   /** The time limit; defaultTimeoutMs(argv) unless given. */
   timeoutMs?: number;
   cwd?: string;
+  /** Run it so that it finishes even if pve-baseline does not (see Detached); takes no input. */
+  detach?: Detached;
+}
+
+/**
+ * A command that must not die with pve-baseline (apt and dpkg half-way
+ * through an upgrade when the SSH session drops): its output goes to files,
+ * not pipes (a pipe whose reader is gone kills the writer with SIGPIPE), it
+ * is never signalled when pve-baseline exits, and it has no terminal to hang
+ * up. The files are followed as they grow, so onLine and onStatus see what
+ * they would see through pipes.
+ */
+export interface Detached {
+  /** stdout and stderr are appended here (created 0600). */
+  output: string;
+  /** fd 3 is appended here when onStatus is given (created 0600). */
+  status?: string;
+  /** The process id, as soon as it runs: where to find it if this process ends first. */
+  onStart?: (pid: number) => void;
 }
 
 export interface ExecResult {
@@ -99,6 +120,66 @@ function trackGroup(pid: number): void {
   });
 }
 
+/** Splits a stream's chunks into lines for onLine; `end` gives the last, unfinished one. */
+function lineSplitter(onLine: (line: string) => void): { write: (chunk: string) => void; end: () => void } {
+  let pending = '';
+  return {
+    write: (chunk) => {
+      pending += chunk;
+      const lines = pending.split(/\r?\n|\r/);
+      pending = lines.pop() ?? '';
+      for (const line of lines) onLine(line);
+    },
+    end: () => {
+      if (pending) onLine(pending);
+      pending = '';
+    },
+  };
+}
+
+/** How often a detached command's files are read for what it wrote. */
+const FOLLOW_EVERY_MS = 100;
+
+/**
+ * Reads what is appended to a file from its current end on, every
+ * FOLLOW_EVERY_MS; `stop` reads the rest and gives everything read.
+ */
+async function followFile(file: string, onChunk: (text: string) => void): Promise<{ stop: () => Promise<string> }> {
+  const handle = await open(file, 'r');
+  let offset = (await handle.stat()).size;
+  const decoder = new StringDecoder('utf8');
+  const seen: string[] = [];
+  const buffer = Buffer.alloc(64 * 1024);
+  let reading: Promise<void> = Promise.resolve();
+  const readMore = async () => {
+    for (;;) {
+      const { bytesRead } = await handle.read(buffer, 0, buffer.length, offset);
+      if (bytesRead === 0) return;
+      offset += bytesRead;
+      const text = decoder.write(buffer.subarray(0, bytesRead));
+      seen.push(text);
+      onChunk(text);
+    }
+  };
+  const timer = setInterval(() => {
+    reading = reading.then(readMore).catch(() => undefined);
+  }, FOLLOW_EVERY_MS);
+  return {
+    stop: async () => {
+      clearInterval(timer);
+      await reading;
+      await readMore().catch(() => undefined);
+      const rest = decoder.end();
+      if (rest) {
+        seen.push(rest);
+        onChunk(rest);
+      }
+      await handle.close();
+      return seen.join('');
+    },
+  };
+}
+
 /** The limits' timings; tests shorten them. */
 export interface ExecLimits {
   /** The limit of a command that names none (instead of defaultTimeoutMs(argv)). */
@@ -122,6 +203,24 @@ export class LocalExec implements Exec {
     const giveUpMs = this.#limits.giveUpMs ?? GIVE_UP_MS;
     if (!(limitMs > 0) || !Number.isFinite(limitMs)) throw new Error(`exec: timeoutMs must be a positive number of milliseconds, not ${limitMs}`);
     const input = options.input === undefined ? undefined : typeof options.input === 'string' ? options.input : options.input.reveal();
+    const detach = options.detach;
+    if (detach && input !== undefined) throw new Error('exec: a detached command takes no input (its output goes to a file, unscrubbed)');
+    // A detached command writes into files opened here (O_APPEND: the follower and others may append too).
+    const fds: number[] = [];
+    const fileFd = (file: string) => {
+      const fd = openSync(file, 'a', 0o600);
+      fds.push(fd);
+      return fd;
+    };
+    const outputFd = detach ? fileFd(detach.output) : undefined;
+    const statusFd = detach && options.onStatus ? fileFd(detach.status ?? `${detach.output}.status`) : undefined;
+    const outputLines = lineSplitter(options.onLine ?? (() => undefined));
+    const followers = detach
+      ? await Promise.all([
+          followFile(detach.output, outputLines.write),
+          ...(statusFd !== undefined && options.onStatus ? [followFile(detach.status ?? `${detach.output}.status`, options.onStatus)] : []),
+        ])
+      : [];
     const child = execa(file, args, {
       reject: false,
       shell: false,
@@ -132,14 +231,18 @@ export class LocalExec implements Exec {
       env: { ...QUIET_ENV, ...options.env },
       ...(input === undefined ? {} : { input }),
       ...(options.cwd ? { cwd: options.cwd } : {}),
-      // fd 3 only when asked for, read as it comes and never buffered into the result.
-      ...(options.onStatus
-        ? { stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe', 'pipe'] as const, buffer: { fd3: false } }
-        : input === undefined
-          ? { stdin: 'ignore' as const }
-          : {}),
+      ...(outputFd !== undefined
+        ? // Descriptors given to the child as they are (execa accepts them; its types only list 3 to 9).
+          { stdio: (statusFd !== undefined ? ['ignore', outputFd, outputFd, statusFd] : ['ignore', outputFd, outputFd]) as unknown as ['ignore', 'pipe', 'pipe'] }
+        : // fd 3 only when asked for, read as it comes and never buffered into the result.
+          options.onStatus
+          ? { stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe', 'pipe'] as const, buffer: { fd3: false } }
+          : input === undefined
+            ? { stdin: 'ignore' as const }
+            : {}),
     });
-    if (options.onStatus) {
+    for (const fd of fds) closeSync(fd);
+    if (!detach && options.onStatus) {
       const onStatus = options.onStatus;
       const decoder = new StringDecoder('utf8');
       const status = child.stdio[3] as NodeJS.ReadableStream | undefined;
@@ -150,19 +253,18 @@ export class LocalExec implements Exec {
       });
     }
     const pid = child.pid;
-    if (pid !== undefined) trackGroup(pid);
-    if (options.onLine) {
+    // A detached command is left running when pve-baseline exits; the others get SIGTERM with it.
+    if (pid !== undefined && !detach) trackGroup(pid);
+    if (pid !== undefined) detach?.onStart?.(pid);
+    if (!detach && options.onLine) {
       const onLine = options.onLine;
       for (const stream of [child.stdout, child.stderr]) {
-        let pending = '';
-        stream?.on('data', (chunk: Buffer) => {
-          pending += chunk.toString('utf8');
-          const lines = pending.split(/\r?\n|\r/);
-          pending = lines.pop() ?? '';
-          for (const line of lines) onLine(line);
-        });
+        const lines = lineSplitter(onLine);
+        const decoder = new StringDecoder('utf8');
+        stream?.on('data', (chunk: Buffer) => lines.write(decoder.write(chunk)));
         stream?.on('end', () => {
-          if (pending) onLine(pending);
+          lines.write(decoder.end());
+          lines.end();
         });
       }
     }
@@ -191,9 +293,12 @@ export class LocalExec implements Exec {
       for (const timer of timers) clearTimeout(timer);
       if (pid !== undefined) runningGroups.delete(pid);
     }
+    // A detached command's output is what its file gained while it ran.
+    const [followed] = await Promise.all(followers.map((f) => f.stop()));
+    outputLines.end();
 
     const notFound = (result as { code?: string } | null)?.code === 'ENOENT';
-    const stdout = String(result?.stdout ?? '');
+    const stdout = detach ? (followed ?? '') : String(result?.stdout ?? '');
     // execa gives '' (not undefined) for a program that could not be started.
     const stderr = String(result?.stderr ?? '') || (notFound ? `${file}: command not found` : '');
     if (timedOut) {

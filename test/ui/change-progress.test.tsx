@@ -53,6 +53,17 @@ test('the runner reports apt\'s progress from fd 3, rising to 100 and done, at m
   assert.ok(!output.some((l) => l.startsWith('pmstatus:')), 'the status channel is not output');
 });
 
+test('a status held back by the interval is reported when the interval ends, not only with the next one (a kernel\'s long postinst shows as Configuring)', async (t) => {
+  const dir = await tempDir(t);
+  const script = 'echo "pmstatus:a:10:Unpacking a (amd64)" >&3; sleep 0.05; echo "pmstatus:k:50:Configuring k (amd64)" >&3; sleep 1; echo "pmstatus:k:100:Installed k (amd64)" >&3';
+  const step: Step = { ...upgradeStep(), plan: () => [{ kind: 'command', argv: ['sh', '-c', script], progress: 'apt', reason: 'a pause after a status' }] };
+  const { runner, events } = engine({ stateDir: path.join(dir, 'state'), steps: [step] });
+  const [result] = await runner.run();
+  assert.equal(result!.outcome, 'verified');
+  const labels = events.flatMap((e) => (e.type === 'change-progress' ? [e.progress.label] : []));
+  assert.deepEqual(labels, ['Unpacking a (amd64)', 'Configuring k (amd64)', 'Installed k (amd64)', 'done: 1 package(s) configured'], 'Configuring is reported while the pause lasts');
+});
+
 test('the wizard\'s state carries the running command\'s progress, and its bar draws it', async () => {
   const plan = { stepId: 'upgrade', title: 'Upgrade', risk: 'safe' as const, changes: [{ kind: 'command' as const, argv: ['apt-get'], progress: 'apt' as const, reason: 'r' }] };
   let state = wizardReducer(initialState, { type: 'runner', event: { type: 'step-planned', plan } } as never);

@@ -51,6 +51,7 @@ test('the plan: the dist-upgrade with apt\'s progress on fd 3 and its output kep
   assert.equal(describeChange(change!), 'run apt-get -o APT::Status-Fd=3 -o Dpkg::Use-Pty=0 -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold -y dist-upgrade');
   assert.equal(change!.progress, 'apt');
   assert.equal(change!.log, 'upgrade');
+  assert.equal(change!.survivesExit, true, 'a dropped session must not cut dpkg off');
   assert.match(change!.reason, /^2 package\(s\): proxmox-kernel-6\.14\.11-1-pve-signed \(new\) 6\.14\.11-1, pve-manager 9\.2\.11 -> 9\.2\.12; a new kernel \(proxmox-kernel-6\.14\.11-1-pve-signed\): a reboot follows, on your word; configuration files you changed are kept/);
 });
 
@@ -59,7 +60,8 @@ test('nothing to upgrade plans nothing; an interrupted earlier run is finished f
   assert.deepEqual(upgradeStep.plan(await upgradeStep.probe(quiet.ctx), {}, quiet.ctx.node), []);
   const broken = node(SIM_NOTHING, [], 'The following packages are only half configured, probably due to problems\nconfiguring them the first time.  The configuration should be retried using\ndpkg --configure <package> or the configure menu option in dselect:\n pve-manager          The Proxmox Virtual Environment\n');
   const plan = upgradeStep.plan(await upgradeStep.probe(broken.ctx), {}, broken.ctx.node);
-  assert.deepEqual(plan.map(describeChange), ['run dpkg --configure -a']);
+  assert.deepEqual(plan.map(describeChange), ['run dpkg --force-confdef --force-confold --configure -a']);
+  assert.equal((plan[0] as CommandChange).survivesExit, true);
   assert.match(plan[0]!.reason, /an earlier upgrade was interrupted: dpkg reports pve-manager +The Proxmox Virtual Environment; this finishes it/);
 });
 
@@ -79,6 +81,11 @@ test('an upgrade that would remove proxmox-ve is refused before anything runs, n
   const ctx2 = stepContext({ exec: unreachable, files: new MemoryFiles() });
   const refused = upgradeStep.preflight!(await upgradeStep.probe(ctx2), {}, ctx2.node).filter((c) => !c.ok);
   assert.match(refused[0]!.detail!, /401 +Unauthorized.*fix the repositories first/);
+
+  // Another apt holds the lock (unattended-upgrades, say): nothing is planned, and the reason is not the repositories.
+  const locked = scriptedExec([[['apt-get', 'update', '-q'], { exitCode: 100, stderr: 'E: Could not get lock /var/lib/apt/lists/lock. It is held by process 4242 (apt-get)\nE: Unable to lock directory /var/lib/apt/lists/\n' }]]);
+  await assert.rejects(upgradeStep.probe(stepContext({ exec: locked, files: new MemoryFiles() })), /Could not get lock .*held by process 4242 \(apt-get\).*: another apt or dpkg is running; let it end, then run pve-baseline again$/);
+  assert.ok(!locked.argvs.some((a) => a.includes('-s')), 'no simulation on a locked apt');
 });
 
 test('the reboot: needed when the boot tool\'s newest (or pinned) kernel is not the running one; running guests listed', async () => {
