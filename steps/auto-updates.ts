@@ -16,9 +16,12 @@
  *             list exactly the wanted origins
  *
  * Why Proxmox point releases are left out even when Proxmox's origin is allowed: a release
- * adds and removes dependencies (`apt-get dist-upgrade`, as pveupgrade runs it), and
- * unattended-upgrades never installs a new package or removes one; it would hold parts
- * of the release back or apply it in part. Those go through the supervised upgrade.
+ * is meant to be taken whole (`apt-get dist-upgrade`, as pveupgrade runs it), and
+ * unattended-upgrades takes it in part: it skips a package whose configuration file was
+ * changed here (it would prompt) and whatever depends on that, and installs the rest, new
+ * dependencies included. In the lab (test/lab/89-updates-unattended.test.ts) it installs
+ * the new kernel and proxmox-default-kernel but holds back pve-manager (a changed
+ * /etc/vzdump.conf) and with it proxmox-ve. Those go through the supervised upgrade.
  */
 import type { Change } from '../src/engine/change.ts';
 import type { Check, Step, StepContext } from '../src/engine/step.ts';
@@ -280,7 +283,7 @@ export async function autoUpdatesDocument(ctx: StepContext, answers: { proxmox?:
     answers.proxmox
       ? "Updates from Proxmox's repositories install themselves too, as long as they need no new package and remove none."
       : "Proxmox's packages (QEMU, the kernel, the Proxmox daemons) change only in a supervised upgrade.",
-    'Proxmox VE point releases always go through the supervised upgrade (`apt-get dist-upgrade`, as Proxmox documents it): a release adds and removes dependencies, which unattended-upgrades never does, so it would hold parts back or apply the release in part.',
+    'Proxmox VE point releases always go through the supervised upgrade (`apt-get dist-upgrade`, as Proxmox documents it): unattended-upgrades would apply a release in part, holding back every package whose configuration file was changed here, and whatever depends on it.',
     'The node never reboots on its own: a reboot stops every guest. A new kernel or library waits for a reboot someone chooses.',
   ];
   if (!facts.installed) return { heading: 'Unattended security updates', blocks: [paragraph('unattended-upgrades is not installed: no update installs itself on this node.'), bullets(policy.slice(2))], evidence };
