@@ -55,7 +55,7 @@ const BASE_VERSION = 1;
 const LAYER_VERSION = 2;
 
 /** The Proxmox tools the node gets, each bundled from test/lab/standins/<name>.ts */
-export const STANDINS = ['pveum', 'pvesh', 'pveversion', 'pvecm', 'pve-firewall', 'pveproxy', 'pvedaemon', 'pvesubscription', 'proxmox-boot-tool', 'pve-lab-mirror'] as const;
+export const STANDINS = ['pveum', 'pvesh', 'pveversion', 'pvecm', 'pve-firewall', 'pveproxy', 'pvedaemon', 'pvesubscription', 'proxmox-boot-tool', 'pve-lab-mirror', 'pmxcfs'] as const;
 /** where each command's link goes (the others are services, run from STANDIN_LIBDIR by their units) */
 const STANDIN_LINKS: Partial<Record<(typeof STANDINS)[number], string>> = {
   pveum: '/usr/bin/pveum',

@@ -13,7 +13,8 @@
  * STATE_DIR, pids/mount/logs in RUN_DIR (config.ts).
  */
 import { spawn } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { appendFileSync, chmodSync, chownSync, closeSync, copyFileSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { Client, type ConnectConfig } from 'ssh2';
@@ -422,6 +423,305 @@ function hostKeyBlobs(): Buffer[] {
     .map((f) => Buffer.from(readFileSync(join(dir, f), 'utf8').trim().split(/\s+/)[1] ?? '', 'base64'));
 }
 
+
+// ---------------------------------------------------------------------------
+// the backup host: an SFTP-only OpenSSH server the node reaches at BACKUP_HOST_ADDRESS.
+// Its own machine as far as the node can tell: a network namespace of its own,
+// joined to the lab's /24 by a macvlan on the workstation's end of the veth pair
+// (the workstation itself cannot reach it: macvlan keeps the lower device and its
+// macvlans apart), and its own root, an overlay on the node's base image (Debian
+// 13's sshd, run chrooted there; nothing of the host's ssh is used or started).
+
+/** the backup host's address, inside the node's local network */
+export const BACKUP_HOST_ADDRESS = process.env.PVE_LAB_BACKUP_ADDRESS ?? '10.77.7.3';
+export const BACKUP_NETNS = 'pve-baseline-backup';
+/** the one account: key only, SFTP only, chrooted */
+export const BACKUP_USER = 'pvebackup';
+/** ChrootDirectory (root-owned); the user's home inside it is BACKUP_REMOTE_DIR */
+const BACKUP_CHROOT = '/srv/backup';
+/** where an SFTP session starts and may write, as the client sees it */
+export const BACKUP_REMOTE_DIR = '/upload';
+const BACKUP_LINK = 'pvelabbk0';
+const BACKUP_CONF_DIR = '/etc/ssh/pve-lab-backup';
+const backupPaths = {
+  upper: join(STATE_DIR, 'backup', 'upper'),
+  work: join(STATE_DIR, 'backup', 'work'),
+  stamp: join(STATE_DIR, 'backup', 'image'),
+  root: join(RUN_DIR, 'backup-root'),
+  pid: join(RUN_DIR, 'backup-sshd.pid'),
+  log: join(RUN_DIR, 'backup-sshd.log'),
+  keys: join(CACHE_DIR, 'keys-backup'),
+} as const;
+
+const BACKUP_SSHD_CONFIG = `# pve-baseline lab: the backup host (lab.ts). SFTP only, key only, chrooted.
+Port 22
+ListenAddress ${BACKUP_HOST_ADDRESS}
+HostKey ${BACKUP_CONF_DIR}/ssh_host_ed25519_key
+PidFile none
+UsePAM no
+PermitRootLogin no
+AllowUsers ${BACKUP_USER}
+AuthenticationMethods publickey
+PubkeyAuthentication yes
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+AuthorizedKeysFile ${BACKUP_CONF_DIR}/authorized_keys/%u
+StrictModes yes
+ChrootDirectory ${BACKUP_CHROOT}
+ForceCommand internal-sftp
+Subsystem sftp internal-sftp
+AllowTcpForwarding no
+AllowAgentForwarding no
+AllowStreamLocalForwarding no
+X11Forwarding no
+PermitTunnel no
+PermitTTY no
+LogLevel VERBOSE
+`;
+
+function backupSshdPid(): number | undefined {
+  const pid = readPid(backupPaths.pid);
+  return alive(pid) && cmdline(pid).includes(`${BACKUP_CONF_DIR}/sshd_config`) ? pid : undefined;
+}
+
+function backupNetnsExists(): boolean {
+  return existsSync(`/run/netns/${BACKUP_NETNS}`);
+}
+
+/** the host key, generated once (ssh-keygen on the workstation side), kept across resets like the node's */
+async function ensureBackupHostKey(): Promise<{ key: string; pub: string }> {
+  const key = join(backupPaths.keys, 'ssh_host_ed25519_key');
+  if (!existsSync(`${key}.pub`)) {
+    rmSync(backupPaths.keys, { recursive: true, force: true });
+    mkdirSync(backupPaths.keys, { recursive: true, mode: 0o700 });
+    await runOk('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'root@backup.lab.internal', '-f', key]);
+  }
+  return { key, pub: readFileSync(`${key}.pub`, 'utf8').trim() };
+}
+
+async function mountBackupRoot(baseRootfs: string, baseHash: string): Promise<void> {
+  const mounted = readFileSync('/proc/mounts', 'utf8').split('\n').find((l) => l.split(' ')[1] === backupPaths.root);
+  if (mounted && mounted.includes(`lowerdir=${baseRootfs},`)) return;
+  if (mounted) await runOk('umount', [backupPaths.root]);
+  let stamp: string | undefined;
+  try {
+    stamp = readFileSync(backupPaths.stamp, 'utf8').trim();
+  } catch {
+    /* none */
+  }
+  if (stamp !== baseHash) rmSync(join(STATE_DIR, 'backup'), { recursive: true, force: true }); // another base: start empty
+  for (const d of [backupPaths.upper, backupPaths.work, backupPaths.root]) mkdirSync(d, { recursive: true });
+  writeFileSync(backupPaths.stamp, `${baseHash}\n`);
+  await runOk('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${baseRootfs},upperdir=${backupPaths.upper},workdir=${backupPaths.work}`, backupPaths.root]);
+}
+
+/** sshd's configuration, host key, the account and its chroot (idempotent) */
+async function provisionBackupRoot(): Promise<void> {
+  const r = (p: string) => join(backupPaths.root, p.slice(1));
+  const { key } = await ensureBackupHostKey();
+  mkdirSync(r(`${BACKUP_CONF_DIR}/authorized_keys`), { recursive: true, mode: 0o755 });
+  copyFileSync(key, r(`${BACKUP_CONF_DIR}/ssh_host_ed25519_key`));
+  chmodSync(r(`${BACKUP_CONF_DIR}/ssh_host_ed25519_key`), 0o600);
+  copyFileSync(`${key}.pub`, r(`${BACKUP_CONF_DIR}/ssh_host_ed25519_key.pub`));
+  writeFileSync(r(`${BACKUP_CONF_DIR}/sshd_config`), BACKUP_SSHD_CONFIG, { mode: 0o644 });
+  if (!readFileSync(r('/etc/passwd'), 'utf8').split('\n').some((l) => l.startsWith(`${BACKUP_USER}:`))) {
+    // '*': no password, but not locked (sshd without PAM refuses a locked account's keys too)
+    await runOk('chroot', [backupPaths.root, 'useradd', '-U', '-M', '-d', BACKUP_REMOTE_DIR, '-s', '/usr/sbin/nologin', '-p', '*', BACKUP_USER]);
+  }
+  const ids = readFileSync(r('/etc/passwd'), 'utf8').split('\n').find((l) => l.startsWith(`${BACKUP_USER}:`))!.split(':');
+  // ChrootDirectory must be root's and writable by nobody else; the user writes below it
+  mkdirSync(r(BACKUP_CHROOT), { recursive: true });
+  chownSync(r(BACKUP_CHROOT), 0, 0);
+  chmodSync(r(BACKUP_CHROOT), 0o755);
+  const home = r(`${BACKUP_CHROOT}${BACKUP_REMOTE_DIR}`);
+  mkdirSync(home, { recursive: true });
+  chownSync(home, Number(ids[2]), Number(ids[3]));
+  chmodSync(home, 0o750);
+  const ak = r(`${BACKUP_CONF_DIR}/authorized_keys/${BACKUP_USER}`);
+  if (!existsSync(ak)) writeFileSync(ak, '', { mode: 0o644 });
+}
+
+/** its namespace and its macvlan on the workstation's veth end (which must exist) */
+async function createBackupNetwork(): Promise<void> {
+  if (backupNetnsExists() && (await run('ip', ['-n', BACKUP_NETNS, 'link', 'show', 'eth0'])).exitCode === 0) return;
+  await destroyBackupNetwork();
+  await runOk('ip', ['netns', 'add', BACKUP_NETNS]);
+  await run('ip', ['link', 'del', BACKUP_LINK]);
+  await runOk('ip', ['link', 'add', BACKUP_LINK, 'link', HOST_IF, 'type', 'macvlan', 'mode', 'bridge']);
+  await runOk('ip', ['link', 'set', BACKUP_LINK, 'netns', BACKUP_NETNS]);
+  const inNs = (...args: string[]) => runOk('ip', ['-n', BACKUP_NETNS, ...args]);
+  await inNs('link', 'set', BACKUP_LINK, 'name', 'eth0');
+  await runOk('ip', ['netns', 'exec', BACKUP_NETNS, 'sysctl', '-q', '-w', 'net.ipv6.conf.all.disable_ipv6=1']);
+  await inNs('addr', 'add', `${BACKUP_HOST_ADDRESS}/${PREFIX_LEN}`, 'dev', 'eth0');
+  await inNs('link', 'set', 'lo', 'up');
+  await inNs('link', 'set', 'eth0', 'up');
+}
+
+async function destroyBackupNetwork(): Promise<void> {
+  if (!backupNetnsExists()) return;
+  const pids = await run('ip', ['netns', 'pids', BACKUP_NETNS]);
+  for (const pid of pids.stdout.split(/\s+/).filter(Boolean).map(Number)) {
+    try {
+      process.kill(pid, 'SIGKILL'); // all of them the backup host's (sshd and its sessions)
+    } catch {
+      /* gone */
+    }
+  }
+  await run('ip', ['netns', 'del', BACKUP_NETNS]);
+}
+
+/** sshd listening in the backup namespace? (its /proc/<pid>/net/tcp is that namespace's) */
+function backupListening(pid: number): boolean {
+  try {
+    return readFileSync(`/proc/${pid}/net/tcp`, 'utf8')
+      .split('\n')
+      .some((l) => / [0-9A-F]{8}:0016 00000000:0000 0A /.test(l));
+  } catch {
+    return false;
+  }
+}
+
+/** start the backup host (idempotent); the lab's network must exist */
+async function startBackupHost(images: Images): Promise<void> {
+  if (backupSshdPid() !== undefined && backupNetnsExists()) {
+    const mounted = readFileSync('/proc/mounts', 'utf8').split('\n').find((l) => l.split(' ')[1] === backupPaths.root);
+    if (mounted?.includes(`lowerdir=${images.base},`)) return;
+    await stopBackupHost();
+  }
+  await mountBackupRoot(images.base, images.baseHash);
+  await provisionBackupRoot();
+  await createBackupNetwork();
+  const out = openSync(backupPaths.log, 'a');
+  // `ip netns exec` and chroot exec in turn: the pid is sshd's. -D: no daemon, -e: log to the file
+  const child = spawn('ip', ['netns', 'exec', BACKUP_NETNS, 'chroot', backupPaths.root, '/usr/sbin/sshd', '-D', '-e', '-f', `${BACKUP_CONF_DIR}/sshd_config`], {
+    detached: true,
+    stdio: ['ignore', out, out],
+  });
+  child.unref();
+  closeSync(out);
+  writeFileSync(backupPaths.pid, `${child.pid}\n`);
+  await waitFor('the backup host\'s sshd', 15_000, () => {
+    const pid = backupSshdPid();
+    if (pid === undefined && !alive(child.pid)) throw new Error(`the backup host's sshd exited: ${readFileSync(backupPaths.log, 'utf8').slice(-2000)}`);
+    return pid !== undefined && backupListening(pid) ? true : undefined;
+  }, 50);
+}
+
+/** stop sshd and its sessions, delete its namespace, unmount its root (its disk stays) */
+async function stopBackupHost(): Promise<void> {
+  const pid = backupSshdPid();
+  if (pid !== undefined) {
+    process.kill(pid, 'SIGTERM');
+    const deadline = Date.now() + 5000;
+    while (alive(pid) && Date.now() < deadline) await sleep(20);
+    if (alive(pid)) process.kill(pid, 'SIGKILL');
+  }
+  rmSync(backupPaths.pid, { force: true });
+  await destroyBackupNetwork();
+  for (const p of mountsUnder(backupPaths.root)) {
+    const r = await run('umount', [p]);
+    if (r.exitCode !== 0) await run('umount', ['-l', p]);
+  }
+}
+
+/** SHA256 fingerprint of an OpenSSH public key line, as `ssh-keygen -lf` prints it */
+export function sshFingerprint(publicKeyLine: string): string {
+  const blob = Buffer.from(publicKeyLine.trim().split(/\s+/)[1] ?? '', 'base64');
+  return `SHA256:${createHash('sha256').update(blob).digest('base64').replace(/=+$/, '')}`;
+}
+
+/**
+ * The backup host as tests and the backup feature's lab runs see it (`lab.backupHost`):
+ * the node reaches `user@address:port` over SFTP (key only; sessions start in
+ * `remoteDir`, the only writable place); `dir` is that directory seen from the
+ * workstation side (read, write, delete there freely while the lab is up).
+ */
+export class BackupHost {
+  readonly address = BACKUP_HOST_ADDRESS;
+  readonly port = 22;
+  readonly user = BACKUP_USER;
+  /** where an SFTP session starts and may write, as the client sees it (the chroot's /upload) */
+  readonly remoteDir = BACKUP_REMOTE_DIR;
+  /** the same directory on the workstation side */
+  readonly dir = join(backupPaths.root, BACKUP_CHROOT.slice(1), BACKUP_REMOTE_DIR.slice(1));
+  /** sshd's log (-e), for a failing test's diagnosis */
+  readonly logFile = backupPaths.log;
+
+  constructor(private readonly images: () => Promise<Images>) {}
+
+  private pub(): string {
+    const f = join(backupPaths.keys, 'ssh_host_ed25519_key.pub');
+    if (!existsSync(f)) throw new Error('the backup host has no host key yet (start the lab)');
+    return readFileSync(f, 'utf8').trim();
+  }
+
+  /** 'SHA256:...' as `ssh-keygen -lf` prints it for the host key */
+  get hostKeyFingerprint(): string {
+    return sshFingerprint(this.pub());
+  }
+
+  /** the host key in known_hosts form: `10.77.7.3 ssh-ed25519 AAAA...` */
+  get hostKeyLine(): string {
+    return `${this.address} ${this.pub().split(/\s+/).slice(0, 2).join(' ')}`;
+  }
+
+  private authorizedKeysFile(): string {
+    const f = join(backupPaths.root, BACKUP_CONF_DIR.slice(1), 'authorized_keys', BACKUP_USER);
+    if (!existsSync(f)) throw new Error('the backup host is not running (start the lab)');
+    return f;
+  }
+
+  /** let a key log in (one OpenSSH public key line, e.g. the contents of id_ed25519.pub) */
+  authorize(publicKeyLine: string): void {
+    const line = publicKeyLine.trim();
+    if (!/^(ssh-|ecdsa-|sk-)\S+ [A-Za-z0-9+/=]+( .*)?$/.test(line) || line.includes('\n')) throw new Error(`not an OpenSSH public key line: ${line.slice(0, 60)}`);
+    appendFileSync(this.authorizedKeysFile(), `${line}\n`);
+  }
+
+  /** the authorized key lines */
+  authorizedKeys(): string[] {
+    return readFileSync(this.authorizedKeysFile(), 'utf8').split('\n').filter(Boolean);
+  }
+
+  /** no authorized keys, an empty upload directory, reachable */
+  async clear(): Promise<void> {
+    writeFileSync(this.authorizedKeysFile(), '');
+    for (const f of readdirSync(this.dir)) rmSync(join(this.dir, f), { recursive: true, force: true });
+    await this.setReachable(true);
+  }
+
+  /**
+   * false: everything sent to it is dropped (nftables in its namespace: a
+   * connection attempt times out, as to a host that is down or firewalled);
+   * true: answers again. A restart of the host (start/stop, reset) makes it reachable.
+   */
+  async setReachable(on: boolean): Promise<void> {
+    if (!backupNetnsExists()) throw new Error('the backup host is not running');
+    const nft = (input: string) => run('ip', ['netns', 'exec', BACKUP_NETNS, 'chroot', backupPaths.root, 'nft', '-f', '-'], { input });
+    await nft('table inet pve-lab-unreachable\ndelete table inet pve-lab-unreachable\n');
+    if (!on) {
+      const r = await nft('table inet pve-lab-unreachable {\n  chain input { type filter hook input priority 0; policy drop; }\n}\n');
+      if (r.exitCode !== 0) throw new Error(`nft: ${r.stderr}`);
+    }
+  }
+
+  /** is sshd running? */
+  get running(): boolean {
+    return backupSshdPid() !== undefined;
+  }
+
+  /** start it (idempotent; the lab does at up, reset and ensureLab) */
+  async start(): Promise<void> {
+    if (!netnsExists() || !linkExists(HOST_IF)) throw new Error('the lab network is down (ensureLab first)');
+    await startBackupHost(await this.images());
+  }
+
+  /** stop it (sshd and its sessions, its namespace, its root's mount); its files stay until reset */
+  stop(): Promise<void> {
+    return stopBackupHost();
+  }
+}
+
 // ---------------------------------------------------------------------------
 // the Lab
 
@@ -440,6 +740,8 @@ export class Lab {
   built: { base: number; layer: number } = { base: 0, layer: 0 };
   /** seconds the last boot (up, reset or reboot) took until sshd answered */
   lastBootSeconds = 0;
+  /** the backup host: an SFTP server the node reaches (see BackupHost) */
+  readonly backupHost = new BackupHost(() => ensureImages(this.log));
 
   constructor(private readonly log: Log = quiet) {}
 
@@ -584,11 +886,15 @@ export class Lab {
       if (running()) await stopNode();
       await unmountRoot();
       wipeDisk();
+      // the backup host too: empty, no authorized keys
+      await stopBackupHost();
+      rmSync(join(STATE_DIR, 'backup'), { recursive: true, force: true });
       // A new namespace too: its network sysctls are kernel state a fresh node starts without.
       await destroyNetwork();
       await createNetwork();
       await mountRoot(images);
       startSupervisor();
+      await startBackupHost(images);
       await waitBooted();
       this.lastBootSeconds = (performance.now() - t0) / 1000;
       return this.lastBootSeconds;
@@ -669,6 +975,7 @@ export async function ensureLab(opts: { log?: Log } = {}): Promise<Lab> {
     const mounted = mountedImages();
     const current = mounted?.layer === images.layer && mounted.base === images.base;
     if (running() && current && leaderPid()) {
+      await startBackupHost(images);
       await waitBooted();
       return;
     }
@@ -681,6 +988,7 @@ export async function ensureLab(opts: { log?: Log } = {}): Promise<Lab> {
     await createNetwork();
     await mountRoot(images);
     startSupervisor();
+    await startBackupHost(images);
     const state = await waitBooted();
     lab.lastBootSeconds = (performance.now() - t0) / 1000;
     log(`node ${HOSTNAME} booted in ${lab.lastBootSeconds.toFixed(1)} s (systemd: ${state})`);
@@ -697,6 +1005,7 @@ export async function down(opts: { log?: Log } = {}): Promise<void> {
       await stopNode();
     }
     await unmountRoot();
+    await stopBackupHost();
     await destroyNetwork();
     rmSync(paths.knownHosts, { force: true });
     rmSync(paths.state, { force: true });
@@ -747,17 +1056,21 @@ export async function leftovers(): Promise<{ netns: boolean; veth: boolean; moun
     if (!cl) continue;
     const mine =
       cl.includes(paths.root) ||
+      cl.includes(backupPaths.root) ||
       cl.includes(join(LAB_DIR, 'supervisor.sh')) ||
       (cl.startsWith('systemd-nspawn') && cl.includes(MACHINE_NAME));
     let inNs = false;
     try {
-      inNs = netnsExists() && readlinkSync(`/proc/${pid}/ns/net`) === `net:[${statSync(`/run/netns/${NETNS}`).ino}]`;
+      const ns = readlinkSync(`/proc/${pid}/ns/net`);
+      inNs =
+        (netnsExists() && ns === `net:[${statSync(`/run/netns/${NETNS}`).ino}]`) ||
+        (backupNetnsExists() && ns === `net:[${statSync(`/run/netns/${BACKUP_NETNS}`).ino}]`);
     } catch {
       /* gone */
     }
     if (mine || inNs) processes.push(`${pid} ${cl}`);
   }
-  return { netns: netnsExists(), veth: linkExists(HOST_IF), mounts, processes };
+  return { netns: netnsExists() || backupNetnsExists(), veth: linkExists(HOST_IF), mounts, processes };
 }
 
 /** Is this a machine the lab can run on? (root, systemd-nspawn, overlayfs, network namespaces) */

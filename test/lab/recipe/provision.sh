@@ -158,4 +158,8 @@ cd /
 # pveproxy's ExecStartPre: authorized_keys into /etc/pve/priv, symlinked from /root/.ssh
 pvecm updatecerts --silent
 
+# config.db as the installer's first pmxcfs start leaves it: the pve-cluster
+# stand-in (standins/pmxcfs.ts) fills it from /etc/pve once and closes it
+/usr/lib/pve-baseline-lab/pmxcfs.mjs --oneshot
+
 systemctl enable pve-cluster.service pvedaemon.service pveproxy.service pve-firewall.service pve-lab-mirror.service pve-lab-kernel.service >/dev/null 2>&1
