@@ -102,7 +102,7 @@ export interface TextOptions {
   /** Line breaks are allowed (pasted SSH keys); tabs too. */
   multiline?: boolean;
   /** Turn what was typed into the answer itself (e.g. a path into the keys the file holds). */
-  resolve?: (value: string, ctx: QuestionContext) => Promise<string | { problem: string }>;
+  resolve?: (value: string, ctx: QuestionContext, answers: Answers) => Promise<string | { problem: string }>;
   /** Checks beyond the characters and the length: the step's own rules. */
   check?: Validator<string>;
 }
@@ -123,7 +123,7 @@ async function decodeText(raw: unknown, o: TextOptions, answers: Answers, ctx: Q
   if (typed === '') return o.optional ? { ok: true, value: '' } : refuse('must not be empty');
   let value = typed;
   if (o.resolve) {
-    const resolved = await o.resolve(typed, ctx);
+    const resolved = await o.resolve(typed, ctx, answers);
     if (typeof resolved !== 'string') return refuse(resolved.problem);
     value = multiline ? resolved.replace(/\r\n?/g, '\n').trim() : resolved.trim();
     // What a file held is held to the same rules as what was typed.

@@ -394,7 +394,7 @@ export class Runner {
       if (!applicableQuestions([question], answers, facts).length) continue;
       const field = `${step.id}.${question.id}`;
       if (question.id in preset) {
-        const v = await validateAnswer(question, preset[question.id], answers, qctx);
+        const v = await validateAnswer(question, preset[question.id], answers, { ...qctx, from: 'file' });
         if (!v.ok) throw new AnswerError(field, v.message);
         // An answer given up front is the decision; its details are still shown (headless: logged).
         if (question.kind === 'text' && question.details && operator.confirmDetails && typeof v.value === 'string' && v.value !== '') {
@@ -405,7 +405,7 @@ export class Runner {
       }
       // A secret is never remembered (an old journal may still hold one: it is not used).
       if (question.kind !== 'password' && !question.codec?.secret && question.id in remembered) {
-        const v = await validateAnswer(question, remembered[question.id], answers, qctx);
+        const v = await validateAnswer(question, remembered[question.id], answers, { ...qctx, from: 'remembered' });
         if (v.ok) {
           answers[question.id] = v.value;
           continue;
@@ -427,7 +427,7 @@ export class Runner {
           ...(display ? { display } : {}),
         };
         const raw = await operator.answer(request);
-        const v = await validateAnswer(question, raw, answers, qctx);
+        const v = await validateAnswer(question, raw, answers, { ...qctx, from: 'typed' });
         if (!v.ok) {
           error = v.message;
           continue;

@@ -64,6 +64,12 @@ export interface QuestionContext {
   answersOf?: StepContext['answersOf'];
   /** The step's facts from its probe, for a check against what the step made there (e.g. a TOTP code against its new secret). */
   facts?: unknown;
+  /**
+   * Where the answer comes from: typed at the wizard, given in an answers
+   * file, or remembered in the journal. A value a person must confirm when
+   * it is made (a host key fetched now) can only be typed.
+   */
+  from?: 'typed' | 'file' | 'remembered';
 }
 
 /** A problem with an answer (undefined when fine); may be computed asynchronously. */
@@ -131,7 +137,7 @@ export interface TextQuestion<F = unknown, T extends AnswerValue = string, K ext
    * (e.g. a file path, or "root", into the keys they hold). Returns the answer,
    * or a problem as { problem }.
    */
-  resolve?: (value: string, ctx: QuestionContext) => Promise<string | { problem: string }>;
+  resolve?: (value: string, ctx: QuestionContext, answers: Answers) => Promise<string | { problem: string }>;
   /** Turn an accepted answer into details the operator confirms before going on. */
   details?: (value: string, ctx: QuestionContext) => Promise<AnswerDetails>;
 }
@@ -196,6 +202,8 @@ export interface StepContext {
   api?: PveApi;
   /** The version of pve-baseline that runs, given by the entry point (for what a step writes, e.g. the document); absent in tests. */
   toolVersion?: string;
+  /** Where this pve-baseline is installed (a link resolved), for a unit that runs it later; absent in tests. */
+  program?: string;
   /** A line for the progress tail (not persisted). */
   log: (line: string) => void;
   /**

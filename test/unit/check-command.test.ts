@@ -119,8 +119,9 @@ test('check --json has exactly the documented keys', async (t) => {
   assert.deepEqual(lockout!.guard, { windowSeconds: 90, activation: 'on-reload', revertRuns: [['systemctl', 'reload', 'fw']], cleanup: [], lastResort: [['fw', 'stop']] });
   // `reason` is there only when the step has one.
   assert.deepEqual(Object.keys(planned), ['id', 'title', 'status', 'changes']);
-  assert.deepEqual(Object.keys(failed), ['id', 'title', 'status', 'reason', 'changes']);
-  assert.deepEqual(Object.keys(fine), ['id', 'title', 'status', 'changes']);
+  // `checks` is there when verification ran: a compliant step, a step whose checks failed.
+  assert.deepEqual(Object.keys(failed), ['id', 'title', 'status', 'reason', 'changes', 'checks']);
+  assert.deepEqual(Object.keys(fine), ['id', 'title', 'status', 'changes', 'checks']);
   assert.deepEqual(planned.changes, [{ kind: 'file', summary: `create ${path.join(dir, 'etc', 'x.conf')}`, reason: 'the baseline wants this content' }]);
   for (const change of planned.changes) assert.deepEqual(Object.keys(change), ['kind', 'summary', 'reason']);
   for (const s of report.steps) {
@@ -134,6 +135,7 @@ test('check --json has exactly the documented keys', async (t) => {
   for (const step of report.steps) for (const k of Object.keys(step)) paths.add(`steps[].${k}`);
   for (const k of Object.keys(planned.changes[0])) paths.add(`steps[].changes[].${k}`);
   for (const k of Object.keys(lockout!.guard!)) paths.add(`steps[].guard.${k}`);
+  for (const c of [...(fine!.checks ?? []), ...(failed!.checks ?? [])]) for (const k of Object.keys(c)) paths.add(`steps[].checks[].${k}`);
   assert.deepEqual([...documentedFields()].sort(), [...paths].sort());
 });
 

@@ -2,6 +2,7 @@
  * `pve-baseline check [--json]`: probe and plan every step with what the
  * journal remembers (or detected defaults); change nothing.
  */
+import type { Check } from '../../engine/step.ts';
 import type { PlanGuard, StepResult } from '../../engine/events.ts';
 import type { AnyStep } from '../../engine/step.ts';
 import { describeChange } from '../../engine/change.ts';
@@ -24,6 +25,8 @@ export interface CheckReport {
     changes: { kind: string; summary: string; reason: string }[];
     /** For a change that can cut access: the revert the node would own while access is proven. */
     guard?: PlanGuard;
+    /** What verify found, when the step was compliant or its checks failed. */
+    checks?: Check[];
   }[];
 }
 
@@ -87,6 +90,7 @@ async function examine(runtime: Runtime, steps: readonly AnyStep[]): Promise<Che
       ...(r.reason ? { reason: r.reason } : {}),
       changes: plans.get(r.stepId) ?? [],
       ...(guards.has(r.stepId) ? { guard: guards.get(r.stepId)! } : {}),
+      ...(r.checks?.length ? { checks: r.checks } : {}),
     })),
   };
 }

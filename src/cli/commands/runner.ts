@@ -15,7 +15,7 @@ export type RunnerChoices = Omit<RunnerOptions, 'steps' | 'ctx' | 'backups'>;
 export function createRunner(runtime: Runtime, steps: readonly AnyStep[], choices: RunnerChoices): Runner {
   return new Runner({
     steps,
-    ctx: { exec: runtime.exec, files: runtime.files, node: runtime.node, ...(runtime.api ? { api: runtime.api } : {}), toolVersion: version() },
+    ctx: { exec: runtime.exec, files: runtime.files, node: runtime.node, ...(runtime.api ? { api: runtime.api } : {}), toolVersion: version(), ...programPath() },
     backups: backupStore(runtime),
     reboot: nodeReboot(runtime),
     ...choices,
@@ -41,6 +41,15 @@ function selfPath(): string {
   const script = process.argv[1];
   if (!script) throw new Error('cannot tell where pve-baseline is installed');
   return realpathSync(script);
+}
+
+/** selfPath() for the step context, when it can be told. */
+function programPath(): { program?: string } {
+  try {
+    return { program: selfPath() };
+  } catch {
+    return {};
+  }
 }
 
 /** What check, status and dry runs read: the journal as it is, never written. */
