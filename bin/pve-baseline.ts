@@ -8,6 +8,7 @@ import { EXIT, HELP, parseCommand, UsageError, type Command } from '../src/cli/a
 import { applyCommand } from '../src/cli/commands/apply.ts';
 import { checkCommand } from '../src/cli/commands/check.ts';
 import { describePostboot, postbootCommand, readPostboot } from '../src/cli/commands/postboot.ts';
+import { backupAfterApply, backupCommand } from '../src/cli/commands/backup.ts';
 import { confirmCommand } from '../src/cli/commands/confirm.ts';
 import { docsCommand } from '../src/cli/commands/docs.ts';
 import { NOT_ROOT, printable, type Output } from '../src/cli/commands/io.ts';
@@ -20,6 +21,7 @@ import { appendToLogFile, guardTerminal } from '../src/cli/terminal-guard.ts';
 import { version } from '../src/cli/version.ts';
 import { explainFailure, watchStandardOutput } from '../src/cli/failure.ts';
 import type { Runner } from '../src/engine/runner.ts';
+import type { StepResult } from '../src/engine/events.ts';
 import { CATALOGUE } from '../steps/index.ts';
 
 const io: Output = {
@@ -64,6 +66,8 @@ async function main(argv: string[]): Promise<number> {
       return confirmCommand(await createRuntime(), io);
     case 'postboot':
       return postbootCommand(await createRuntime(), io);
+    case 'backup':
+      return backupCommand(await createRuntime(), command, io);
     case 'wizard':
       return wizard();
   }
@@ -131,6 +135,7 @@ async function runWizardOn(runtime: Runtime, notes: string[], releaseLock: () =>
   // terminal: a Node warning or a library's stray output would push the frame
   // down and every later frame would be drawn below the last one.
   const logFile = path.join(runtime.stateDir, 'wizard.log');
+  let finished: StepResult[] = [];
   const log = appendToLogFile(logFile);
   const releaseTerminal = guardTerminal({ log: log.log });
   try {
@@ -145,13 +150,21 @@ async function runWizardOn(runtime: Runtime, notes: string[], releaseLock: () =>
       journalPath: journal.path,
       backupsPath: runtime.backupsDir,
       createRunner: (operator, onEvent) =>
-        (runner = createRunner(runtime, CATALOGUE, { journal, operator, onEvent })),
+        (runner = createRunner(runtime, CATALOGUE, {
+          journal,
+          operator,
+          onEvent: (event) => {
+            if (event.type === 'run-finished') finished = event.results;
+            onEvent(event);
+          },
+        })),
       // A second Ctrl+C: the terminal is fine, so exit normally and let Ink restore it.
       onForceQuit: () => {
         leave('a second Ctrl+C');
         process.exit(EXIT.interrupted);
       },
     });
+    await backupAfterApply(runtime, finished).catch(() => undefined);
     return result.exitCode;
   } finally {
     const diverted = releaseTerminal();

@@ -6,6 +6,7 @@
 // banner that gives CommonJS modules require/__dirname/__filename.
 import { build } from 'esbuild';
 import { readFile } from 'node:fs/promises';
+import path from 'node:path';
 
 export const bundleFixes = {
   name: 'pve-baseline-bundle-fixes',
@@ -41,6 +42,14 @@ export const bundleFixes = {
         "const unavailable = () => { throw new Error('conf schema validation is not bundled in pve-baseline'); };" +
         'export class Ajv2020 { constructor() { unavailable(); } } export default unavailable;',
       loader: 'js',
+    }));
+    // ssh2's index also loads its SSH server and HTTP agents (about 25 KB),
+    // which pve-baseline never uses: the bundle gets an index with what
+    // src/ssh and src/backup take (Client, utils.parseKey, the key generator).
+    b.onLoad({ filter: /[\\/]ssh2[\\/]lib[\\/]index\.js$/ }, (args) => ({
+      contents: "'use strict'; const { parseKey } = require('./protocol/keyParser.js'); module.exports = { Client: require('./client.js'), utils: { parseKey, ...require('./keygen.js') } };",
+      loader: 'js',
+      resolveDir: path.dirname(args.path),
     }));
     // ink 6.8's incremental renderer moves the cursor up one line too few when
     // a frame grows or keeps its height (it forgets the trailing newline), so

@@ -8,6 +8,7 @@ import { accessPolicyStep } from './access-policy.ts';
 import { apiTokensStep } from './api-tokens.ts';
 import { adminAccountStep } from './admin-account.ts';
 import { breakGlassStep } from './break-glass.ts';
+import { configBackupStep } from './config-backup.ts';
 import { firewallStep } from './firewall.ts';
 import { fail2banStep } from './fail2ban.ts';
 import { twoFactorStep } from './two-factor.ts';
@@ -19,4 +20,4 @@ import { sshKeyStep } from './ssh-key.ts';
 import { sshdHardeningStep } from './sshd-hardening.ts';
 import { sysctlStep } from './sysctl.ts';
 
-export const CATALOGUE: AnyStep[] = [adminAccountStep, sshKeyStep, breakGlassStep, sshdHardeningStep, firewallStep, fail2banStep, twoFactorStep, repositoriesStep, upgradeStep, autoUpdatesStep, sysctlStep, auditLogStep, accessModelStep, apiTokensStep, accessPolicyStep];
+export const CATALOGUE: AnyStep[] = [adminAccountStep, sshKeyStep, breakGlassStep, sshdHardeningStep, firewallStep, fail2banStep, twoFactorStep, repositoriesStep, upgradeStep, autoUpdatesStep, sysctlStep, auditLogStep, accessModelStep, apiTokensStep, configBackupStep, accessPolicyStep];

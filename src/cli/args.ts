@@ -14,6 +14,7 @@ export type Command =
   | { name: 'confirm' }
   /** What the unit after a requested reboot runs (src/engine/reboot.ts); not for people. */
   | { name: 'postboot' }
+  | { name: 'backup'; drill: boolean; identity?: string }
   | { name: 'help' }
   | { name: 'version' };
 
@@ -58,6 +59,10 @@ Usage
   pve-baseline docs [--out FILE]       write the access-policy document from the node's state
   pve-baseline confirm                 from a NEW session: keep a change that could cut
                                        access (it reverts at its deadline otherwise)
+  pve-baseline backup                  an encrypted config backup now, copied off the node
+                                       and drilled (as the config-backup step set it up)
+        [--drill]                      only the restore drill of the newest archive
+        [--identity FILE]              the age identity, when it is not kept on the node
   pve-baseline --help | --version
 
 Exit codes
@@ -85,7 +90,7 @@ Environment
   NO_COLOR    no colours        TERM=linux    console-safe glyphs
 `;
 
-const COMMANDS = ['apply', 'check', 'status', 'revert', 'docs', 'confirm', 'postboot', 'help', 'version'] as const;
+const COMMANDS = ['apply', 'check', 'status', 'revert', 'docs', 'confirm', 'backup', 'postboot', 'help', 'version'] as const;
 
 export function parseCommand(argv: readonly string[]): Command {
   let parsed;
@@ -101,6 +106,8 @@ export function parseCommand(argv: readonly string[]): Command {
         only: { type: 'string' },
         json: { type: 'boolean' },
         out: { type: 'string', short: 'o' },
+        drill: { type: 'boolean' },
+        identity: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean', short: 'V' },
       },
@@ -148,6 +155,10 @@ export function parseCommand(argv: readonly string[]): Command {
     case 'postboot':
       allowed();
       return { name: 'postboot' };
+    case 'backup':
+      allowed('drill', 'identity');
+      if (values.identity !== undefined && !values.identity) throw new UsageError('--identity wants the file that holds the age identity (AGE-SECRET-KEY-...)');
+      return { name: 'backup', drill: !!values.drill, ...(values.identity ? { identity: values.identity } : {}) };
     case 'docs':
       allowed('out');
       return { name: 'docs', ...(values.out ? { out: values.out } : {}) };

@@ -84,7 +84,7 @@ test('a malformed answers file is refused with the line and the field, and nothi
   const stateDir = path.join(state, 'state');
   const cases: [string, RegExp[]][] = [
     ['sysctl:\n  profile: strict\n', [/answers\.yml:2: sysctl\.profile: not a question of step sysctl \(it asks none\)/]],
-    ['sysctl: {}\nsshd-hardning:\n  x: 1\n', [/answers\.yml:2: sshd-hardning: not a step \(steps: admin-account, ssh-key, break-glass, sshd-hardening, firewall, fail2ban, two-factor, repositories, upgrade, auto-updates, sysctl, audit-log, access-model, api-tokens, access-policy\)/]],
+    ['sysctl: {}\nsshd-hardning:\n  x: 1\n', [/answers\.yml:2: sshd-hardning: not a step \(steps: admin-account, ssh-key, break-glass, sshd-hardening, firewall, fail2ban, two-factor, repositories, upgrade, auto-updates, sysctl, audit-log, access-model, api-tokens, config-backup, access-policy\)/]],
     ['sysctl: [1, 2\n', [/answers\.yml:\d+:\d+: not valid YAML/]],
     ['- sysctl\n', [/answers\.yml:1: wants a mapping of step ids to their answers/]],
     ['version: 2\nsysctl:\n', [/answers\.yml:1: version: must be 1/]],
@@ -176,7 +176,7 @@ test('revert names unknown steps, and with no record there is nothing to undo', 
   const state = await tempState(t);
   const unknown = await cli(['revert', 'nosuch'], { state: path.join(state, 'state') });
   assert.equal(unknown.exitCode, 2);
-  assert.match(String(unknown.stderr), /revert: unknown step nosuch \(steps: admin-account, ssh-key, break-glass, sshd-hardening, firewall, fail2ban, two-factor, repositories, upgrade, auto-updates, sysctl, audit-log, access-model, api-tokens, access-policy\)/);
+  assert.match(String(unknown.stderr), /revert: unknown step nosuch \(steps: admin-account, ssh-key, break-glass, sshd-hardening, firewall, fail2ban, two-factor, repositories, upgrade, auto-updates, sysctl, audit-log, access-model, api-tokens, config-backup, access-policy\)/);
   const nothing = await cli(['revert', 'sysctl', '--yes'], { state: path.join(state, 'state') });
   assert.equal(nothing.exitCode, 0);
   assert.match(String(nothing.stdout), /Nothing to revert for sysctl: the journal holds no change of it\./);

@@ -94,7 +94,7 @@ if (lab) {
       ['also_root maybe', answers({ extraKey: '  keep_options: sometimes' }), 'ssh-key.keep_options: wants yes or no'],
       ['break-glass named root', answers({ breakGlass: '  wanted: yes\n  name: root' }), 'break-glass.name: root is the account this step replaces for daily work; choose a personal name (e.g. alice)'],
       ['break-glass wanted 3', answers({ breakGlass: '  wanted: 3' }), 'break-glass.wanted: wants yes or no'],
-      ['unknown step', `${answers()}firewal:\n  enable: yes\n`, 'firewal: not a step (steps: admin-account, ssh-key, break-glass, sshd-hardening, firewall, fail2ban, two-factor, repositories, upgrade, auto-updates, sysctl, audit-log, access-model, api-tokens, access-policy)'],
+      ['unknown step', `${answers()}firewal:\n  enable: yes\n`, 'firewal: not a step (steps: admin-account, ssh-key, break-glass, sshd-hardening, firewall, fail2ban, two-factor, repositories, upgrade, auto-updates, sysctl, audit-log, access-model, api-tokens, config-backup, access-policy)'],
     ];
     assert.ok(cases.length >= 25);
     for (const [what, yaml, message] of cases) {

@@ -11,6 +11,7 @@ import { accessMatrix, privilegeMap } from '../../src/pve/permissions.ts';
 import { accessFindings, accessSummary, privilegesByPath } from '../../src/pve/access-audit.ts';
 import { parseUserCfg } from '../../src/pve/user-cfg.ts';
 import { generateKeyPair } from '../../src/ssh/keys.ts';
+import { renderSettings } from '../../src/backup/settings.ts';
 import { CATALOGUE } from '../../steps/index.ts';
 import { MemoryFiles } from '../fixtures/memory-files.ts';
 import { scriptedExec } from '../fixtures/scripted-exec.ts';
@@ -258,6 +259,7 @@ test('the real catalogue on a node: each step writes its own part, in catalogue 
     '/proc/sys/kernel/dmesg_restrict': '0\n',
     '/etc/pve/firewall/cluster.fw': '[OPTIONS]\n\nenable: 1\npolicy_in: DROP\n\n[IPSET management]\n\n10.0.0.5 # pve-baseline: the operator address pve-baseline ran from\n\n[RULES]\n\nIN Ping(ACCEPT) -source +management # pve-baseline: ping from the management set\n\n',
     '/etc/pve/nodes/pve1/host.fw': '[OPTIONS]\n\nenable: 1\n\n',
+    '/etc/pve-baseline/config-backup.json': renderSettings({ version: 1, recipients: [], identityFile: '/var/lib/pve-baseline/config-backup/identity.txt', keep: 7, destination: { kind: 'path', dir: '/mnt/backup' }, schedule: 'weekly' }),
   });
   const exec = scriptedExec([
     [['pve-firewall', 'localnet'], { stdout: 'local hostname: pve1\nlocal IP address: 192.0.2.10\nnetwork auto detect: 192.0.2.0/24\nusing detected local_network: 192.0.2.0/24\n' }],
@@ -291,7 +293,7 @@ test('the real catalogue on a node: each step writes its own part, in catalogue 
   const withHook = CATALOGUE.filter((s) => s.document).map((s) => s.id);
   assert.deepEqual(policy.sections.map((s) => s.stepId), withHook, 'one section per step with a hook, in catalogue order');
   const order = headings(doc).map((h) => h.replace(/^#+ /, ''));
-  assert.deepEqual(order.slice(order.indexOf('API tokens') + 1, order.indexOf('Recovery procedures')), ['Named admin account', 'SSH keys', 'Break-glass account', 'SSH policy', 'Firewall', 'fail2ban', 'Two-factor login', 'Package repositories', 'Upgrades and reboots', 'Unattended security updates', 'Kernel and network settings', 'Audit log', 'The declared access model', 'Service accounts and API tokens']);
+  assert.deepEqual(order.slice(order.indexOf('API tokens') + 1, order.indexOf('Recovery procedures')), ['Named admin account', 'SSH keys', 'Break-glass account', 'SSH policy', 'Firewall', 'fail2ban', 'Two-factor login', 'Package repositories', 'Upgrades and reboots', 'Unattended security updates', 'Kernel and network settings', 'Audit log', 'The declared access model', 'Service accounts and API tokens', 'Config backup and restore']);
 
   assert.match(doc, /- Datacenter firewall: on; node firewall on pve1: on\./);
   assert.match(doc, /\| cluster\.fw \| `IN Ping\(ACCEPT\) -source \+management` \| pve-baseline: ping from the management set \|/);

@@ -12,6 +12,7 @@ import { FileRefusedError, readRegularFile } from '../../system/files.ts';
 import { EXIT } from '../args.ts';
 import { HeadlessOperator } from '../headless.ts';
 import { plainEventPrinter, resultsSummary } from '../plain-output.ts';
+import { backupAfterApply } from './backup.ts';
 import { openJournal, type Runtime } from '../runtime.ts';
 import { NOT_ROOT, printable, type Output } from './io.ts';
 import { withLock } from './lock.ts';
@@ -99,6 +100,7 @@ async function runSteps(
     throw error;
   }
   io.out(resultsSummary(results));
+  if (!dryRun) await backupAfterApply(runtime, results);
   if (dryRun && results.some((r) => r.outcome === 'planned')) {
     io.out(options.dryRun ? 'Dry run: nothing was changed.' : 'Nothing was changed. Run again with --yes to apply these plans.');
   }
