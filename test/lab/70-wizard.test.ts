@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { KEYS, ptyEnv, runInPty, type PtyStep } from '../support/pty.ts';
-import { actAsPhone, apiCall, fail2banDefaults, installBundle, journalStep, labOrSkip, sh, skipUpdateSteps, twoFactorEnrolment, waitUntil, webGet, webLoginAfterProof } from './helpers.ts';
+import { actAsPhone, apiCall, fail2banDefaults, installBundle, journalStep, labOrSkip, sh, skipBackupStep, skipUpdateSteps, twoFactorEnrolment, waitUntil, webGet, webLoginAfterProof } from './helpers.ts';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -135,6 +135,7 @@ if (lab) {
       { snapshot: 'token' },
       { send: 'w' },
       { waitFor: 'Service accounts and API tokens: verified', timeoutMs: 30_000 },
+      ...skipBackupStep(),
       { waitFor: 'Access-policy document', timeoutMs: 20_000 },
       { waitFor: 'Plan:', timeoutMs: 20_000 },
       { send: KEYS.enter },
@@ -258,7 +259,7 @@ if (lab) {
     assert.equal(fresh.exitCode, 1, fresh.stderr);
     const report = JSON.parse(fresh.stdout) as { compliant: boolean; steps: { id: string; status: string; reason?: string; changes: { summary: string }[] }[] };
     assert.equal(report.compliant, false);
-    assert.deepEqual(report.steps.map((s) => s.id), ['admin-account', 'ssh-key', 'break-glass', 'sshd-hardening', 'firewall', 'fail2ban', 'two-factor', 'repositories', 'upgrade', 'auto-updates', 'sysctl', 'audit-log', 'access-model', 'api-tokens', 'access-policy']);
+    assert.deepEqual(report.steps.map((s) => s.id), ['admin-account', 'ssh-key', 'break-glass', 'sshd-hardening', 'firewall', 'fail2ban', 'two-factor', 'repositories', 'upgrade', 'auto-updates', 'sysctl', 'audit-log', 'access-model', 'api-tokens', 'config-backup', 'access-policy']);
     // auditd needs the kernel's audit system, which a container does not have: not applicable, honestly.
     assert.ok(report.steps.every((s) => s.status === (s.id === 'audit-log' ? 'not-applicable' : 'drift')), JSON.stringify(report.steps.map((s) => [s.id, s.status, s.reason])));
     assert.match(report.steps[0]!.reason!, /needs an answer for admin-account\.name/);

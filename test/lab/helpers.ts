@@ -90,6 +90,7 @@ export function restOfTheWizard(decision: string): PtyStep[] {
     { waitFor: 'Plan:', timeoutMs: 30_000 }, // sysctl
     { send: decision },
     ...skipAccessSteps(),
+    ...skipBackupStep(),
     { waitFor: 'Plan:', timeoutMs: 30_000 }, // the document
     { send: decision },
     { waitFor: 'Finished:', timeoutMs: 30_000 },
@@ -113,6 +114,14 @@ export function skipAccessSteps(): PtyStep[] {
     { waitFor: '? Which access model?', timeoutMs: 30_000 },
     { send: KEYS.escape },
     { waitFor: '? Service account', timeoutMs: 30_000 },
+    { send: KEYS.escape },
+  ];
+}
+
+/** Esc at the config backup's first question: skipped (for the wizard tests about other steps). */
+export function skipBackupStep(): PtyStep[] {
+  return [
+    { waitFor: '? Where does the backup go, off this node?', timeoutMs: 30_000 },
     { send: KEYS.escape },
   ];
 }
