@@ -18,7 +18,7 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { KEYS, ptyEnv, runInPty } from '../support/pty.ts';
-import { adminAnswers, installBundle, journalStep, labOrSkip, sh, waitUntil, type JournalStepView } from './helpers.ts';
+import { adminAnswers, installBundle, journalStep, labOrSkip, sh, skipToUpdates, waitUntil, type JournalStepView } from './helpers.ts';
 import { KERNEL_N1, type Lab } from './lab.ts';
 import { PROXMOX_N1 } from './recipe/apt-world.ts';
 
@@ -56,16 +56,7 @@ if (lab) {
         argv: ['sshpass', '-e', 'ssh', '-t', ...node.sshClientArgs('root', ['-o', 'PubkeyAuthentication=no', '-o', 'PreferredAuthentications=password']), 'pve-baseline'],
         env: ptyEnv({ SSHPASS: node.rootPassword, TERM: 'xterm-256color' }),
         script: [
-          { waitFor: 'Nothing changes until you have seen the plan', timeoutMs: 20_000 },
-          { send: KEYS.enter },
-          { waitFor: 'How may root log in over SSH?', timeoutMs: 60_000 },
-          { send: KEYS.escape },
-          { waitFor: 'Addresses and networks that may manage this node', timeoutMs: 30_000 },
-          { send: KEYS.escape },
-          { waitFor: 'Addresses fail2ban must never ban', timeoutMs: 30_000 },
-          { send: KEYS.escape },
-          { waitFor: 'Proxmox account to protect with a second factor', timeoutMs: 30_000 },
-          { send: KEYS.escape },
+          ...skipToUpdates(),
           { waitFor: 'Plan:', timeoutMs: 60_000 },
           { send: KEYS.enter },
           { waitFor: 'Configuring proxmox-kernel', timeoutMs: 60_000 },

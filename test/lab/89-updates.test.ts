@@ -17,7 +17,7 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { KEYS, ptyEnv, runInPty, type PtyStep } from '../support/pty.ts';
-import { adminAnswers, installBundle, journalStep, labOrSkip, sh, waitUntil } from './helpers.ts';
+import { adminAnswers, installBundle, journalStep, labOrSkip, sh, skipToUpdates, waitUntil } from './helpers.ts';
 import { KERNEL_N, KERNEL_N1, type Lab } from './lab.ts';
 
 const lab = await labOrSkip();
@@ -79,18 +79,7 @@ if (lab) {
     assert.equal(admin.exitCode, 0, admin.stdout + admin.stderr);
     node.slowUpgrade({ bytesPerSecond: 512 * 1024, kernelPostinstSeconds: 1 });
     const oldBoot = await bootId();
-    const skipTo: PtyStep[] = [
-      { waitFor: 'Nothing changes until you have seen the plan', timeoutMs: 20_000 },
-      { send: KEYS.enter },
-      { waitFor: 'How may root log in over SSH?', timeoutMs: 60_000 },
-      { send: KEYS.escape },
-      { waitFor: 'Addresses and networks that may manage this node', timeoutMs: 30_000 },
-      { send: KEYS.escape },
-      { waitFor: 'Addresses fail2ban must never ban', timeoutMs: 30_000 },
-      { send: KEYS.escape },
-      { waitFor: 'Proxmox account to protect with a second factor', timeoutMs: 30_000 },
-      { send: KEYS.escape },
-    ];
+    const skipTo = skipToUpdates();
     const first = await wizard([
       ...skipTo,
       { waitFor: 'Package repositories', timeoutMs: 30_000 }, // compliant since the first test: nothing asked

@@ -118,6 +118,26 @@ export function skipAccessSteps(): PtyStep[] {
   ];
 }
 
+/**
+ * From the welcome screen to the repositories, with the account steps done
+ * before: Enter, then Esc at the first question of the sshd, firewall,
+ * fail2ban and 2FA steps (all skipped).
+ */
+export function skipToUpdates(): PtyStep[] {
+  return [
+    { waitFor: 'Nothing changes until you have seen the plan', timeoutMs: 20_000 },
+    { send: KEYS.enter },
+    { waitFor: 'How may root log in over SSH?', timeoutMs: 60_000 },
+    { send: KEYS.escape },
+    { waitFor: 'Addresses and networks that may manage this node', timeoutMs: 30_000 },
+    { send: KEYS.escape },
+    { waitFor: 'Addresses fail2ban must never ban', timeoutMs: 30_000 },
+    { send: KEYS.escape },
+    { waitFor: 'Proxmox account to protect with a second factor', timeoutMs: 30_000 },
+    { send: KEYS.escape },
+  ];
+}
+
 /** Esc at the config backup's first question: skipped (for the wizard tests about other steps). */
 export function skipBackupStep(): PtyStep[] {
   return [

@@ -114,15 +114,20 @@ test('pve-baseline killed while it runs: the command runs on; the next run waits
   assert.equal(readFileSync((await logOf(stateDir))!, 'utf8').split('\n').filter((l) => l === 'start').length, 1, 'run once, not again');
 });
 
-test('after a reboot the record says the command may have been cut off; its pid is not looked for', async (t) => {
+/** A journal (boot-1) that names `sh -c job` as pid 1, started at 10:00, its log holding "start". */
+async function journalNamingPid1(t: { after(fn: () => unknown): void }): Promise<{ dir: string; stateDir: string }> {
   const dir = await tempDir(t);
   const stateDir = path.join(dir, 'state');
-  const journal = Journal.open(stateDir, 'boot-1');
   await fs.mkdir(path.join(stateDir, 'logs'), { recursive: true });
   const log = path.join(stateDir, 'logs', 'long-job-x.log');
   await fs.writeFile(log, '$ sh -c job\nstart\n');
+  Journal.open(stateDir, 'boot-1').setRunning('long-job', { argv: ['sh', '-c', 'job'], pid: 1, bootId: 'boot-1', startedAt: '2026-12-03T10:00:00.000Z', log });
+  return { dir, stateDir };
+}
+
+test('after a reboot the record says the command may have been cut off; its pid is not looked for', async (t) => {
+  const { dir, stateDir } = await journalNamingPid1(t);
   // pid 1 runs in every boot: only the boot id tells it is not the command.
-  journal.setRunning('long-job', { argv: ['sh', '-c', 'job'], pid: 1, bootId: 'boot-1', startedAt: '2026-12-03T10:00:00.000Z', log });
   await fs.writeFile(path.join(dir, 'release'), '');
   const { runner } = engine({ stateDir, steps: [survivingStep(dir)], bootId: 'boot-2' });
   const [result] = await runner.run();
@@ -131,18 +136,12 @@ test('after a reboot the record says the command may have been cut off; its pid 
 });
 
 test('in the same boot, a command no longer running is said to have ended since, without claiming how', async (t) => {
-  const dir = await tempDir(t);
-  const stateDir = path.join(dir, 'state');
-  const journal = Journal.open(stateDir, 'boot-1');
-  await fs.mkdir(path.join(stateDir, 'logs'), { recursive: true });
-  const log = path.join(stateDir, 'logs', 'long-job-y.log');
-  await fs.writeFile(log, '$ sh -c job\nstart\n');
+  const { dir, stateDir } = await journalNamingPid1(t);
   // pid 1 runs, but not this argv: a pid used again is not the command.
-  journal.setRunning('long-job', { argv: ['sh', '-c', 'job'], pid: 1, bootId: 'boot-1', startedAt: '2026-12-03T10:00:00.000Z', log });
   await fs.writeFile(path.join(dir, 'release'), '');
   const { runner, events } = engine({ stateDir, steps: [survivingStep(dir)] });
   const [result] = await runner.run();
-  assert.match(result!.reason!, /^an earlier pve-baseline ended while sh -c job \(pid 1, started .*\) ran; it has ended since \(its last line: "start"\); its whole output is in .*long-job-y\.log/);
+  assert.match(result!.reason!, /^an earlier pve-baseline ended while sh -c job \(pid 1, started .*\) ran; it has ended since \(its last line: "start"\); its whole output is in .*long-job-x\.log/);
   assert.ok(!events.some((e) => e.type === 'output' && /waiting for it/.test(e.line)));
 });
 
