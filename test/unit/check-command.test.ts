@@ -160,3 +160,20 @@ test('check and status over a damaged journal: refused naming the file, never "c
   assert.deepEqual(out, [], 'nothing printed as if the journal were empty');
   assert.equal(readFileSync(journal, 'utf8'), '{"schemaVersion":1,"steps":{"fine":{"status":"verif', 'left as it was');
 });
+
+test('status shows the config backup\'s last run beside the journal: a failure with the last good one, and the same in --json', async (t) => {
+  const { runtime, stateDir } = await setup(t);
+  const { runner } = await import('../fixtures/harness.ts').then((h) => h.engine({ stateDir, steps: [bareStep('fine')] }));
+  await runner.run();
+  await mkdir(path.join(stateDir, 'config-backup'), { recursive: true });
+  const good = { at: '2026-12-01T03:00:00.000Z', ok: true, archive: { name: 'pve1-config-20261201T030000Z.tar.gz.age', path: '/x', sha256: 'ab', bytes: 1, files: 1 }, ms: {} };
+  const failed = { at: '2026-12-02T03:00:00.000Z', ok: false, error: 'not copied off the node: cannot reach 10.0.0.9:22', ms: {} };
+  await writeFile(path.join(stateDir, 'config-backup', 'last.json'), JSON.stringify({ last: failed, lastGood: good }));
+  const out: string[] = [];
+  const io: Output = { out: (l) => out.push(l), err: (l) => out.push(l) };
+  await statusCommand(runtime, [bareStep('fine')], { json: false }, io);
+  assert.deepEqual(out.slice(-2), ['Config backup: the last run 2026-12-02T03:00:00.000Z FAILED: not copied off the node: cannot reach 10.0.0.9:22', '  the last good one: 2026-12-01T03:00:00.000Z: pve1-config-20261201T030000Z.tar.gz.age']);
+  const json: string[] = [];
+  await statusCommand(runtime, [bareStep('fine')], { json: true }, { out: (l) => json.push(l), err: (l) => json.push(l) });
+  assert.deepEqual(JSON.parse(json.join('\n')).configBackup, { last: failed, lastGood: good });
+});

@@ -2,6 +2,7 @@
  * `pve-baseline status [--json]`: what the journal holds, and first of all
  * any change the node will revert unless someone confirms it.
  */
+import { readStatus } from '../../backup/status.ts';
 import { persistableAnswers, type AnyStep } from '../../engine/step.ts';
 import { describeProof, type StepRecord } from '../../engine/journal.ts';
 import { GUARD_PHASE_TEXT } from '../../engine/events.ts';
@@ -25,8 +26,10 @@ export async function statusCommand(runtime: Runtime, steps: readonly AnyStep[],
     ...p,
     stepId: Object.entries(records).find(([, rec]) => armedRevertOf(rec, revertIdOf) === p.id)?.[0],
   }));
+  // The config backup records its runs beside the journal (src/backup/status.ts).
+  const backup = await readStatus(runtime.files, runtime.stateDir);
   if (options.json) {
-    io.out(JSON.stringify({ journal: journal.path, bootId: runtime.node.bootId, steps: records, pendingReverts: reverts }, null, 2));
+    io.out(JSON.stringify({ journal: journal.path, bootId: runtime.node.bootId, steps: records, pendingReverts: reverts, configBackup: backup }, null, 2));
     return damaged;
   }
   for (const p of reverts) {
@@ -48,6 +51,11 @@ export async function statusCommand(runtime: Runtime, steps: readonly AnyStep[],
     const revertId = r ? armedRevertOf(r, revertIdOf) : undefined;
     const byTheNode = r?.status === 'applied' && revertId ? await revertResult(runtime.files, revertId, { stateDir: runtime.stateDir }) : null;
     printStep(runtime, step.id, r, byTheNode, io);
+  }
+  if (backup) {
+    const { last, lastGood } = backup;
+    io.out(`Config backup: the last run ${last.at} ${last.ok ? `succeeded${last.archive ? `: ${last.archive.name}` : ''}` : `FAILED: ${last.error ?? 'unknown'}`}`);
+    if (!last.ok) io.out(`  the last good one: ${lastGood ? `${lastGood.at}${lastGood.archive ? `: ${lastGood.archive.name}` : ''}` : 'none'}`);
   }
   return damaged;
 }
