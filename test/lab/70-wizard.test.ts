@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { KEYS, ptyEnv, runInPty, type PtyStep } from '../support/pty.ts';
-import { actAsPhone, apiCall, fail2banDefaults, installBundle, journalStep, labOrSkip, sh, skipBackupStep, skipUpdateSteps, twoFactorEnrolment, waitUntil, webGet, webLoginAfterProof } from './helpers.ts';
+import { actAsPhone, apiCall, fail2banDefaults, installBundle, journalStep, labOrSkip, sh, skipUpdateSteps, twoFactorEnrolment, waitUntil, webGet, webLoginAfterProof } from './helpers.ts';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -39,6 +39,8 @@ if (lab) {
   test('the whole wizard over ssh -t, by keys as a person types them: admin, key, no break-glass, sshd (proven by a second login), sysctl', async () => {
     await lab.reset();
     await installBundle(lab);
+    // The backup host lets in root's own key, the one the wizard offers for the config backup.
+    lab.backupHost.authorize((await sh(lab, 'cat /root/.ssh/id_rsa.pub')).trim());
     const wizard = overSsh(lab, ['pve-baseline'], [
       WELCOME,
       { snapshot: 'welcome' },
@@ -135,11 +137,39 @@ if (lab) {
       { snapshot: 'token' },
       { send: 'w' },
       { waitFor: 'Service accounts and API tokens: verified', timeoutMs: 30_000 },
-      ...skipBackupStep(),
+      // The config backup to the lab's backup host, its key fetched and compared before it is pinned.
+      { waitFor: '? Where does the backup go, off this node?', timeoutMs: 30_000 },
+      { send: KEYS.enter }, // a backup host over SFTP
+      { waitFor: '? Backup host' },
+      { send: `${lab.backupHost.address}\r` },
+      { waitFor: '? Its SSH port' },
+      { send: KEYS.enter }, // 22
+      { waitFor: '? The user pve-baseline logs in as there' },
+      { send: `${lab.backupHost.user}\r` },
+      { waitFor: '? Directory on the backup host' },
+      { send: KEYS.enter }, // pve-config/pve1
+      { waitFor: "? The backup host's SSH key fingerprint" },
+      { send: KEYS.enter }, // fetch
+      { waitFor: 'it is pinned from now on', timeoutMs: 20_000 },
+      { snapshot: 'host-key' },
+      { send: 'y' },
+      { waitFor: '? The SSH key pve-baseline logs in with' },
+      { send: KEYS.enter }, // root's /root/.ssh/id_rsa
+      { waitFor: 'Authorize this key on the backup host' },
+      { send: 'y' },
+      { waitFor: '? Encrypt to' },
+      { send: KEYS.enter }, // an identity kept on the node
+      { waitFor: '? Archives to keep' },
+      { send: KEYS.enter },
+      { waitFor: '? How often' },
+      { send: KEYS.enter },
+      { waitFor: 'Plan:', timeoutMs: 20_000 },
+      { send: KEYS.enter },
+      { waitFor: 'Config backup, off the node: verified', timeoutMs: 120_000 },
       { waitFor: 'Access-policy document', timeoutMs: 20_000 },
       { waitFor: 'Plan:', timeoutMs: 20_000 },
       { send: KEYS.enter },
-      { waitFor: 'Finished: 10 verified, 1 already compliant', timeoutMs: 30_000 },
+      { waitFor: 'Finished: 11 verified, 1 already compliant', timeoutMs: 30_000 },
       { waitExit: true, timeoutMs: 10_000 },
     ]);
     // The operator's second terminal, once sshd runs the new settings: their own key, as alice.
@@ -163,6 +193,9 @@ if (lab) {
     assert.match(welcome, /Node +pve1 · Proxmox VE 9\.\d+\.\d+ · Debian 13 \(trixie\)/);
     assert.match(welcome, new RegExp(`Session +SSH from ${lab.workstationAddress.replace(/\./g, '\\.')}: keep this session open`));
     assert.match(welcome, /Journal +first run on this node/);
+    const hostKey = r.snapshots.find((s) => s.name === 'host-key')!.screen.join('\n');
+    assert.ok(hostKey.includes(lab.backupHost.hostKeyFingerprint), `the backup host's key shown before it is pinned:\n${hostKey}`);
+    assert.ok((await sh(lab, 'cat /etc/pve-baseline/config-backup.json')).includes(lab.backupHost.hostKeyFingerprint), 'and pinned');
     const key = r.snapshots.find((s) => s.name === 'key')!.screen.join('\n');
     assert.match(key, /Type +ssh-ed25519/);
     assert.match(key, /Size +256 bits/);
@@ -222,7 +255,7 @@ if (lab) {
     await sh(lab, 'printf "sysctl: {}\\n" > /root/answers.yml');
     const again = await lab.exec(['pve-baseline', 'apply', '--answers', '/root/answers.yml', '--yes']);
     assert.equal(again.exitCode, 0, again.stderr);
-    assert.match(again.stdout, /Summary: 14 compliant, 1 not applicable\./);
+    assert.match(again.stdout, /Summary: 15 compliant, 1 not applicable\./);
     assert.doesNotMatch(again.stdout, /Plan:/);
     // Someone sets a value back by hand: check names the drift and exits 1.
     await sh(lab, 'sysctl -w net.ipv4.conf.all.accept_redirects=1 >/dev/null');

@@ -354,6 +354,57 @@ describe('the boot hook', () => {
     assert.match(await fs.readFile(revertPaths(f.state, f.id).result, 'utf8'), /^reverted at .* \(boot\)/);
   });
 
+  it('on a Proxmox node, leaves the reverts of /etc/pve to a second run queued after pve-cluster (systemd-run), and that run does only those; if it cannot be queued, reverts them at once', async (t) => {
+    const f = await fixture(t, 'boot-pve');
+    await markPending(f);
+    // f stands for a revert of /etc/pve files (its data says so), g for one of sshd's.
+    const data = path.join(revertPaths(f.state, f.id).dir, `${f.id}.data`);
+    await fs.writeFile(data, (await fs.readFile(data, 'utf8')).replace("NEEDS_CLUSTER_FS='0'", "NEEDS_CLUSTER_FS='1'"));
+    const g = await fixture(t, 'boot-ssh', ['other.conf']);
+    await fs.cp(path.join(g.state, 'backups'), path.join(f.state, 'backups'), { recursive: true });
+    await install(f.state, g.id, renderRevertScript({ id: g.id, backups: g.records, reload: [], stateDir: f.state, unitDir: path.join(f.dir, 'units') }));
+    await fs.writeFile(revertPaths(f.state, g.id).marker, `${g.id}\n`);
+    const runner = revertPaths(f.state, f.id).bootRunner;
+    await fs.writeFile(runner, renderBootRunner(f.state));
+    const clusterUnit = path.join(f.dir, 'pve-cluster.service');
+    await fs.writeFile(clusterUnit, '');
+    const queued = path.join(f.dir, 'queued');
+    const fakeRun = path.join(f.dir, 'systemd-run');
+    await fs.writeFile(fakeRun, `#!/bin/sh\nprintf '%s\\n' "$@" > '${queued}'\n`, { mode: 0o755 });
+    const env = { PVE_BASELINE_CLUSTER_UNITS: `/nonexistent ${clusterUnit}`, PVE_BASELINE_SYSTEMD_RUN: fakeRun };
+
+    const early = await sh([runner], env);
+    assert.equal(early.code, 0, early.out);
+    await assertRestored(g);
+    await assert.rejects(assertRestored(f), 'the /etc/pve revert waits for pve-cluster');
+    const args = (await fs.readFile(queued, 'utf8')).trim().split('\n');
+    assert.deepEqual(args.slice(0, 3), ['--no-block', '--quiet', '--unit=pve-baseline-revert-cluster-fs']);
+    for (const p of ['--property=DefaultDependencies=no', '--property=After=pve-cluster.service', '--property=Before=pve-firewall.service', '--property=Before=pvedaemon.service', '--property=Before=pveproxy.service', '--property=Before=ssh.service']) assert.ok(args.includes(p), p);
+    assert.deepEqual(args.slice(-3), ['/bin/sh', runner, 'cluster']);
+
+    const cluster = await sh([runner, 'cluster'], env);
+    assert.equal(cluster.code, 0, cluster.out);
+    await assertRestored(f);
+
+    // systemd-run missing: the /etc/pve revert runs at once rather than never.
+    const h = await fixture(t, 'boot-pve-2');
+    await markPending(h);
+    const hData = path.join(revertPaths(h.state, h.id).dir, `${h.id}.data`);
+    await fs.writeFile(hData, (await fs.readFile(hData, 'utf8')).replace("NEEDS_CLUSTER_FS='0'", "NEEDS_CLUSTER_FS='1'"));
+    const hRunner = revertPaths(h.state, h.id).bootRunner;
+    await fs.writeFile(hRunner, renderBootRunner(h.state));
+    const fallback = await sh([hRunner], { PVE_BASELINE_CLUSTER_UNITS: clusterUnit, PVE_BASELINE_SYSTEMD_RUN: '/nonexistent/systemd-run' });
+    assert.match(fallback.out, /could not queue the reverts of \/etc\/pve after pve-cluster; reverting them now/);
+    await assertRestored(h);
+  });
+
+  it('marks the reverts that touch /etc/pve in their data', () => {
+    const pve = renderRevertScript({ id: 'fw', backups: [{ path: '/etc/pve/firewall/cluster.fw', existed: false, takenAt: '2026-12-03T00:00:00Z' }], reload: [], stateDir: '/s' });
+    const ssh = renderRevertScript({ id: 'ssh', backups: [{ path: '/etc/ssh/sshd_config.d/00-pve-baseline.conf', existed: false, takenAt: '2026-12-03T00:00:00Z' }], reload: [], stateDir: '/s' });
+    assert.match(pve, /^NEEDS_CLUSTER_FS='1'$/m);
+    assert.match(ssh, /^NEEDS_CLUSTER_FS='0'$/m);
+  });
+
   it('is a oneshot ordered before sshd, wanted by multi-user.target', () => {
     const unit = renderBootUnit('/var/lib/pve-baseline');
     assert.match(unit, /^Type=oneshot$/m);

@@ -92,6 +92,8 @@ export function renderRevertData(opts: RenderOptions): string {
   set('BOOT_WANTS', path.join(unitDir, 'multi-user.target.wants', BOOT_UNIT));
   set('SYSTEMCTL', managesUnits(opts) ? 'yes' : 'no');
 
+  // at-boot.sh reverts files in /etc/pve only once pve-cluster has mounted it.
+  set('NEEDS_CLUSTER_FS', opts.backups.some((b) => b.path === '/etc/pve' || b.path.startsWith('/etc/pve/')) ? 1 : 0);
   set('FILES', opts.backups.length);
   for (const [i, b] of opts.backups.entries()) {
     const n = i + 1;
