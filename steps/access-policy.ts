@@ -11,7 +11,7 @@
 import type { Change } from '../src/engine/change.ts';
 import type { AnyStep, Check, Step } from '../src/engine/step.ts';
 import { collectPolicyFacts, type PolicyFacts } from '../src/report/facts.ts';
-import { renderAccessPolicy, withoutDayCounts } from '../src/report/access-policy.ts';
+import { renderAccessPolicy, comparableDocument } from '../src/report/access-policy.ts';
 
 export const DOC_DIR = '/root/pve-baseline';
 export const STEP_ID = 'access-policy';
@@ -33,7 +33,7 @@ const docName = (hostname: string, date: string) => `access-policy-${hostname}-$
 
 /** The document without its date line and its token day counts (they change daily), for comparing two of them. */
 export function withoutDate(text: string): string {
-  return withoutDayCounts(text.replace(/^Written by pve-baseline \S+ on \d{4}-\d{2}-\d{2} /m, 'Written by pve-baseline on '));
+  return comparableDocument(text.replace(/^Written by pve-baseline \S+ on \d{4}-\d{2}-\d{2} /m, 'Written by pve-baseline on '));
 }
 
 function render(facts: DocFacts): string {

@@ -8,7 +8,7 @@
  * access matrix with each user's and token's privileges per path, the
  * access findings, the tokens, the recovery procedures and the change log;
  * between them come the steps' own sections (src/report/section.ts), in
- * catalogue order. The tokens' day counts change daily: `withoutDayCounts`
+ * catalogue order. The tokens' day counts change daily: `comparableDocument`
  * leaves them out when two documents are compared.
  */
 import type { PolicyFacts, StepSection } from './facts.ts';
@@ -212,12 +212,14 @@ function findingsSection(facts: PolicyFacts): string[] {
 }
 
 /**
- * The document without its day counts (the API tokens table's "Days left"
- * and "in N days" in the findings), which change every day while nothing on
- * the node does; a token crossing into "expiring" or "expired" still changes
- * the text. For comparing two documents, with the date line left out too.
+ * The document without what changes while the node does not: the API
+ * tokens' day counts (the table's "Days left", "in N days" in the findings),
+ * and the config backup's last archive (its name, time and checksum change
+ * with every weekly run). A token crossing into "expiring" or "expired", or a
+ * backup set up anew, still changes the text. For comparing two documents,
+ * with the date line left out too.
  */
-export function withoutDayCounts(text: string): string {
+export function comparableDocument(text: string): string {
   let section = '';
   return text
     .split('\n')
@@ -229,10 +231,15 @@ export function withoutDayCounts(text: string): string {
         return cells.join('|');
       }
       if (section === 'API tokens' || section === 'Findings') return line.replace(/\bin \d+ days?\b/g, 'in N days');
+      if (section === BACKUP_HEADING && BACKUP_RUN_ROW.test(line)) return line.replace(BACKUP_RUN_ROW, '$1 (the last run) |');
       return line;
     })
     .join('\n');
 }
+
+/** The config backup's section and its rows that name the last archive (steps/config-backup.ts backupSection). */
+const BACKUP_HEADING = 'Config backup and restore';
+const BACKUP_RUN_ROW = /^(\| (?:last good archive|taken|SHA-256 \(encrypted file\)|kept at) \|).*$/;
 
 export function renderAccessPolicy(facts: PolicyFacts, meta: { date: string; version: string }): string {
   const n = facts.node;

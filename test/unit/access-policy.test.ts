@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdir, readFile } from 'node:fs/promises';
 import { lint } from 'markdownlint/promise';
-import { describeProof, renderAccessPolicy, withoutDayCounts } from '../../src/report/access-policy.ts';
+import { describeProof, renderAccessPolicy, comparableDocument } from '../../src/report/access-policy.ts';
 import { breakGlassFrom, collectPolicyFacts, collectStepSections, declaredAdminsFrom, parseBridges, parseStorage, type PolicyFacts } from '../../src/report/facts.ts';
 import { code, numbered, paragraph, table, type DocumentSection } from '../../src/report/section.ts';
 import type { StepRecord } from '../../src/engine/journal.ts';
@@ -12,6 +12,7 @@ import { accessFindings, accessSummary, privilegesByPath } from '../../src/pve/a
 import { parseUserCfg } from '../../src/pve/user-cfg.ts';
 import { generateKeyPair } from '../../src/ssh/keys.ts';
 import { renderSettings } from '../../src/backup/settings.ts';
+import { backupSection } from '../../steps/config-backup.ts';
 import { CATALOGUE } from '../../steps/index.ts';
 import { MemoryFiles } from '../fixtures/memory-files.ts';
 import { scriptedExec } from '../fixtures/scripted-exec.ts';
@@ -504,11 +505,27 @@ test('the access part passes markdownlint, and a day later the same node gives t
   const { doc: tomorrow } = await webTeamDoc(WEB_TEAM, NOW + DAY);
   assert.notEqual(doc, tomorrow, 'the day counts moved');
   assert.match(tomorrow, /\| svc-mon@pve!soon \| svc-mon@pve \| yes \| 2026-12-02 \| 9 \| rotates next \|/);
-  assert.equal(withoutDayCounts(doc), withoutDayCounts(tomorrow));
+  assert.equal(comparableDocument(doc), comparableDocument(tomorrow));
   // Eleven days on, the token monitoring uses crosses into "expiring": that is a change.
   const { doc: later } = await webTeamDoc(WEB_TEAM, NOW + 11 * DAY);
-  assert.notEqual(withoutDayCounts(doc), withoutDayCounts(later));
+  assert.notEqual(comparableDocument(doc), comparableDocument(later));
   assert.match(later, /- `svc-mon@pve!later` expires on 2027-01-01, in 29 days/);
   // Only the tokens' day counts are left out: any other change still shows.
-  assert.notEqual(withoutDayCounts(doc), withoutDayCounts(doc.replace('| 40 | grafana |', '| 40 | grafana2 |')));
+  assert.notEqual(comparableDocument(doc), comparableDocument(doc.replace('| 40 | grafana |', '| 40 | grafana2 |')));
+});
+
+test('a new weekly backup does not make the document stale: its last-archive rows are left out of the comparison; another destination is a change', async () => {
+  const { policy } = await webTeamDoc();
+  const settings = { version: 1 as const, recipients: [], identityFile: '/var/lib/pve-baseline/config-backup/identity.txt', keep: 7, destination: { kind: 'path' as const, dir: '/mnt/backup' }, schedule: 'weekly' as const };
+  const run = (at: string, name: string, sha256: string) => ({ at, ok: true, archive: { name, path: `/var/lib/pve-baseline/config-backup/archives/${name}`, sha256, bytes: 1, files: 1 }, ms: {} });
+  const weekOne = run('2026-12-01T03:00:00.000Z', 'pve1-config-20261201T030000Z.tar.gz.age', 'ab'.repeat(32));
+  const weekTwo = run('2026-12-08T03:00:00.000Z', 'pve1-config-20261208T030000Z.tar.gz.age', 'cd'.repeat(32));
+  const render = (status: Parameters<typeof backupSection>[1], dir = '/mnt/backup') =>
+    renderAccessPolicy({ ...policy, sections: [...policy.sections, { stepId: 'config-backup', section: backupSection({ ...settings, destination: { kind: 'path', dir } }, status, 'pve1') }] }, META);
+  const first = render({ last: weekOne, lastGood: weekOne });
+  const second = render({ last: weekTwo, lastGood: weekTwo });
+  assert.notEqual(first, second);
+  assert.match(first, /^\| last good archive \| `pve1-config-20261201T030000Z\.tar\.gz\.age` \|$/m, 'the row as the comparison knows it');
+  assert.equal(comparableDocument(first), comparableDocument(second));
+  assert.notEqual(comparableDocument(first), comparableDocument(render({ last: weekOne, lastGood: weekOne }, '/mnt/other')));
 });
