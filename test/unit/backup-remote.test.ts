@@ -17,7 +17,7 @@ async function setup(t: { after(fn: () => unknown): void }, opts: { corruptReads
   const local = await tempDir(t);
   const remote = await tempDir(t);
   await fs.mkdir(path.join(remote, 'pve'));
-  const client = generateClientKey();
+  const client = (await generateClientKey());
   const keyPath = path.join(local, 'id_ed25519');
   await fs.writeFile(keyPath, client.privateKey, { mode: 0o600 });
   const server = await startSftpServer({ root: remote, authorizedKey: client.publicKey, ...opts });
@@ -93,7 +93,7 @@ test('SFTP: no pinned key, or another, is refused with the fingerprint seen', as
 
 test('SFTP: a key the server does not know is refused; the key never appears in the message', async (t) => {
   const { target, archive, local } = await setup(t);
-  const stranger = generateClientKey();
+  const stranger = (await generateClientKey());
   const keyPath = path.join(local, 'stranger');
   await fs.writeFile(keyPath, stranger.privateKey, { mode: 0o600 });
   const file = await archive('20261203T100000Z');

@@ -105,7 +105,7 @@ test('the host key: a fingerprint is pinned as given; one read from the host is 
   assert.equal(fromFile.ok, false);
   assert.match(!fromFile.ok ? fromFile.message : '', /an answers file must give the fingerprint itself/);
   // Typed at the wizard, "fetch" reads the key the host presents (shown for comparison before it is kept).
-  const server = await startSftpServer({ root: await tempDir(t), authorizedKey: generateClientKey().publicKey });
+  const server = await startSftpServer({ root: await tempDir(t), authorizedKey: (await generateClientKey()).publicKey });
   t.after(() => server.close());
   assert.deepEqual(await validateAnswer(question, 'fetch', { destination: 'sftp', host: '127.0.0.1', port: server.port }, { ...qctx, from: 'typed' }), { ok: true, value: server.fingerprint });
   const details = await (question as { details: (v: string, c: unknown) => Promise<{ items: { fields: string[][] }[] }> }).details(server.fingerprint, qctx);
