@@ -5,6 +5,7 @@
  * does), the archive, its secrecy, its read-back with standard tools, the
  * drill (passing, and failing on a tampered copy by file name), retention.
  */
+import { generateKeyPair } from '../../src/ssh/keys.ts';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -15,7 +16,6 @@ import { createArchive, checkRecipients, pruneLocal, sha256File, type Manifest }
 import { drill, resolveTreePath } from '../../src/backup/drill.ts';
 import { archiveName } from '../../src/backup/contents.ts';
 import { allFiles, modeOf, tempDir } from '../fixtures/temp.ts';
-import ssh2 from 'ssh2';
 
 const exec = new LocalExec();
 const SECRET = 'PVEBASELINEFAKETOTPSECRET7Q2XK';
@@ -237,7 +237,7 @@ test('an SSH ed25519 public key works as a recipient, and its private key decryp
   await fs.mkdir(path.join(root, 'etc'));
   await fs.writeFile(path.join(root, 'etc/hosts'), '127.0.0.1 localhost\n');
   const work = await tempDir(t);
-  const pair = ssh2.utils.generateKeyPairSync('ed25519', { comment: 'backup@laptop' });
+  const pair = await generateKeyPair('ed25519', { comment: 'backup@laptop' });
   await fs.writeFile(path.join(work, 'id_ed25519'), pair.private, { mode: 0o600 });
   const result = await createArchive({ exec, node: NODE, root, outDir: path.join(work, 'out'), recipients: [pair.public], now: T0, facts: [] });
   // No config.db in this root: recorded as absent, not fatal.
