@@ -24,7 +24,7 @@ import {
   describeDestination,
   FINGERPRINT,
   parseSettings,
-  RECIPIENT,
+  isRecipient,
   renderSettings,
   SETTINGS_FILE,
   UNIT_NAME,
@@ -215,7 +215,7 @@ export const configBackupStep: Step<ConfigBackupFacts, ConfigBackupAnswers> = {
       help: 'With a recipient of yours, only you can open the archives (drills then need --identity). A made identity is kept on the node for the drills, and must also be kept off it.',
       maxLength: 800,
       detect: () => 'generate',
-      check: (v) => (v === 'generate' || RECIPIENT.test(v) ? undefined : 'wants an age recipient (age1...), an ssh-ed25519 or ssh-rsa public key, or "generate"'),
+      check: (v) => (v === 'generate' || isRecipient(v) ? undefined : 'wants an age recipient (age1...), an ssh-ed25519 or ssh-rsa public key, or "generate"'),
     }),
     ask.integer({ id: 'keep', prompt: 'Archives to keep, here and at the destination', min: 1, max: 365, detect: () => 7 }),
     ask.select({

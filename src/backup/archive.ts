@@ -14,6 +14,7 @@ import { createHash } from 'node:crypto';
 import { createReadStream, promises as fs, type Stats } from 'node:fs';
 import path from 'node:path';
 import { runChecked, type Exec } from '../system/exec.ts';
+import { AGE_RECIPIENT, SSH_RECIPIENT } from './settings.ts';
 import {
   ARCHIVE_CONFIG_DB,
   ARCHIVE_FACTS_DIR,
@@ -106,8 +107,6 @@ export interface CreateArchiveOptions {
   facts?: readonly FactCommand[];
 }
 
-const AGE_RECIPIENT_RE = /^age1[02-9ac-hj-np-z]{58}$/;
-const SSH_RECIPIENT_RE = /^(ssh-ed25519|ssh-rsa)\s+([A-Za-z0-9+/]+={0,2})(\s.*)?$/;
 
 /**
  * The recipients as age takes them after -r; refuses anything else. A value
@@ -120,8 +119,8 @@ export function checkRecipients(recipients: readonly string[]): string[] {
     const r = raw.trim();
     const which = `recipient ${i + 1}`;
     if (/^AGE-SECRET-KEY-/i.test(r) || /PRIVATE KEY/.test(r)) throw new Error(`${which} is a secret key, not a public one: give its public key (age-keygen -y FILE)`);
-    if (AGE_RECIPIENT_RE.test(r)) return r;
-    const ssh = SSH_RECIPIENT_RE.exec(r);
+    if (AGE_RECIPIENT.test(r)) return r;
+    const ssh = SSH_RECIPIENT.exec(r);
     if (ssh) return `${ssh[1]} ${ssh[2]}`;
     throw new Error(`${which} is not an age public key (age1...) or an ssh-ed25519 / ssh-rsa public key`);
   });

@@ -16,6 +16,7 @@ import { loadSsh2 } from '../ssh/ssh2.ts';
 import { fingerprintOf } from '../ssh/keys.ts';
 import { beyondRetention, checksumName, ourArchives, parseArchiveName } from './contents.ts';
 import { sha256File, sumsLine } from './archive.ts';
+import { FINGERPRINT } from './settings.ts';
 
 export type RemoteErrorKind = 'unreachable' | 'auth' | 'host-key' | 'transfer' | 'verify' | 'refused';
 
@@ -52,10 +53,9 @@ const CHUNK = 32 * 1024;
 /** Writes in flight at once: a round trip per chunk would crawl over a long link. */
 const WRITES_IN_FLIGHT = 16;
 
-const FINGERPRINT_RE = /^SHA256:[A-Za-z0-9+/]{43}$/;
 
 export function checkFingerprint(fp: string): void {
-  if (!FINGERPRINT_RE.test(fp)) throw new Error(`"${fp}" is not a host key fingerprint (SHA256: and 43 base64 characters, as ssh-keygen -lf prints)`);
+  if (!FINGERPRINT.test(fp)) throw new Error(`"${fp}" is not a host key fingerprint (SHA256: and 43 base64 characters, as ssh-keygen -lf prints)`);
 }
 
 /** The key type named at the start of an SSH public key blob (ssh-ed25519, ...). */

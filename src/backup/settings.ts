@@ -28,8 +28,13 @@ export interface BackupSettings {
   schedule: 'daily' | 'weekly';
 }
 
-/** age's recipient forms: native X25519, and the SSH public keys age accepts. */
-export const RECIPIENT = /^(?:age1[02-9ac-hj-np-z]{58}|ssh-ed25519 [A-Za-z0-9+/]+={0,2}(?: \S.*)?|ssh-rsa [A-Za-z0-9+/]+={0,2}(?: \S.*)?)$/;
+/** age's recipient forms: native X25519 (bech32), and the SSH public keys age accepts. */
+export const AGE_RECIPIENT = /^age1[02-9ac-hj-np-z]{58}$/;
+export const SSH_RECIPIENT = /^(ssh-ed25519|ssh-rsa)\s+([A-Za-z0-9+/]+={0,2})(\s.*)?$/;
+export function isRecipient(value: string): boolean {
+  const r = value.trim();
+  return AGE_RECIPIENT.test(r) || SSH_RECIPIENT.test(r);
+}
 /** OpenSSH's fingerprint form, as `ssh-keygen -lf` prints it. */
 export const FINGERPRINT = /^SHA256:[A-Za-z0-9+/]{43}$/;
 
@@ -38,7 +43,7 @@ export function settingsProblem(value: unknown): string | null {
   if (typeof value !== 'object' || value === null) return 'it is not a JSON object';
   const s = value as Record<string, unknown>;
   if (s.version !== 1) return `version is ${JSON.stringify(s.version)}, not 1`;
-  if (!Array.isArray(s.recipients) || !s.recipients.every((r) => typeof r === 'string' && RECIPIENT.test(r))) return 'recipients must be a list of age recipients';
+  if (!Array.isArray(s.recipients) || !s.recipients.every((r) => typeof r === 'string' && isRecipient(r))) return 'recipients must be a list of age recipients';
   if (s.identityFile !== undefined && (typeof s.identityFile !== 'string' || !s.identityFile.startsWith('/'))) return 'identityFile must be an absolute path';
   if (!s.recipients.length && s.identityFile === undefined) return 'there must be a recipient, or an identity kept on the node';
   if (!Number.isInteger(s.keep) || (s.keep as number) < 1 || (s.keep as number) > 365) return 'keep must be a whole number from 1 to 365';
