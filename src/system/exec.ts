@@ -214,10 +214,11 @@ export class LocalExec implements Exec {
     };
     const outputFd = detach ? fileFd(detach.output) : undefined;
     const statusFd = detach && options.onStatus ? fileFd(detach.status ?? `${detach.output}.status`) : undefined;
-    const outputLines = lineSplitter(options.onLine ?? (() => undefined));
+    // A detached command's output reaches onLine from its file; the others' from their pipes (below).
+    const outputLines = detach ? lineSplitter(options.onLine ?? (() => undefined)) : undefined;
     const followers = detach
       ? await Promise.all([
-          followFile(detach.output, outputLines.write),
+          followFile(detach.output, outputLines!.write),
           ...(statusFd !== undefined && options.onStatus ? [followFile(detach.status ?? `${detach.output}.status`, options.onStatus)] : []),
         ])
       : [];
@@ -295,7 +296,7 @@ export class LocalExec implements Exec {
     }
     // A detached command's output is what its file gained while it ran.
     const [followed] = await Promise.all(followers.map((f) => f.stop()));
-    outputLines.end();
+    outputLines?.end();
 
     const notFound = (result as { code?: string } | null)?.code === 'ENOENT';
     const stdout = detach ? (followed ?? '') : String(result?.stdout ?? '');
