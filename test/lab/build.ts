@@ -25,15 +25,16 @@ import {
   ADMIN_EMAIL,
   CACHE_DIR,
   DOMAIN,
-  HOSTNAME,
   MIRROR,
-  NODE_ADDRESS,
+  NODES,
   PREFIX_LEN,
+  PVE1,
   RECIPE_DIR,
   REPO_ROOT,
   ROOT_PASSWORD,
   STANDINS_DIR,
   SUITE,
+  type NodeSpec,
 } from './config.ts';
 import { run, runOk } from './sh.ts';
 import {
@@ -52,7 +53,7 @@ import {
 
 /** Bump when build.ts changes what an image contains. */
 const BASE_VERSION = 1;
-const LAYER_VERSION = 2;
+const LAYER_VERSION = 3;
 
 /** The Proxmox tools the node gets, each bundled from test/lab/standins/<name>.ts */
 export const STANDINS = ['pveum', 'pvesh', 'pveversion', 'pvecm', 'pve-firewall', 'pveproxy', 'pvedaemon', 'pvesubscription', 'proxmox-boot-tool', 'pve-lab-mirror', 'pmxcfs'] as const;
@@ -116,7 +117,8 @@ export function baseRecipe(): { hash: string; packages: string[]; offline: strin
   };
 }
 
-export function layerRecipe(baseHash: string): { hash: string } {
+/** The fresh-install layer of one node (its name, address and keys are in it). */
+export function layerRecipe(baseHash: string, node: NodeSpec = PVE1): { hash: string } {
   const files = [
     ...listFiles(STANDINS_DIR).filter((f) => f.endsWith('.ts')),
     ...listFiles(join(REPO_ROOT, 'src', 'pve')),
@@ -124,7 +126,7 @@ export function layerRecipe(baseHash: string): { hash: string } {
     join(RECIPE_DIR, 'apt-world.ts'),
     ...listFiles(join(RECIPE_DIR, 'files')),
   ];
-  const extra = `layer v${LAYER_VERSION} base ${baseHash} ${HOSTNAME}.${DOMAIN} ${NODE_ADDRESS}/${PREFIX_LEN} ${ROOT_PASSWORD} ${ADMIN_EMAIL}`;
+  const extra = `layer v${LAYER_VERSION} base ${baseHash} ${node.hostname}.${DOMAIN} ${node.address}/${PREFIX_LEN} ${ROOT_PASSWORD} ${ADMIN_EMAIL}`;
   return { hash: hashOf(files, extra) };
 }
 
@@ -191,7 +193,9 @@ async function buildBase(hash: string, packages: string[], offline: string[], lo
 // ---------------------------------------------------------------------------
 // key material of the fresh node (generated once per hostname, reused by layer builds)
 
-async function ensureKeys(log: Log): Promise<string> {
+async function ensureKeys(node: NodeSpec, log: Log): Promise<string> {
+  const HOSTNAME = node.hostname;
+  const NODE_ADDRESS = node.address;
   const dir = join(CACHE_DIR, `keys-${HOSTNAME}`);
   if (existsSync(join(dir, 'complete'))) return dir;
   log('generating the node\'s Proxmox keys and certificates (once)');
@@ -431,7 +435,7 @@ async function bundleStandins(outdir: string): Promise<void> {
   for (const name of STANDINS) chmodSync(join(outdir, `${name}.mjs`), 0o755);
 }
 
-async function buildLayer(hash: string, base: string, log: Log): Promise<void> {
+async function buildLayer(hash: string, base: string, node: NodeSpec, log: Log): Promise<void> {
   const final = layerDir(hash);
   const tmp = `${final}.tmp`;
   await removeTree(tmp);
@@ -439,9 +443,9 @@ async function buildLayer(hash: string, base: string, log: Log): Promise<void> {
   const work = join(tmp, 'work');
   const merged = join(tmp, 'merged');
   for (const d of [upper, work, merged]) mkdirSync(d, { recursive: true });
-  const keys = await ensureKeys(log);
+  const keys = await ensureKeys(node, log);
 
-  log('provisioning the fresh-install layer');
+  log(`provisioning the fresh-install layer of ${node.hostname}`);
   await runOk('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${base},upperdir=${upper},workdir=${work}`, merged]);
   try {
     // the Proxmox stand-ins
@@ -468,10 +472,12 @@ async function buildLayer(hash: string, base: string, log: Log): Promise<void> {
       'systemd-nspawn',
       nspawnArgs(merged, [
         '--private-network',
+        // the node's name from the start (nspawn would name it after the directory: pvecm updatecerts writes nodes/<name>/)
+        `--hostname=${node.hostname}`,
         `--bind-ro=${RECIPE_DIR}:/run/pve-lab-recipe`,
-        `--setenv=NODE_HOSTNAME=${HOSTNAME}`,
+        `--setenv=NODE_HOSTNAME=${node.hostname}`,
         `--setenv=NODE_DOMAIN=${DOMAIN}`,
-        `--setenv=NODE_ADDRESS=${NODE_ADDRESS}`,
+        `--setenv=NODE_ADDRESS=${node.address}`,
         `--setenv=NODE_PREFIX=${PREFIX_LEN}`,
         `--setenv=ROOT_PASSWORD=${ROOT_PASSWORD}`,
         `--setenv=ADMIN_EMAIL=${ADMIN_EMAIL}`,
@@ -505,8 +511,8 @@ async function prune(keep: Set<string>, log: Log): Promise<void> {
   }
 }
 
-/** Build what is missing; return the images for the current recipe. */
-export async function ensureImages(log: Log = () => {}): Promise<Images> {
+/** Build what is missing; return the images of `node` (pve1 unless told) for the current recipe. */
+export async function ensureImages(log: Log = () => {}, node: NodeSpec = PVE1): Promise<Images> {
   mkdirSync(CACHE_DIR, { recursive: true });
   const built = { base: 0, layer: 0 };
   const baseR = baseRecipe();
@@ -518,16 +524,17 @@ export async function ensureImages(log: Log = () => {}): Promise<Images> {
     writeFileSync(join(base, 'complete'), JSON.stringify({ seconds: built.base, at: new Date().toISOString() }) + '\n');
     log(`base image built in ${built.base.toFixed(1)} s`);
   }
-  const layerR = layerRecipe(baseR.hash);
+  const layerR = layerRecipe(baseR.hash, node);
   const layer = layerDir(layerR.hash);
   if (!existsSync(join(layer, 'complete'))) {
     const t0 = performance.now();
-    await buildLayer(layerR.hash, join(base, 'rootfs'), log);
+    await buildLayer(layerR.hash, join(base, 'rootfs'), node, log);
     built.layer = (performance.now() - t0) / 1000;
     writeFileSync(join(layer, 'complete'), JSON.stringify({ seconds: built.layer, at: new Date().toISOString() }) + '\n');
     log(`fresh-install layer built in ${built.layer.toFixed(1)} s`);
   }
-  await prune(new Set([`base-${baseR.hash}`, `layer-${layerR.hash}`]), log);
+  // every node's current layer stays: pve2's is built only for the cluster tests
+  await prune(new Set([`base-${baseR.hash}`, ...NODES.map((n) => `layer-${layerRecipe(baseR.hash, n).hash}`)]), log);
   return { baseHash: baseR.hash, base: join(base, 'rootfs'), layerHash: layerR.hash, layer: join(layer, 'upper'), built };
 }
 

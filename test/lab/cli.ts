@@ -2,6 +2,8 @@
  * npm run lab -- <command>
  *
  *   up                 build if needed, boot, print the node and workstation addresses
+ *   cluster [--fresh]  up, then pve2 joined to pve1 in a stand-in cluster (corosync, one /etc/pve)
+ *   exec2 -- CMD...    run CMD as root in pve2
  *   down               stop everything the lab started (node, supervisor, mount, netns, veth)
  *   reset              back to the fresh-install state (seconds: wipe the node's disk, boot)
  *   reboot             `systemctl reboot` inside the node and wait until it is back
@@ -19,7 +21,7 @@ import { chmodSync, copyFileSync, existsSync, readdirSync, readFileSync, rmSync 
 import { join } from 'node:path';
 import { LAB_DIR, REPO_ROOT } from './config.ts';
 import { baseDir, baseRecipe, ensureImages, layerDir, layerRecipe } from './build.ts';
-import { down, ensureLab, labSupport, leftovers, status, type Lab } from './lab.ts';
+import { down, ensureCluster, ensureLab, labSupport, leftovers, status, type Lab } from './lab.ts';
 
 const log = (line: string) => process.stderr.write(`lab: ${line}\n`);
 
@@ -78,6 +80,19 @@ async function main(): Promise<number> {
       const lab = await ensureLab({ log });
       printAddresses(lab);
       return 0;
+    }
+    case 'cluster': {
+      const c = await ensureCluster({ log, fresh: rest.includes('--fresh') });
+      printAddresses(c.pve1);
+      log(`pve2: ${c.pve2.nodeAddress} (cluster ${c.name}, quorate)`);
+      return 0;
+    }
+    case 'exec2': {
+      const argv = rest[0] === '--' ? rest.slice(1) : rest;
+      if (argv.length === 0) usage(2);
+      const { pve2 } = await ensureCluster({ log });
+      const [bin, ...args] = pve2.execArgv(argv, process.env.TERM ? { TERM: process.env.TERM } : {});
+      return spawnSync(bin!, args, { stdio: 'inherit' }).status ?? 129;
     }
     case 'down': {
       await down({ log });

@@ -21,9 +21,14 @@ export const SUITE = 'trixie';
 export const MIRROR = env.PVE_LAB_MIRROR ?? 'http://deb.debian.org/debian';
 
 export const NETNS = 'pve-baseline-lab';
-/** host side of the veth pair: the operator's workstation */
+/**
+ * The lab's bridge on the host: the operator's workstation (its address sits
+ * on the bridge). Every node and the backup host joins it with a veth pair of
+ * its own, so they share one /24 as the machines of a real management
+ * network do.
+ */
 export const HOST_IF = 'pvelab0';
-/** node side, named like the bridge a Proxmox installer creates */
+/** node side of each node's veth pair, named like the bridge a Proxmox installer creates */
 export const NODE_IF = 'vmbr0';
 export const PREFIX_LEN = 24;
 export const WORKSTATION_ADDRESS = env.PVE_LAB_WORKSTATION_ADDRESS ?? '10.77.7.1';
@@ -56,19 +61,66 @@ export const STATE_DIR = env.PVE_LAB_STATE ?? '/var/lib/pve-baseline-lab';
 export const RUN_DIR = env.PVE_LAB_RUN ?? '/run/pve-baseline-lab';
 
 export const paths = {
-  upper: join(STATE_DIR, 'node', 'upper'),
-  work: join(STATE_DIR, 'node', 'work'),
-  diskStamp: join(STATE_DIR, 'node', 'image'),
-  root: join(RUN_DIR, 'root'),
-  supervisorPid: join(RUN_DIR, 'supervisor.pid'),
-  nspawnPid: join(RUN_DIR, 'nspawn.pid'),
-  stopFlag: join(RUN_DIR, 'stop'),
-  consoleLog: join(RUN_DIR, 'console.log'),
-  supervisorLog: join(RUN_DIR, 'supervisor.log'),
-  knownHosts: join(RUN_DIR, 'known_hosts'),
   lock: join(RUN_DIR, 'lock'),
   state: join(RUN_DIR, 'state.json'),
 } as const;
+
+/** One node of the lab: its name, address, namespace, host-side veth end and where its disk and pid files live. */
+export interface NodeSpec {
+  hostname: string;
+  address: string;
+  netns: string;
+  /** the host end of the node's veth pair, a port of HOST_IF */
+  hostLink: string;
+  machine: string;
+  /** the node's disk: overlay upper/work dirs (wiped by reset) */
+  diskDir: string;
+  /** pid files, the merged root mount, logs */
+  runDir: string;
+  paths: {
+    upper: string;
+    work: string;
+    diskStamp: string;
+    root: string;
+    supervisorPid: string;
+    nspawnPid: string;
+    stopFlag: string;
+    consoleLog: string;
+    supervisorLog: string;
+    knownHosts: string;
+  };
+}
+
+function nodeSpec(hostname: string, address: string, netns: string, hostLink: string, machine: string, diskDir: string, runDir: string): NodeSpec {
+  return {
+    hostname,
+    address,
+    netns,
+    hostLink,
+    machine,
+    diskDir,
+    runDir,
+    paths: {
+      upper: join(diskDir, 'upper'),
+      work: join(diskDir, 'work'),
+      diskStamp: join(diskDir, 'image'),
+      root: join(runDir, 'root'),
+      supervisorPid: join(runDir, 'supervisor.pid'),
+      nspawnPid: join(runDir, 'nspawn.pid'),
+      stopFlag: join(runDir, 'stop'),
+      consoleLog: join(runDir, 'console.log'),
+      supervisorLog: join(runDir, 'supervisor.log'),
+      knownHosts: join(runDir, 'known_hosts'),
+    },
+  };
+}
+
+/** The node every test uses. */
+export const PVE1 = nodeSpec(HOSTNAME, NODE_ADDRESS, NETNS, 'pvelab1', MACHINE_NAME, join(STATE_DIR, 'node'), RUN_DIR);
+/** The second node, joined to pve1 in a stand-in cluster by `lab.cluster()` (cluster.ts). */
+export const PVE2_ADDRESS = env.PVE_LAB_PVE2_ADDRESS ?? '10.77.7.4';
+export const PVE2 = nodeSpec('pve2', PVE2_ADDRESS, 'pve-baseline-lab2', 'pvelab2', 'pve-baseline-lab2', join(STATE_DIR, 'pve2'), join(RUN_DIR, 'pve2'));
+export const NODES = [PVE1, PVE2] as const;
 
 /** PATH and locale inside the node for `exec` (a root login shell's). */
 export const NODE_ENV = {

@@ -13,8 +13,8 @@
  * STATE_DIR, pids/mount/logs in RUN_DIR (config.ts).
  */
 import { spawn } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { appendFileSync, chmodSync, chownSync, closeSync, copyFileSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import { appendFileSync, chmodSync, chownSync, closeSync, copyFileSync, cpSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { Client, type ConnectConfig } from 'ssh2';
@@ -37,7 +37,11 @@ import {
   RUN_DIR,
   STATE_DIR,
   WORKSTATION_ADDRESS,
+  NODES,
+  PVE1,
+  PVE2,
   paths,
+  type NodeSpec,
 } from './config.ts';
 import { ensureImages, mountsUnder, type Images } from './build.ts';
 import { run, runOk, sleep, waitFor, type RunResult } from './sh.ts';
@@ -140,19 +144,19 @@ function cmdline(pid: number): string {
 }
 
 /** pids from our pid files, only if they still are our processes (never signal a recycled pid) */
-function supervisorPid(): number | undefined {
-  const pid = readPid(paths.supervisorPid);
-  return alive(pid) && cmdline(pid).includes('supervisor.sh') ? pid : undefined;
+function supervisorPid(node: NodeSpec = PVE1): number | undefined {
+  const pid = readPid(node.paths.supervisorPid);
+  return alive(pid) && cmdline(pid).includes('supervisor.sh') && cmdline(pid).includes(`${node.paths.root} `) ? pid : undefined;
 }
 
-function nspawnPid(): number | undefined {
-  const pid = readPid(paths.nspawnPid);
-  return alive(pid) && procStat(pid)?.comm === 'systemd-nspawn' && cmdline(pid).includes(paths.root) ? pid : undefined;
+function nspawnPid(node: NodeSpec = PVE1): number | undefined {
+  const pid = readPid(node.paths.nspawnPid);
+  return alive(pid) && procStat(pid)?.comm === 'systemd-nspawn' && cmdline(pid).includes(`${node.paths.root} `) ? pid : undefined;
 }
 
 /** the node's PID 1: systemd, a child of the current systemd-nspawn */
-function leaderPid(): number | undefined {
-  const nspawn = nspawnPid();
+function leaderPid(node: NodeSpec = PVE1): number | undefined {
+  const nspawn = nspawnPid(node);
   if (!alive(nspawn)) return undefined;
   for (const pid of allPids()) {
     const st = procStat(pid);
@@ -201,102 +205,144 @@ async function withLock<T>(fn: () => Promise<T>, log: Log): Promise<T> {
 }
 
 // ---------------------------------------------------------------------------
-// network: one namespace, one veth pair, IPv6 off on both ends; the node routes only the
-// workstation's "remote" /24 (REMOTE_NETWORK) beyond its own, back into the pair
+// network: a bridge on the host holding the workstation's addresses; each node a
+// namespace of its own joined to it by a veth pair; IPv6 off everywhere; a node
+// routes only the workstation's "remote" /24 (REMOTE_NETWORK) beyond its own,
+// back to the bridge
 
-function netnsExists(): boolean {
-  return existsSync(`/run/netns/${NETNS}`);
+function netnsExists(node: NodeSpec = PVE1): boolean {
+  return existsSync(`/run/netns/${node.netns}`);
 }
 
 function linkExists(name: string): boolean {
   return existsSync(`/sys/class/net/${name}`);
 }
 
-async function createNetwork(): Promise<void> {
-  if (netnsExists() && linkExists(HOST_IF)) {
-    await remoteAddresses(); // a namespace made before they existed gets them too
-    return;
+/** a port of the lab's bridge? */
+function onBridge(link: string): boolean {
+  try {
+    return readlinkSync(`/sys/class/net/${link}/master`).endsWith(`/${HOST_IF}`);
+  } catch {
+    return false;
   }
-  await destroyNetwork();
-  const inNs = (...args: string[]) => runOk('ip', ['netns', 'exec', NETNS, ...args]);
-  await runOk('ip', ['netns', 'add', NETNS]);
-  await runOk('ip', ['link', 'add', HOST_IF, 'type', 'veth', 'peer', 'name', NODE_IF, 'netns', NETNS]);
-  // no IPv6 on the pair: not even link-local chatter leaves the two ends
-  await runOk('sysctl', ['-q', '-w', `net.ipv6.conf.${HOST_IF}.disable_ipv6=1`]);
-  await inNs('sysctl', '-q', '-w', `net.ipv6.conf.${NODE_IF}.disable_ipv6=1`);
-  await runOk('ip', ['addr', 'add', `${WORKSTATION_ADDRESS}/${PREFIX_LEN}`, 'dev', HOST_IF]);
-  await runOk('ip', ['link', 'set', HOST_IF, 'up']);
-  await inNs('ip', 'addr', 'add', `${NODE_ADDRESS}/${PREFIX_LEN}`, 'dev', NODE_IF);
-  await inNs('ip', 'link', 'set', 'lo', 'up');
-  await inNs('ip', 'link', 'set', NODE_IF, 'up');
-  await remoteAddresses();
 }
 
 /**
- * The remote operator's and the outsider's addresses: /32 on the host end
- * (no route on the host), and in the node's namespace a route for their /24
- * via the workstation. Set from the host side; the namespace outlives the
- * node's reboots (nspawn joins it, and nothing in the node configures vmbr0),
- * so the route does too. Idempotent.
+ * The workstation: a bridge with its address and the remote operator's and
+ * the outsider's (/32, no route on the host). The host's netfilter is kept off
+ * the bridge (br_netfilter would otherwise pass the lab's frames through the
+ * host's own iptables rules).
  */
-async function remoteAddresses(): Promise<void> {
+async function ensureBridge(): Promise<void> {
+  if (!linkExists(HOST_IF)) {
+    await runOk('ip', ['link', 'add', HOST_IF, 'type', 'bridge', 'stp_state', '0', 'forward_delay', '0', 'nf_call_iptables', '0', 'nf_call_ip6tables', '0', 'nf_call_arptables', '0']);
+    await runOk('sysctl', ['-q', '-w', `net.ipv6.conf.${HOST_IF}.disable_ipv6=1`]);
+    await runOk('ip', ['addr', 'add', `${WORKSTATION_ADDRESS}/${PREFIX_LEN}`, 'dev', HOST_IF]);
+    await runOk('ip', ['link', 'set', HOST_IF, 'up']);
+  }
   for (const a of [REMOTE_OPERATOR_ADDRESS, OUTSIDER_ADDRESS]) await runOk('ip', ['addr', 'replace', `${a}/32`, 'dev', HOST_IF]);
-  await runOk('ip', ['-n', NETNS, 'route', 'replace', REMOTE_NETWORK, 'via', WORKSTATION_ADDRESS, 'dev', NODE_IF]);
 }
 
-async function destroyNetwork(): Promise<void> {
-  if (netnsExists()) {
-    // anything still running in the namespace is the lab's own
-    const pids = await run('ip', ['netns', 'pids', NETNS]);
-    for (const pid of pids.stdout.split(/\s+/).filter(Boolean).map(Number)) {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        /* gone */
-      }
-    }
-    await run('ip', ['netns', 'del', NETNS]);
+/** A veth pair from the bridge into a namespace of its own, named `inside` there; IPv6 off on both ends. */
+async function vethIntoNamespace(hostLink: string, netns: string, inside: string): Promise<void> {
+  await runOk('ip', ['netns', 'add', netns]);
+  await run('ip', ['link', 'del', hostLink]);
+  await runOk('ip', ['link', 'add', hostLink, 'type', 'veth', 'peer', 'name', inside, 'netns', netns]);
+  await runOk('sysctl', ['-q', '-w', `net.ipv6.conf.${hostLink}.disable_ipv6=1`]);
+  await runOk('ip', ['netns', 'exec', netns, 'sysctl', '-q', '-w', 'net.ipv6.conf.all.disable_ipv6=1']);
+  await runOk('ip', ['link', 'set', hostLink, 'master', HOST_IF]);
+  await runOk('ip', ['link', 'set', hostLink, 'up']);
+}
+
+/** The bridge, and the node's namespace on it (kept when it is there: it outlives the node's reboots). */
+async function createNetwork(node: NodeSpec = PVE1): Promise<void> {
+  await ensureBridge();
+  if (netnsExists(node) && onBridge(node.hostLink)) {
+    await nodeRoutes(node); // a namespace made before they existed gets them too
+    return;
   }
+  await destroyNodeNetwork(node);
+  await vethIntoNamespace(node.hostLink, node.netns, NODE_IF);
+  const inNs = (...args: string[]) => runOk('ip', ['-n', node.netns, ...args]);
+  await inNs('addr', 'add', `${node.address}/${PREFIX_LEN}`, 'dev', NODE_IF);
+  await inNs('link', 'set', 'lo', 'up');
+  await inNs('link', 'set', NODE_IF, 'up');
+  await nodeRoutes(node);
+}
+
+/**
+ * In the node's namespace a route for the remote /24 via the workstation. Set
+ * from the host side; the namespace outlives the node's reboots (nspawn joins
+ * it, and nothing in the node configures vmbr0), so the route does too.
+ */
+async function nodeRoutes(node: NodeSpec): Promise<void> {
+  await runOk('ip', ['-n', node.netns, 'route', 'replace', REMOTE_NETWORK, 'via', WORKSTATION_ADDRESS, 'dev', NODE_IF]);
+}
+
+async function killNamespace(netns: string): Promise<void> {
+  if (!existsSync(`/run/netns/${netns}`)) return;
+  // anything still running in the namespace is the lab's own
+  const pids = await run('ip', ['netns', 'pids', netns]);
+  for (const pid of pids.stdout.split(/\s+/).filter(Boolean).map(Number)) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      /* gone */
+    }
+  }
+  await run('ip', ['netns', 'del', netns]);
+}
+
+async function destroyNodeNetwork(node: NodeSpec): Promise<void> {
+  await killNamespace(node.netns);
+  if (linkExists(node.hostLink)) await run('ip', ['link', 'del', node.hostLink]);
+}
+
+/** every node's namespace and veth pair, then the bridge */
+async function destroyNetwork(): Promise<void> {
+  for (const node of [PVE2, PVE1]) await destroyNodeNetwork(node);
   if (linkExists(HOST_IF)) await run('ip', ['link', 'del', HOST_IF]);
 }
 
 // ---------------------------------------------------------------------------
 // the node's root: overlay of its disk (upper) on the fresh-install layer and the base
 
-function diskImage(): string | undefined {
+function diskImage(node: NodeSpec): string | undefined {
   try {
-    return readFileSync(paths.diskStamp, 'utf8').trim();
+    return readFileSync(node.paths.diskStamp, 'utf8').trim();
   } catch {
     return undefined;
   }
 }
 
-function wipeDisk(): void {
-  rmSync(join(STATE_DIR, 'node'), { recursive: true, force: true });
+function wipeDisk(node: NodeSpec = PVE1): void {
+  rmSync(node.diskDir, { recursive: true, force: true });
 }
 
-async function mountRoot(images: Images): Promise<void> {
-  if (mountsUnder(paths.root).includes(paths.root)) return;
+async function mountRoot(images: Images, node: NodeSpec = PVE1): Promise<void> {
+  const { paths: np } = node;
+  if (mountsUnder(np.root).includes(np.root)) return;
   const stamp = `${images.baseHash}:${images.layerHash}`;
-  if (diskImage() !== stamp) wipeDisk(); // the disk belongs to other images: start fresh
-  mkdirSync(paths.upper, { recursive: true });
-  mkdirSync(paths.work, { recursive: true });
-  mkdirSync(paths.root, { recursive: true });
-  writeFileSync(paths.diskStamp, `${stamp}\n`);
-  await runOk('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${images.layer}:${images.base},upperdir=${paths.upper},workdir=${paths.work}`, paths.root]);
+  if (diskImage(node) !== stamp) wipeDisk(node); // the disk belongs to other images: start fresh
+  mkdirSync(np.upper, { recursive: true });
+  mkdirSync(np.work, { recursive: true });
+  mkdirSync(np.root, { recursive: true });
+  writeFileSync(np.diskStamp, `${stamp}\n`);
+  await runOk('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${images.layer}:${images.base},upperdir=${np.upper},workdir=${np.work}`, np.root]);
 }
 
-async function unmountRoot(): Promise<void> {
-  for (const p of mountsUnder(paths.root)) {
+async function unmountRoot(node: NodeSpec = PVE1): Promise<void> {
+  // pve1's root holds pve2's root mount point (RUN_DIR/pve2/root is not under RUN_DIR/root), so only its own
+  for (const p of mountsUnder(node.paths.root)) {
     const r = await run('umount', [p]);
     if (r.exitCode !== 0) await run('umount', ['-l', p]);
   }
 }
 
-function mountedImages(): { base: string; layer: string } | undefined {
+function mountedImages(node: NodeSpec = PVE1): { base: string; layer: string } | undefined {
   const line = readFileSync('/proc/mounts', 'utf8')
     .split('\n')
-    .find((l) => l.split(' ')[1] === paths.root);
+    .find((l) => l.split(' ')[1] === node.paths.root);
   const lower = /lowerdir=([^,]+)/.exec(line ?? '')?.[1];
   if (!lower) return undefined;
   const [layer, base] = lower.split(':') as [string, string];
@@ -306,29 +352,32 @@ function mountedImages(): { base: string; layer: string } | undefined {
 // ---------------------------------------------------------------------------
 // boot and stop
 
-function nspawnArgs(): string[] {
+function nspawnArgs(node: NodeSpec, binds: readonly string[]): string[] {
   return [
     '-b',
-    '-D', paths.root,
+    '-D', node.paths.root,
     '--register=no',
     '--keep-unit',
-    `--network-namespace-path=/run/netns/${NETNS}`,
+    `--network-namespace-path=/run/netns/${node.netns}`,
     // root on a Proxmox node configures its own network and firewall: the node's
     // pve-firewall applies nftables rules. The namespace is the lab's own, so
     // this reaches nothing of the host's network.
     '--capability=CAP_NET_ADMIN',
-    `--machine=${MACHINE_NAME}`,
+    `--machine=${node.machine}`,
     '--console=read-only',
     '--resolv-conf=off',
     '--timezone=off',
     '--link-journal=no',
+    ...binds.map((b) => `--bind=${b}`),
   ];
 }
 
-function startSupervisor(): void {
-  rmSync(paths.stopFlag, { force: true });
-  const out = openSync(paths.consoleLog, 'a');
-  const child = spawn('/bin/bash', [join(LAB_DIR, 'supervisor.sh'), RUN_DIR, ...nspawnArgs()], {
+/** `binds`: host:node paths bound in (pve2's shared /etc/pve) */
+function startSupervisor(node: NodeSpec = PVE1, binds: readonly string[] = []): void {
+  mkdirSync(node.runDir, { recursive: true });
+  rmSync(node.paths.stopFlag, { force: true });
+  const out = openSync(node.paths.consoleLog, 'a');
+  const child = spawn('/bin/bash', [join(LAB_DIR, 'supervisor.sh'), node.runDir, ...nspawnArgs(node, binds)], {
     detached: true,
     stdio: ['ignore', out, out],
     // The node has a network namespace of its own, so its /proc/sys/net is its
@@ -340,22 +389,22 @@ function startSupervisor(): void {
   closeSync(out);
 }
 
-function running(): boolean {
-  return supervisorPid() !== undefined && nspawnPid() !== undefined;
+function running(node: NodeSpec = PVE1): boolean {
+  return supervisorPid(node) !== undefined && nspawnPid(node) !== undefined;
 }
 
 /** wait for a systemd in the node that has finished booting, and for sshd to accept connections */
-async function waitBooted(timeoutMs = 90_000): Promise<string> {
+async function waitBooted(timeoutMs = 90_000, node: NodeSpec = PVE1): Promise<string> {
   const deadline = Date.now() + timeoutMs;
   const left = () => Math.max(1000, deadline - Date.now());
-  await waitFor('the node\'s systemd', left(), () => (leaderPid() ? true : undefined));
+  await waitFor(`${node.hostname}'s systemd`, left(), () => (leaderPid(node) ? true : undefined));
   const state = await waitFor('systemd to finish booting', left(), async () => {
-    const r = await execIn(['systemctl', 'is-system-running', '--wait'], { timeoutMs: left() });
+    const r = await execIn(['systemctl', 'is-system-running', '--wait'], { timeoutMs: left() }, node);
     const s = r.stdout.trim();
     return ['running', 'degraded', 'maintenance'].includes(s) ? s : undefined;
   }, 200);
-  await waitFor('sshd on the node', left(), () => tcpOpen(NODE_ADDRESS, 22), 100);
-  writeKnownHosts();
+  await waitFor(`sshd on ${node.hostname}`, left(), () => tcpOpen(node.address, 22), 100);
+  writeKnownHosts(node);
   return state;
 }
 
@@ -375,21 +424,22 @@ function tcpOpen(host: string, port: number): Promise<true | undefined> {
 }
 
 /** power the node off: TERM makes systemd-nspawn shut it down cleanly; KILL after the grace time */
-async function stopNode(graceMs = 30_000): Promise<void> {
-  writeFileSync(paths.stopFlag, '');
-  const sup = supervisorPid();
-  const nsp = nspawnPid();
+async function stopNode(graceMs = 30_000, node: NodeSpec = PVE1): Promise<void> {
+  if (!existsSync(node.runDir)) return;
+  writeFileSync(node.paths.stopFlag, '');
+  const sup = supervisorPid(node);
+  const nsp = nspawnPid(node);
   if (alive(sup)) process.kill(sup, 'SIGTERM');
   else if (alive(nsp)) process.kill(nsp, 'SIGTERM');
   const deadline = Date.now() + graceMs;
   while ((alive(sup) || alive(nsp)) && Date.now() < deadline) await sleep(100);
   for (const pid of [nsp, sup]) if (alive(pid)) process.kill(pid, 'SIGKILL');
   while (alive(sup) || alive(nsp)) await sleep(50);
-  rmSync(paths.supervisorPid, { force: true });
-  rmSync(paths.nspawnPid, { force: true });
-  rmSync(paths.stopFlag, { force: true });
+  rmSync(node.paths.supervisorPid, { force: true });
+  rmSync(node.paths.nspawnPid, { force: true });
+  rmSync(node.paths.stopFlag, { force: true });
   // the nspawn's propagation directory on the host
-  rmSync(`/run/systemd/nspawn/propagate/${MACHINE_NAME}`, { recursive: true, force: true });
+  rmSync(`/run/systemd/nspawn/propagate/${node.machine}`, { recursive: true, force: true });
 }
 
 // ---------------------------------------------------------------------------
@@ -400,24 +450,24 @@ function nsenterArgs(pid: number, argv: readonly string[], env: Record<string, s
   return ['-t', String(pid), '-m', '-u', '-i', '-n', '-p', '-C', '-r', '-w', '--', '/usr/bin/env', '-i', ...vars, ...argv];
 }
 
-async function execIn(argv: readonly string[], opts: ExecOptions = {}): Promise<RunResult> {
-  const pid = leaderPid();
-  if (!pid) throw new Error('the lab node is not running (npm run lab -- up)');
+async function execIn(argv: readonly string[], opts: ExecOptions = {}, node: NodeSpec = PVE1): Promise<RunResult> {
+  const pid = leaderPid(node);
+  if (!pid) throw new Error(`the lab node ${node.hostname} is not running (npm run lab -- up)`);
   return run('nsenter', nsenterArgs(pid, argv, opts.env), opts);
 }
 
-function writeKnownHosts(): void {
-  const dir = join(paths.root, 'etc', 'ssh');
+function writeKnownHosts(node: NodeSpec = PVE1): void {
+  const dir = join(node.paths.root, 'etc', 'ssh');
   const lines = readdirSync(dir)
     .filter((f) => /^ssh_host_.*_key\.pub$/.test(f))
     .map((f) => readFileSync(join(dir, f), 'utf8').trim().split(/\s+/).slice(0, 2).join(' '))
-    .map((k) => `${NODE_ADDRESS} ${k}\n`);
-  writeFileSync(paths.knownHosts, lines.join(''));
+    .map((k) => `${node.address} ${k}\n`);
+  writeFileSync(node.paths.knownHosts, lines.join(''));
 }
 
 /** the node's host keys, as raw key blobs (to verify ssh2 connections) */
-function hostKeyBlobs(): Buffer[] {
-  const dir = join(paths.root, 'etc', 'ssh');
+function hostKeyBlobs(node: NodeSpec = PVE1): Buffer[] {
+  const dir = join(node.paths.root, 'etc', 'ssh');
   return readdirSync(dir)
     .filter((f) => /^ssh_host_.*_key\.pub$/.test(f))
     .map((f) => Buffer.from(readFileSync(join(dir, f), 'utf8').trim().split(/\s+/)[1] ?? '', 'base64'));
@@ -427,9 +477,7 @@ function hostKeyBlobs(): Buffer[] {
 // ---------------------------------------------------------------------------
 // the backup host: an SFTP-only OpenSSH server the node reaches at BACKUP_HOST_ADDRESS.
 // Its own machine as far as the node can tell: a network namespace of its own,
-// joined to the lab's /24 by a macvlan on the workstation's end of the veth pair
-// (the workstation itself cannot reach it: macvlan keeps the lower device and its
-// macvlans apart), and its own root, an overlay on the node's base image (Debian
+// joined to the lab's bridge by a veth pair of its own, and its own root, an overlay on the node's base image (Debian
 // 13's sshd, run chrooted there; nothing of the host's ssh is used or started).
 
 /** the backup host's address, inside the node's local network */
@@ -441,7 +489,7 @@ export const BACKUP_USER = 'pvebackup';
 const BACKUP_CHROOT = '/srv/backup';
 /** where an SFTP session starts and may write, as the client sees it */
 export const BACKUP_REMOTE_DIR = '/upload';
-const BACKUP_LINK = 'pvelabbk0';
+const BACKUP_LINK = 'pvelabbk';
 const BACKUP_CONF_DIR = '/etc/ssh/pve-lab-backup';
 const backupPaths = {
   upper: join(STATE_DIR, 'backup', 'upper'),
@@ -541,33 +589,20 @@ async function provisionBackupRoot(): Promise<void> {
   if (!existsSync(ak)) writeFileSync(ak, '', { mode: 0o644 });
 }
 
-/** its namespace and its macvlan on the workstation's veth end (which must exist) */
+/** its namespace and its veth pair on the lab's bridge (which must exist) */
 async function createBackupNetwork(): Promise<void> {
-  if (backupNetnsExists() && (await run('ip', ['-n', BACKUP_NETNS, 'link', 'show', 'eth0'])).exitCode === 0) return;
+  if (backupNetnsExists() && onBridge(BACKUP_LINK)) return;
   await destroyBackupNetwork();
-  await runOk('ip', ['netns', 'add', BACKUP_NETNS]);
-  await run('ip', ['link', 'del', BACKUP_LINK]);
-  await runOk('ip', ['link', 'add', BACKUP_LINK, 'link', HOST_IF, 'type', 'macvlan', 'mode', 'bridge']);
-  await runOk('ip', ['link', 'set', BACKUP_LINK, 'netns', BACKUP_NETNS]);
+  await vethIntoNamespace(BACKUP_LINK, BACKUP_NETNS, 'eth0');
   const inNs = (...args: string[]) => runOk('ip', ['-n', BACKUP_NETNS, ...args]);
-  await inNs('link', 'set', BACKUP_LINK, 'name', 'eth0');
-  await runOk('ip', ['netns', 'exec', BACKUP_NETNS, 'sysctl', '-q', '-w', 'net.ipv6.conf.all.disable_ipv6=1']);
   await inNs('addr', 'add', `${BACKUP_HOST_ADDRESS}/${PREFIX_LEN}`, 'dev', 'eth0');
   await inNs('link', 'set', 'lo', 'up');
   await inNs('link', 'set', 'eth0', 'up');
 }
 
 async function destroyBackupNetwork(): Promise<void> {
-  if (!backupNetnsExists()) return;
-  const pids = await run('ip', ['netns', 'pids', BACKUP_NETNS]);
-  for (const pid of pids.stdout.split(/\s+/).filter(Boolean).map(Number)) {
-    try {
-      process.kill(pid, 'SIGKILL'); // all of them the backup host's (sshd and its sessions)
-    } catch {
-      /* gone */
-    }
-  }
-  await run('ip', ['netns', 'del', BACKUP_NETNS]);
+  await killNamespace(BACKUP_NETNS); // all in it the backup host's (sshd and its sessions)
+  if (linkExists(BACKUP_LINK)) await run('ip', ['link', 'del', BACKUP_LINK]);
 }
 
 /** sshd listening in the backup namespace? (its /proc/<pid>/net/tcp is that namespace's) */
@@ -712,7 +747,7 @@ export class BackupHost {
 
   /** start it (idempotent; the lab does at up, reset and ensureLab) */
   async start(): Promise<void> {
-    if (!netnsExists() || !linkExists(HOST_IF)) throw new Error('the lab network is down (ensureLab first)');
+    if (!linkExists(HOST_IF)) throw new Error('the lab network is down (ensureLab first)');
     await startBackupHost(await this.images());
   }
 
@@ -726,16 +761,16 @@ export class BackupHost {
 // the Lab
 
 export class Lab {
-  readonly nodeAddress = NODE_ADDRESS;
+  readonly nodeAddress: string;
   readonly workstationAddress = WORKSTATION_ADDRESS;
   /** outside the node's local network: a remote operator, and an outsider (config.ts) */
   readonly remoteOperatorAddress = REMOTE_OPERATOR_ADDRESS;
   readonly outsiderAddress = OUTSIDER_ADDRESS;
-  readonly hostname = HOSTNAME;
-  readonly fqdn = `${HOSTNAME}.${DOMAIN}`;
+  readonly hostname: string;
+  readonly fqdn: string;
   readonly rootPassword = ROOT_PASSWORD;
   /** the node's root filesystem as seen from the host (read or plant files) */
-  readonly rootDir = paths.root;
+  readonly rootDir: string;
   /** seconds spent building images by the ensureLab() that created this object */
   built: { base: number; layer: number } = { base: 0, layer: 0 };
   /** seconds the last boot (up, reset or reboot) took until sshd answered */
@@ -743,31 +778,41 @@ export class Lab {
   /** the backup host: an SFTP server the node reaches (see BackupHost) */
   readonly backupHost = new BackupHost(() => ensureImages(this.log));
 
-  constructor(private readonly log: Log = quiet) {}
+  constructor(
+    private readonly log: Log = quiet,
+    /** which node this handle drives: pve1, or pve2 of `cluster()` */
+    readonly node: NodeSpec = PVE1,
+  ) {
+    this.nodeAddress = node.address;
+    this.hostname = node.hostname;
+    this.fqdn = `${node.hostname}.${DOMAIN}`;
+    this.rootDir = node.paths.root;
+  }
 
   /** run argv as root in the node (no shell; exit code, stdout, stderr) */
   exec(argv: readonly string[], opts: ExecOptions = {}): Promise<RunResult> {
-    return execIn(argv, opts);
+    return execIn(argv, opts, this.node);
   }
 
   /** argv for running a command in the node with your own stdio (nsenter ...) */
   execArgv(argv: readonly string[], env: Record<string, string> = {}): string[] {
-    const pid = leaderPid();
+    const pid = leaderPid(this.node);
     if (!pid) throw new Error('the lab node is not running');
     return ['nsenter', ...nsenterArgs(pid, argv, env)];
   }
 
   /** log in over SSH from the workstation side (ssh2) and run a command */
   ssh(opts: SshOptions, command: string): Promise<RunResult> {
-    const keys = hostKeyBlobs();
+    const keys = hostKeyBlobs(this.node);
+    const address = this.nodeAddress;
     return new Promise((resolveSsh, reject) => {
       const conn = new Client();
       const timer = setTimeout(() => {
         conn.end();
-        reject(new Error(`ssh ${opts.user}@${NODE_ADDRESS}: timed out`));
+        reject(new Error(`ssh ${opts.user}@${address}: timed out`));
       }, opts.timeoutMs ?? 30_000);
       const cfg: ConnectConfig = {
-        host: NODE_ADDRESS,
+        host: address,
         port: 22,
         ...(opts.from !== undefined ? { localAddress: opts.from } : {}),
         username: opts.user,
@@ -819,17 +864,17 @@ export class Lab {
 
   /** arguments for the OpenSSH client from the workstation side (known_hosts pinned to the node's keys); `from`: the source address (-b) */
   sshClientArgs(user: string, extra: string[] = [], from?: string): string[] {
-    writeKnownHosts();
+    writeKnownHosts(this.node);
     return [
       ...(from !== undefined ? ['-b', from] : []),
       // OpenSSH keeps the first value of an option: the caller's come first so they can override these
       ...extra,
-      '-o', `UserKnownHostsFile=${paths.knownHosts}`,
+      '-o', `UserKnownHostsFile=${this.node.paths.knownHosts}`,
       '-o', 'GlobalKnownHostsFile=/dev/null',
       '-o', 'StrictHostKeyChecking=yes',
       '-o', 'ConnectTimeout=10',
       '-o', 'LogLevel=ERROR',
-      `${user}@${NODE_ADDRESS}`,
+      `${user}@${this.nodeAddress}`,
     ];
   }
 
@@ -842,7 +887,7 @@ export class Lab {
   tcpProbe(port: number, opts: { from?: string; timeoutMs?: number } = {}): Promise<TcpProbeResult> {
     const timeoutMs = opts.timeoutMs ?? 1500;
     return new Promise((resolveProbe) => {
-      const s = connect({ host: NODE_ADDRESS, port, timeout: timeoutMs, ...(opts.from !== undefined ? { localAddress: opts.from } : {}) });
+      const s = connect({ host: this.nodeAddress, port, timeout: timeoutMs, ...(opts.from !== undefined ? { localAddress: opts.from } : {}) });
       const done = (r: TcpProbeResult) => {
         clearTimeout(timer);
         s.destroy();
@@ -860,29 +905,32 @@ export class Lab {
 
   /** One ICMP echo from a workstation-side address to the node: answered within timeoutS seconds? */
   async ping(opts: { from?: string; timeoutS?: number } = {}): Promise<boolean> {
-    const r = await run('ping', ['-n', '-q', '-c', '1', '-W', String(opts.timeoutS ?? 1), ...(opts.from !== undefined ? ['-I', opts.from] : []), NODE_ADDRESS]);
+    const r = await run('ping', ['-n', '-q', '-c', '1', '-W', String(opts.timeoutS ?? 1), ...(opts.from !== undefined ? ['-I', opts.from] : []), this.nodeAddress]);
     return r.exitCode === 0;
   }
 
   /** `systemctl reboot` inside the node; resolves once it is back and sshd answers */
   async reboot(timeoutMs = 120_000): Promise<number> {
-    const before = leaderPid();
+    const before = leaderPid(this.node);
     const t0 = performance.now();
-    await execIn(['systemctl', 'reboot'], { timeoutMs: 30_000 }).catch(() => undefined);
-    await waitFor('the node to go down and come back', timeoutMs, () => {
-      const now = leaderPid();
+    await execIn(['systemctl', 'reboot'], { timeoutMs: 30_000 }, this.node).catch(() => undefined);
+    await waitFor(`${this.hostname} to go down and come back`, timeoutMs, () => {
+      const now = leaderPid(this.node);
       return now && now !== before ? now : undefined;
     });
-    await waitBooted(timeoutMs);
+    await waitBooted(timeoutMs, this.node);
     this.lastBootSeconds = (performance.now() - t0) / 1000;
     return this.lastBootSeconds;
   }
 
   /** back to the fresh-install state: stop, wipe the node's disk, boot */
   async reset(): Promise<number> {
+    if (this.node !== PVE1) throw new Error(`reset is pve1's: ${this.hostname} is reset with the cluster (lab.cluster({ fresh: true }))`);
     return withLock(async () => {
       const t0 = performance.now();
       const images = await ensureImages(this.log);
+      // a cluster ends with a reset: pve2 shares pve1's /etc/pve
+      await removeSecondNode();
       if (running()) await stopNode();
       await unmountRoot();
       wipeDisk();
@@ -890,7 +938,7 @@ export class Lab {
       await stopBackupHost();
       rmSync(join(STATE_DIR, 'backup'), { recursive: true, force: true });
       // A new namespace too: its network sysctls are kernel state a fresh node starts without.
-      await destroyNetwork();
+      await destroyNodeNetwork(PVE1);
       await createNetwork();
       await mountRoot(images);
       startSupervisor();
@@ -909,7 +957,7 @@ export class Lab {
 
   /** `pvesubscription set` (active at once: enterprise.proxmox.com then serves this node) or `delete` (notfound). */
   async setSubscription(active: boolean): Promise<void> {
-    const r = await execIn(active ? ['pvesubscription', 'set', LAB_SUBSCRIPTION_KEY] : ['pvesubscription', 'delete']);
+    const r = await execIn(active ? ['pvesubscription', 'set', LAB_SUBSCRIPTION_KEY] : ['pvesubscription', 'delete'], {}, this.node);
     if (r.exitCode !== 0) throw new Error(`pvesubscription: ${r.stderr}`);
   }
 
@@ -919,7 +967,7 @@ export class Lab {
    * proxmox-ve. Run `apt-get update` afterwards.
    */
   async removalRepository(on: boolean): Promise<void> {
-    const file = join(paths.root, REMOVAL_SOURCES);
+    const file = join(this.rootDir, REMOVAL_SOURCES);
     if (!on) {
       rmSync(file, { force: true });
       return;
@@ -938,7 +986,7 @@ export class Lab {
    */
   slowUpgrade(opts?: { bytesPerSecond?: number; kernelPostinstSeconds?: number }): void {
     const set = (path: string, value: number | undefined) => {
-      const file = join(paths.root, path);
+      const file = join(this.rootDir, path);
       if (value === undefined) rmSync(file, { force: true });
       else {
         mkdirSync(join(file, '..'), { recursive: true });
@@ -951,14 +999,130 @@ export class Lab {
 
   /** `uname -r` in the node: the kernel this boot runs (the newest installed at boot, or the pinned one). */
   async runningKernel(): Promise<string> {
-    return (await execIn(['uname', '-r'])).stdout.trim();
+    return (await execIn(['uname', '-r'], {}, this.node)).stdout.trim();
   }
 
   /** Pretend the node now runs `kernel` (until its next boot, which chooses again). */
   async setRunningKernel(kernel: string): Promise<void> {
-    const r = await execIn(['sh', '-c', 'mkdir -p /run/pve-lab && printf "%s\\n" "$1" > /run/pve-lab/running-kernel', 'sh', kernel]);
+    const r = await execIn(['sh', '-c', 'mkdir -p /run/pve-lab && printf "%s\\n" "$1" > /run/pve-lab/running-kernel', 'sh', kernel], {}, this.node);
     if (r.exitCode !== 0) throw new Error(`setRunningKernel: ${r.stderr}`);
   }
+}
+
+// ---------------------------------------------------------------------------
+// the second node and the stand-in cluster: pve2 joined to pve1 as `pvecm add`
+// leaves it. One /etc/pve (pve1's directory, bound into pve2: what pmxcfs
+// replicates is simply shared), corosync.conf in both /etc/corosync and in
+// /etc/pve, one authkey, Debian's corosync running on both (knet over the
+// lab's bridge, udp/5405): `pvecm status` shows two nodes and quorum for real,
+// and a firewall that drops corosync between the ring addresses breaks it.
+
+export const CLUSTER_NAME = 'pvelab';
+const CLUSTER_KEYS = join(CACHE_DIR, 'keys-cluster');
+
+/** corosync.conf after `pvecm create pvelab` on pve1 and `pvecm add` from pve2 (PVE::Corosync create_conf; config_version 2 after the join) */
+export function corosyncConf(): string {
+  const node = (n: NodeSpec, id: number) => `  node {\n    name: ${n.hostname}\n    nodeid: ${id}\n    quorum_votes: 1\n    ring0_addr: ${n.address}\n  }\n`;
+  return [
+    'logging {\n  debug: off\n  to_syslog: yes\n}\n',
+    `nodelist {\n${node(PVE1, 1)}${node(PVE2, 2)}}\n`,
+    'quorum {\n  provider: corosync_votequorum\n}\n',
+    `totem {\n  cluster_name: ${CLUSTER_NAME}\n  config_version: 2\n  interface {\n    linknumber: 0\n  }\n  ip_version: ipv4-6\n  link_mode: passive\n  secauth: on\n  version: 2\n}\n`,
+  ].join('\n');
+}
+
+/** the cluster's corosync authkey (pvecm create runs corosync-keygen: 256 random bytes), made once */
+function clusterAuthkey(): Buffer {
+  const file = join(CLUSTER_KEYS, 'authkey');
+  if (!existsSync(file)) {
+    mkdirSync(CLUSTER_KEYS, { recursive: true, mode: 0o700 });
+    writeFileSync(file, randomBytes(256), { mode: 0o400 });
+  }
+  return readFileSync(file);
+}
+
+function plant(root: string, path: string, content: string | Buffer, mode: number, gid = 0): void {
+  const file = join(root, path.slice(1));
+  mkdirSync(join(file, '..'), { recursive: true });
+  writeFileSync(file, content, { mode });
+  chmodSync(file, mode);
+  chownSync(file, 0, gid);
+}
+
+/** pmxcfs presents /etc/pve as root:www-data (Debian's www-data is gid 33) */
+const WWW_DATA_GID = 33;
+
+/** stop pve2 and remove it: its disk, its namespace (pve1 stays as it is) */
+async function removeSecondNode(log: Log = quiet): Promise<void> {
+  if (supervisorPid(PVE2) !== undefined || nspawnPid(PVE2) !== undefined) {
+    log('powering pve2 off');
+    await stopNode(30_000, PVE2);
+  }
+  await unmountRoot(PVE2);
+  wipeDisk(PVE2);
+  await destroyNodeNetwork(PVE2);
+  rmSync(PVE2.paths.knownHosts, { force: true });
+}
+
+/** `corosync-quorumtool -s` on the node says Quorate: Yes */
+async function quorate(node: NodeSpec): Promise<boolean> {
+  const r = await execIn(['corosync-quorumtool', '-s'], { timeoutMs: 10_000 }, node).catch(() => undefined);
+  return !!r && /^Quorate:\s+Yes$/m.test(r.stdout);
+}
+
+export interface LabCluster {
+  name: string;
+  pve1: Lab;
+  pve2: Lab;
+}
+
+/**
+ * pve1 (ensureLab) and pve2 joined to it, both quorate. Idempotent: a running
+ * cluster is reused as it is; `fresh` resets pve1 first (which removes pve2)
+ * and joins a fresh pve2. pve1's `reset()` and `down()` end the cluster.
+ */
+export async function ensureCluster(opts: { log?: Log; fresh?: boolean } = {}): Promise<LabCluster> {
+  const log = opts.log ?? quiet;
+  const pve1 = await ensureLab({ log });
+  if (opts.fresh) await pve1.reset();
+  const pve2 = new Lab(log, PVE2);
+  await withLock(async () => {
+    const joined = existsSync(join(PVE1.paths.root, 'etc/corosync/corosync.conf'));
+    if (joined && running(PVE2) && leaderPid(PVE2)) {
+      await waitBooted(90_000, PVE2);
+    } else {
+      await removeSecondNode(log);
+      const images = await ensureImages(log, PVE2);
+      await createNetwork(PVE2);
+      await mountRoot(images, PVE2);
+      // what `pvecm create` did on pve1 and `pvecm add` does for pve2
+      const conf = corosyncConf();
+      const authkey = clusterAuthkey();
+      for (const node of [PVE1, PVE2]) {
+        plant(node.paths.root, '/etc/corosync/corosync.conf', conf, 0o644);
+        plant(node.paths.root, '/etc/corosync/authkey', authkey, 0o400);
+      }
+      const etcPve = join(PVE1.paths.root, 'etc', 'pve');
+      plant(PVE1.paths.root, '/etc/pve/corosync.conf', conf, 0o640, WWW_DATA_GID);
+      // the joining node's directory (its certificate) moves into the cluster's /etc/pve
+      cpSync(join(images.layer, 'etc', 'pve', 'nodes', PVE2.hostname), join(etcPve, 'nodes', PVE2.hostname), { recursive: true });
+      await runOk('chown', ['-R', `0:${WWW_DATA_GID}`, join(etcPve, 'nodes', PVE2.hostname)]);
+      // pve2 takes the cluster's configuration database (pmxcfs syncs it at the join): its own is gone
+      for (const f of ['config.db', 'config.db-wal', 'config.db-shm']) rmSync(join(PVE2.paths.root, 'var/lib/pve-cluster', f), { force: true });
+      // pvecm create restarts pve-cluster: pve1's pmxcfs is now a member's
+      const restarted = await execIn(['systemctl', 'restart', 'pve-cluster'], { timeoutMs: 30_000 }, PVE1);
+      if (restarted.exitCode !== 0) throw new Error(`pve-cluster on pve1: ${restarted.stderr}`);
+      startSupervisor(PVE2, [`${etcPve}:/etc/pve`]);
+      const t0 = performance.now();
+      const state = await waitBooted(90_000, PVE2);
+      pve2.lastBootSeconds = (performance.now() - t0) / 1000;
+      log(`node pve2 booted in ${pve2.lastBootSeconds.toFixed(1)} s (systemd: ${state})`);
+      const started = await execIn(['systemctl', 'start', 'corosync'], { timeoutMs: 30_000 }, PVE1);
+      if (started.exitCode !== 0) throw new Error(`corosync on pve1: ${started.stderr}`);
+    }
+    await waitFor('both nodes quorate (corosync-quorumtool -s)', 60_000, async () => ((await quorate(PVE1)) && (await quorate(PVE2)) ? true : undefined), 250);
+  }, log);
+  return { name: CLUSTER_NAME, pve1, pve2 };
 }
 
 /**
@@ -981,6 +1145,7 @@ export async function ensureLab(opts: { log?: Log } = {}): Promise<Lab> {
     }
     if (running() || mounted) {
       log(current ? 'restarting the node' : 'the node runs on outdated images: restarting it fresh');
+      await removeSecondNode(log); // it shares pve1's /etc/pve
       await stopNode();
       await unmountRoot();
     }
@@ -1000,6 +1165,7 @@ export async function ensureLab(opts: { log?: Log } = {}): Promise<Lab> {
 export async function down(opts: { log?: Log } = {}): Promise<void> {
   const log = opts.log ?? quiet;
   await withLock(async () => {
+    await removeSecondNode(log);
     if (supervisorPid() !== undefined || nspawnPid() !== undefined) {
       log('powering the node off');
       await stopNode();
@@ -1007,7 +1173,7 @@ export async function down(opts: { log?: Log } = {}): Promise<void> {
     await unmountRoot();
     await stopBackupHost();
     await destroyNetwork();
-    rmSync(paths.knownHosts, { force: true });
+    rmSync(PVE1.paths.knownHosts, { force: true });
     rmSync(paths.state, { force: true });
   }, log);
 }
@@ -1022,8 +1188,8 @@ export async function status(): Promise<LabStatus> {
     netns: NETNS,
     hostInterface: HOST_IF,
     images: undefined,
-    root: paths.root,
-    disk: paths.upper,
+    root: PVE1.paths.root,
+    disk: PVE1.paths.upper,
   };
   const sup = supervisorPid();
   const nsp = nspawnPid();
@@ -1055,22 +1221,24 @@ export async function leftovers(): Promise<{ netns: boolean; veth: boolean; moun
     const cl = cmdline(pid).trim();
     if (!cl) continue;
     const mine =
-      cl.includes(paths.root) ||
+      NODES.some((n) => cl.includes(n.paths.root) || (cl.startsWith('systemd-nspawn') && cl.includes(n.machine))) ||
       cl.includes(backupPaths.root) ||
-      cl.includes(join(LAB_DIR, 'supervisor.sh')) ||
-      (cl.startsWith('systemd-nspawn') && cl.includes(MACHINE_NAME));
+      cl.includes(join(LAB_DIR, 'supervisor.sh'));
     let inNs = false;
     try {
       const ns = readlinkSync(`/proc/${pid}/ns/net`);
-      inNs =
-        (netnsExists() && ns === `net:[${statSync(`/run/netns/${NETNS}`).ino}]`) ||
-        (backupNetnsExists() && ns === `net:[${statSync(`/run/netns/${BACKUP_NETNS}`).ino}]`);
+      inNs = [...NODES.map((n) => n.netns), BACKUP_NETNS].some((netns) => existsSync(`/run/netns/${netns}`) && ns === `net:[${statSync(`/run/netns/${netns}`).ino}]`);
     } catch {
       /* gone */
     }
     if (mine || inNs) processes.push(`${pid} ${cl}`);
   }
-  return { netns: netnsExists() || backupNetnsExists(), veth: linkExists(HOST_IF), mounts, processes };
+  return {
+    netns: NODES.some((n) => netnsExists(n)) || backupNetnsExists(),
+    veth: [HOST_IF, BACKUP_LINK, ...NODES.map((n) => n.hostLink)].some(linkExists),
+    mounts,
+    processes,
+  };
 }
 
 /** Is this a machine the lab can run on? (root, systemd-nspawn, overlayfs, network namespaces) */

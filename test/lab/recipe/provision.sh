@@ -162,4 +162,8 @@ pvecm updatecerts --silent
 # stand-in (standins/pmxcfs.ts) fills it from /etc/pve once and closes it
 /usr/lib/pve-baseline-lab/pmxcfs.mjs --oneshot
 
+# corosync as a fresh node has it: installed, no configuration (pvecm create /
+# add writes /etc/corosync/corosync.conf and authkey); its unit waits for them
+rm -f /etc/corosync/corosync.conf /etc/corosync/authkey
+
 systemctl enable pve-cluster.service pvedaemon.service pveproxy.service pve-firewall.service pve-lab-mirror.service pve-lab-kernel.service >/dev/null 2>&1

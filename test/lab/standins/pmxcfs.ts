@@ -22,6 +22,10 @@
  *   config.db-wal until the daemon stops: `cp config.db` alone is not a
  *   consistent copy, `sqlite3 config.db ".backup X"` is. At start (after the
  *   load or the import) the WAL is checkpointed once.
+ * - start, config.db present, a cluster member (/etc/corosync/corosync.conf):
+ *   the lab's two nodes share one /etc/pve directory (lab.ts cluster()), which
+ *   holds the cluster's state; the database is synced from it, never the
+ *   reverse (the quorate cluster's tree wins, as pmxcfs's dfsm sync gives it).
  * - stop (SIGTERM): a last scan, then sqlite3's stdin is closed; closing the
  *   last connection checkpoints and removes config.db-wal.
  *
@@ -61,6 +65,8 @@ const ETC_PVE = process.env.PVE_LAB_ETC_PVE ?? '/etc/pve';
 /** DBFILENAME in pmxcfs.c: VARLIBDIR "/config.db" */
 const DB_FILE = process.env.PVE_LAB_CONFIG_DB ?? '/var/lib/pve-cluster/config.db';
 const POLL_MS = Number(process.env.PVE_LAB_PMXCFS_POLL_MS ?? 250);
+/** present on a cluster member (pvecm create / add write it) */
+const COROSYNC_CONF = process.env.PVE_LAB_COROSYNC_CONF ?? '/etc/corosync/corosync.conf';
 
 /** dirent.h d_type values, the only two database.c accepts (bdb_backend_write, bdb_backend_load_index) */
 const DT_DIR = 4;
@@ -247,6 +253,24 @@ function present(abs: string, rel: string, type: typeof DT_DIR | typeof DT_REG):
 function plugLinks(): Record<string, string> {
   const node = hostname().split('.')[0]!;
   return { local: `nodes/${node}`, 'qemu-server': `nodes/${node}/qemu-server`, openvz: `nodes/${node}/openvz`, lxc: `nodes/${node}/lxc` };
+}
+
+/**
+ * pmxcfs's virtual links differ per node (local -> nodes/<this node>), but the
+ * lab's cluster shares one directory: there each link points into /run, where
+ * every node keeps its own link to its own directory.
+ */
+function memberLinks(): void {
+  const perNode = '/run/pve-lab/pmxcfs-links';
+  mkdirSync(perNode, { recursive: true });
+  for (const [name, target] of Object.entries(plugLinks())) {
+    rmSync(join(perNode, name), { force: true });
+    symlinkSync(join(ETC_PVE, target), join(perNode, name));
+    const shared = join(ETC_PVE, name);
+    const tmp = `${shared}.lab-${process.pid}`;
+    symlinkSync(join(perNode, name), tmp);
+    renameSync(tmp, shared);
+  }
 }
 
 function seenOf(st: BigIntStats): Seen {
@@ -512,19 +536,29 @@ async function main(): Promise<number> {
       bump(nowSeconds());
       await db.run(backendWrite(undefined));
     }
-    writeEtcPve(desired);
-    for (const [rel, x] of desired) {
-      try {
-        x.e.seen = seenOf(lstatSync(join(ETC_PVE, rel), { bigint: true }));
-      } catch {
-        /* gone already: the first scan records it */
+    if (existsSync(COROSYNC_CONF)) {
+      // A cluster member: the lab's /etc/pve is shared by the nodes, and what it
+      // holds is the cluster's state, newer than this node's copy (pmxcfs's dfsm
+      // sync gives a starting member the quorate cluster's tree). The database
+      // follows the directory; the directory is never written from it.
+      for (const [rel, x] of desired) tree.set(rel, x.e);
+      log(`loaded ${DB_FILE} (version ${root.version}, ${tree.size} entries); cluster member: synced from ${ETC_PVE}`);
+    } else {
+      writeEtcPve(desired);
+      for (const [rel, x] of desired) {
+        try {
+          x.e.seen = seenOf(lstatSync(join(ETC_PVE, rel), { bigint: true }));
+        } catch {
+          /* gone already: the first scan records it */
+        }
+        tree.set(rel, x.e);
       }
-      tree.set(rel, x.e);
+      log(`loaded ${DB_FILE} (version ${root.version}, ${tree.size} entries) into ${ETC_PVE}`);
     }
-    log(`loaded ${DB_FILE} (version ${root.version}, ${tree.size} entries) into ${ETC_PVE}`);
     const catchUp = diffSql(); // should be nothing
     if (catchUp) await db.run(catchUp);
   }
+  if (existsSync(COROSYNC_CONF) && !oneshot) memberLinks();
   // from here on, committed changes stay in config.db-wal (no automatic checkpoints)
   await db.run('.output /dev/null\nPRAGMA wal_checkpoint(TRUNCATE);\n.output stdout');
 

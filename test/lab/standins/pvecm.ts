@@ -1,6 +1,8 @@
 /**
- * pvecm stand-in (pve-cluster PVE/CLI/pvecm.pm) for a node that is not part of
- * a cluster: status/nodes/expected fail as Proxmox does there, and
+ * pvecm stand-in (pve-cluster PVE/CLI/pvecm.pm): without corosync.conf,
+ * status/nodes/expected fail as Proxmox does there; in the lab's cluster
+ * (lab.ts cluster()) they print what pvecm.pm prints and hand over to
+ * Debian's corosync-quorumtool, as pvecm.pm does. And
  * `updatecerts` does what pveproxy's ExecStartPre relies on for SSH
  * (pve-cluster's PVE/Cluster/Setup.pm): root's RSA key and
  * ~/.ssh/config, /etc/pve/priv/authorized_keys with /root/.ssh/authorized_keys
@@ -105,6 +107,20 @@ function nodeKnownHosts(): void {
   if (hostkey) writeFile(`nodes/${nodename()}/ssh_known_hosts`, `${nodename().toLowerCase()} ${hostkey}\n`);
 }
 
+/** pvecm.pm status: the totem section of corosync.conf, as PVE::Corosync::totem_config reads it */
+function printClusterInformation(conf: string): void {
+  const totem = /^totem\s*\{([\s\S]*?)^\}/m.exec(conf)?.[1] ?? '';
+  const value = (key: string) => new RegExp(`^\\s*${key}:\\s*(\\S+)\\s*$`, 'm').exec(totem)?.[1];
+  if (!totem.trim()) return;
+  const info = (label: string, key: string, fallback: string) => process.stdout.write(`${`${label}:`.padEnd(17)} ${value(key) ?? fallback}\n`);
+  process.stdout.write('Cluster information\n-------------------\n');
+  info('Name', 'cluster_name', 'UNKOWN?');
+  info('Config Version', 'config_version', '-1');
+  info('Transport', 'transport', 'knet');
+  info('Secure auth', 'secauth', 'off');
+  process.stdout.write('\n');
+}
+
 const args = process.argv.slice(2);
 const cmd = args[0];
 if (cmd === 'status' || cmd === 'nodes' || cmd === 'expected' || cmd === 'qdevice') {
@@ -112,8 +128,11 @@ if (cmd === 'status' || cmd === 'nodes' || cmd === 'expected' || cmd === 'qdevic
     process.stderr.write(`${msg.corosyncConfMissing()}\n`);
     process.exit(DIE_EXIT_CODE);
   }
-  process.stderr.write('pve-baseline lab: clusters are not emulated\n');
-  process.exit(DIE_EXIT_CODE);
+  if (cmd === 'status') printClusterInformation(readFile('corosync.conf') ?? '');
+  // pvecm.pm: `exec('corosync-quorumtool', ...)`; the lab's cluster runs Debian's corosync
+  const quorumtool = { status: ['-siH'], nodes: ['-l'], expected: ['-e', args[1] ?? ''], qdevice: ['-siH'] }[cmd];
+  const r = spawnSync('corosync-quorumtool', quorumtool, { stdio: 'inherit' });
+  process.exit(r.status ?? 255);
 } else if (cmd === 'updatecerts') {
   const silent = args.some((a) => /^--?silent(=1)?$/.test(a));
   const force = args.some((a) => /^--?force(=1)?$/.test(a));
