@@ -88,7 +88,15 @@ function planned(facts: FirewallFacts, answers: FirewallAnswers): { model: Firew
   const call = (argv: string[], file: 'cluster' | 'host', reason: string, edit: () => void, activates = false) => {
     const before = model.text(file);
     edit();
-    changes.push({ kind: 'command', argv, writes: [{ path: FIREWALL_FILES(facts.node)[file], before, after: model.text(file) }], reason, ...(activates ? { activates: true as const } : {}) });
+    changes.push({
+      kind: 'command',
+      argv,
+      writes: [{ path: FIREWALL_FILES(facts.node)[file], before, after: model.text(file) }],
+      reason,
+      ...(activates ? { activates: true as const } : {}),
+      // host.fw is this node's own file (/etc/pve/nodes/NODE/host.fw): a second node of the cluster still needs this call.
+      ...(file === 'host' ? { scope: 'node' as const } : {}),
+    });
   };
 
   if (!model.hasIpset('management')) {

@@ -6,6 +6,18 @@
  */
 import { createTwoFilesPatch } from 'diff';
 import type { Secret } from '../system/secret.ts';
+import type { Scope } from './step.ts';
+
+/**
+ * Every change may say whose it is (`scope`), when that differs from its
+ * step's: in a cluster /etc/pve is shared, so a datacenter step's change is
+ * everybody's, except one that writes a node's own file (the firewall's
+ * `pvesh set /nodes/NODE/firewall/options`, which writes that node's host.fw).
+ * Absent: the step's scope (src/engine/datacenter.ts changeScope).
+ */
+interface Scoped {
+  scope?: Scope;
+}
 
 export interface FileOwner {
   uid: number;
@@ -13,7 +25,7 @@ export interface FileOwner {
 }
 
 /** Write (or delete, when `after` is null) one file. */
-export interface FileChange {
+export interface FileChange extends Scoped {
   kind: 'file';
   path: string;
   /** Content before the change; null when the file does not exist. */
@@ -50,7 +62,7 @@ export interface CommandWrite {
 }
 
 /** Run one program with an argument array; never a shell. */
-export interface CommandChange {
+export interface CommandChange extends Scoped {
   kind: 'command';
   argv: string[];
   /** The files the command writes (see CommandWrite). */
@@ -118,7 +130,7 @@ export interface Reveal {
  * where the values are secrets that must not appear in a process list
  * (a TOTP secret, a password). Secrets travel in the HTTPS body only.
  */
-export interface ApiChange {
+export interface ApiChange extends Scoped {
   kind: 'api';
   method: 'POST' | 'PUT' | 'DELETE';
   /** Under /api2/json, e.g. /access/tfa/alice@pam. */
@@ -138,7 +150,7 @@ export interface ApiChange {
 
 export type ServiceAction = 'reload' | 'restart' | 'start' | 'stop' | 'enable' | 'disable';
 
-export interface ServiceChange {
+export interface ServiceChange extends Scoped {
   kind: 'service';
   unit: string;
   action: ServiceAction;

@@ -66,6 +66,8 @@ export interface GuardedHost {
   verify(step: AnyStep, ctx: StepContext, answers: Answers): Promise<Check[]>;
   /** Undo what the journal records for the step, record the failure, and say so. */
   fail(step: AnyStep, ctx: StepContext, base: StepBase, reason: string, checks?: Check[]): Promise<StepResult>;
+  /** The change is kept (verified): what the host records beyond the journal (a datacenter step's cluster-wide record). */
+  kept?(step: AnyStep, ctx: StepContext): Promise<void>;
 }
 
 type StepBase = Omit<StepResult, 'outcome'>;
@@ -221,6 +223,7 @@ export class GuardedApply {
     });
     this.#to('kept', { detail: proof.detail });
     journal.setStatus(step.id, 'verified', { note: `${label}: ${proof.detail}` });
+    await this.host.kept?.(step, ctx);
     return { ...base, outcome: 'verified', checks: [...checks, { label, ok: true, detail: proof.detail }] };
   }
 

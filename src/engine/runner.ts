@@ -6,7 +6,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import { applyChanges, rollbackApplied, type ApplyEnv } from './apply.ts';
-import { revealOf } from './change.ts';
+import { describeChange, revealOf, type Change } from './change.ts';
+import { changeScope, datacenterChanges, describeAppliedFrom, dropPendingDatacenterApply, expectDatacenterApply, forgetDatacenterApply, nodeName, readDatacenterRecord, settleDatacenterApply, type DatacenterEntry } from './datacenter.ts';
 import { describeReboot, type RebootRecord } from './reboot.ts';
 import { describeRunning, howItEnded, stillRunning, waitForEnd } from './surviving.ts';
 import { awaitingConfirmation, GuardedApply, noteRevertByTheNode, planGuard, type GuardedHost } from './guarded-apply.ts';
@@ -52,6 +53,7 @@ export interface RunnerOptions {
  */
 export async function revertStep(step: AnyStep, env: { journal: Journal; backups: BackupStore; ctx: StepContext }): Promise<string[]> {
   const applied = env.journal.step(step.id)?.applied ?? [];
+  const applyId = env.journal.step(step.id)?.applyId;
   const problems = await rollbackApplied(applied, { exec: env.ctx.exec, backups: env.backups, onLine: env.ctx.log });
   if (!problems.length && step.afterRollback) {
     try {
@@ -60,7 +62,14 @@ export async function revertStep(step: AnyStep, env: { journal: Journal; backups
       problems.push(`${step.id}: ${(error as Error).message}`);
     }
   }
-  if (!problems.length) env.journal.clearApplied(step.id);
+  if (!problems.length) {
+    env.journal.clearApplied(step.id);
+    // The cluster-wide record of this apply goes with it (only this node's, only this apply's: src/engine/datacenter.ts).
+    if (step.scope === 'datacenter') {
+      for (const note of await forgetDatacenterApply(env.ctx.files, env.ctx.node, step.id, applyId)) env.ctx.log(note);
+      await dropPendingDatacenterApply(env.ctx.files, env.journal.dir, step.id).catch(() => undefined);
+    }
+  }
   return problems;
 }
 
@@ -73,6 +82,8 @@ export class Runner {
   #current: string | undefined;
   /** Answers given in this run (secrets excluded), for later steps' answersOf. */
   readonly #answered = new Map<string, Answers>();
+  /** What was said of a damaged datacenter record, said once a run. */
+  readonly #recordNotes = new Set<string>();
 
   constructor(options: RunnerOptions) {
     this.#opts = options;
@@ -229,13 +240,21 @@ export class Runner {
     if (plan.changes.length === 0) {
       const checks = await this.#verify(step, ctx, answers);
       if (!checks.every((c) => c.ok)) return { ...base, outcome: 'failed', checks, reason: failedChecks(checks) };
-      if (!this.#opts.dryRun && journal.status(step.id) !== 'verified') journal.setStatus(step.id, 'verified', { note: 'compliant' });
-      return { ...base, outcome: 'compliant', checks };
+      // Compliant here because another node applied the shared settings: say which, and when.
+      const elsewhere = await this.#appliedElsewhere(step, ctx);
+      const reason = elsewhere ? `datacenter-wide: ${describeAppliedFrom(elsewhere)}` : undefined;
+      if (!this.#opts.dryRun && journal.status(step.id) !== 'verified') journal.setStatus(step.id, 'verified', { note: reason ?? 'compliant' });
+      return { ...base, outcome: 'compliant', checks, ...(reason ? { reason } : {}) };
     }
+
+    // What is shared by the cluster and what is this node's own, said before anything changes.
+    const scoped = await this.#scopeNotes(step, ctx, plan.changes);
+    if (scoped.notes.length) plan = { ...plan, notes: [...scoped.notes, ...(plan.notes ?? [])] };
+    const said = (r: StepResult): StepResult => (scoped.reason && (r.outcome === 'planned' || r.outcome === 'verified' || r.outcome === 'awaiting-confirmation') ? { ...r, reason: alsoSaid(r, scoped.reason) } : r);
 
     this.#emit({ type: 'step-planned', plan });
     const count = { ...base, changes: plan.changes.length };
-    if (this.#opts.dryRun) return { ...count, outcome: 'planned' };
+    if (this.#opts.dryRun) return said({ ...count, outcome: 'planned' });
 
     // Values shown once (recovery keys, a token's secret) need someone to show them to.
     const reveals = plan.changes.flatMap((c) => {
@@ -252,7 +271,54 @@ export class Runner {
     if (decision === 'skip') return { ...count, outcome: 'skipped', reason: 'skipped by the operator' };
     if (typeof decision === 'object') return { ...count, outcome: 'skipped', reason: decision.skip };
 
-    return this.#apply(step, ctx, plan, answers, facts, count);
+    return said(await this.#apply(step, ctx, plan, answers, facts, count));
+  }
+
+  /**
+   * The datacenter record's entry for a datacenter step when it names
+   * another node (src/engine/datacenter.ts); a damaged record is said once.
+   */
+  async #appliedElsewhere(step: AnyStep, ctx: StepContext): Promise<DatacenterEntry | undefined> {
+    if (step.scope !== 'datacenter') return undefined;
+    const record = await readDatacenterRecord(ctx.files);
+    for (const note of record.notes) {
+      if (this.#recordNotes.has(note)) continue;
+      this.#recordNotes.add(note);
+      ctx.log(note);
+    }
+    const entry = record.entries[step.id];
+    return entry && entry.node !== nodeName(ctx.node) ? entry : undefined;
+  }
+
+  /**
+   * A datacenter step's plan in a cluster: its datacenter changes are shared
+   * by every node (a note says who applied them last, without refusing), and
+   * its node changes (a change with scope 'node') are this node's own. With
+   * only node changes left, the datacenter part is compliant: the result says so.
+   */
+  async #scopeNotes(step: AnyStep, ctx: StepContext, changes: readonly Change[]): Promise<{ notes: string[]; reason?: string }> {
+    if (step.scope !== 'datacenter') return { notes: [] };
+    const me = nodeName(ctx.node);
+    const shared = datacenterChanges(step, changes);
+    const own = changes.filter((c) => changeScope(c, step) === 'node');
+    const elsewhere = await this.#appliedElsewhere(step, ctx);
+    const notes: string[] = [];
+    let reason: string | undefined;
+    if (elsewhere && shared.length) {
+      notes.push(`These settings are shared by every node of the cluster (/etc/pve); they were last ${describeAppliedFrom(elsewhere)}. Applying them here changes them for every node.`);
+    } else if (elsewhere) {
+      reason = `the datacenter part is compliant (${describeAppliedFrom(elsewhere)}); the changes are this node's own`;
+      notes.push(`The datacenter part is compliant (${describeAppliedFrom(elsewhere)}); what is planned here changes this node (${me}) only.`);
+    }
+    if (own.length && shared.length) notes.push(`This node's own (${me}), not shared: ${own.map(describeChange).join('; ')}.`);
+    return { notes, ...(reason ? { reason } : {}) };
+  }
+
+  /** After a datacenter step is verified (or kept): record this node's apply cluster-wide. */
+  async #settleDatacenter(step: AnyStep, ctx: StepContext): Promise<void> {
+    if (step.scope !== 'datacenter') return;
+    const notes = await settleDatacenterApply(ctx.files, this.#opts.journal.dir, ctx.node, step.id, this.#opts.journal.step(step.id)?.applyId).catch((error: Error) => [`the datacenter record was not written: ${error.message}`]);
+    for (const note of notes) ctx.log(note);
   }
 
   async #apply(step: AnyStep, ctx: StepContext, plan: Plan, answers: Answers, facts: unknown, base: Omit<StepResult, 'outcome'>): Promise<StepResult> {
@@ -272,6 +338,8 @@ export class Runner {
     const resuming = resumedId !== undefined;
     const applyId = resumedId ?? `${new Date().toISOString().replace(/[:.]/g, '-')}-${step.id}-${randomBytes(2).toString('hex')}`;
     journal.setStatus(step.id, 'applying', { applyId, ...(resuming ? { note: 'resumed after an interruption' } : {}) });
+    // How many shared changes this apply makes, kept until it is verified or kept (a confirmation may come from another session).
+    if (step.scope === 'datacenter') for (const note of await expectDatacenterApply(ctx.files, journal.dir, step.id, applyId, datacenterChanges(step, plan.changes).length)) ctx.log(note);
     this.#emit({ type: 'step-applying', stepId: step.id });
     const reveal = this.#opts.operator.reveal?.bind(this.#opts.operator);
     const env = {
@@ -296,6 +364,7 @@ export class Runner {
     const checks = await this.#verify(step, ctx, answers);
     if (!checks.every((c) => c.ok)) return this.#fail(step, ctx, base, `verification failed: ${failedChecks(checks)}`, checks);
     journal.setStatus(step.id, 'verified');
+    await this.#settleDatacenter(step, ctx);
     return { ...base, outcome: 'verified', checks };
   }
 
@@ -360,6 +429,7 @@ export class Runner {
       requestStop: () => this.requestStop(),
       verify: (s, c, a) => this.#verify(s, c, a),
       fail: (s, c, b, reason, checks) => this.#fail(s, c, b, reason, checks),
+      kept: (s, c) => this.#settleDatacenter(s, c),
     };
     return new GuardedApply(host, { step, guard: step.guard!, ctx, answers, facts, base });
   }

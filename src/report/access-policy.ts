@@ -241,12 +241,20 @@ export function comparableDocument(text: string): string {
 const BACKUP_HEADING = 'Config backup and restore';
 const BACKUP_RUN_ROW = /^(\| (?:last good archive|taken|SHA-256 \(encrypted file\)|kept at) \|).*$/;
 
+/** Who applied a step: "per node: pve2", or for a datacenter step the node the shared record names. */
+function appliedBy(change: PolicyFacts['changes'][number], here: string): string {
+  if (change.scope === 'node') return `per node: ${here}`;
+  if (change.scope !== 'datacenter') return '-';
+  if (!change.appliedFrom) return 'datacenter-wide: no node recorded';
+  return `datacenter-wide: ${change.appliedFrom.node} on ${utc(change.appliedFrom.at).slice(0, 16)} UTC`;
+}
+
 export function renderAccessPolicy(facts: PolicyFacts, meta: { date: string; version: string }): string {
   const n = facts.node;
   const lines: string[] = [
     `# Access policy: ${n.hostname}`,
     '',
-    `Written by pve-baseline ${meta.version} on ${meta.date} from the node's own state. Regenerate it at any time with \`pve-baseline docs\`; it never contains passwords, TOTP secrets, token values or private keys.`,
+    `Written by pve-baseline ${meta.version} on ${meta.date} from the node's own state (node ${facts.writtenOn ?? n.hostname}). Regenerate it at any time with \`pve-baseline docs\`; it never contains passwords, TOTP secrets, token values or private keys.`,
     '',
     '## The node',
     '',
@@ -311,10 +319,14 @@ export function renderAccessPolicy(facts: PolicyFacts, meta: { date: string; ver
     '## Change log',
     '',
     ...(facts.changes.length
-      ? table(
-          ['When (UTC)', 'Step', 'Status', 'Files changed (backup)', 'Access proved'],
-          facts.changes.map((c) => [utc(c.updatedAt), c.step, c.status, c.files.map((f) => `${f.path} (${f.backup})`).join('; ') || '-', c.proof ? describeProof(c.proof) : '-']),
-        )
+      ? [
+          `What pve-baseline recorded on ${facts.writtenOn ?? n.hostname}. In a cluster, a datacenter step changes what every node shares (\`/etc/pve\`): the node that applied it is named; a node step is each node's own.`,
+          '',
+          ...table(
+            ['When (UTC)', 'Step', 'Status', 'Files changed (backup)', 'Access proved', 'Applied by'],
+            facts.changes.map((c) => [utc(c.updatedAt), c.step, c.status, c.files.map((f) => `${f.path} (${f.backup})`).join('; ') || '-', c.proof ? describeProof(c.proof) : '-', appliedBy(c, facts.writtenOn ?? n.hostname)]),
+          ),
+        ]
       : ['pve-baseline has not changed anything on this node yet.']),
     '',
     '## Evidence',

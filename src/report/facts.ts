@@ -12,7 +12,8 @@
  * `declaredAdminsFrom` and `breakGlassFrom` (the only answers read here).
  */
 import type { AccessProofRecord, StepRecord } from '../engine/journal.ts';
-import { keptAnswers, type AnyStep, type StepContext } from '../engine/step.ts';
+import { keptAnswers, type AnyStep, type Scope, type StepContext } from '../engine/step.ts';
+import { DATACENTER_RECORD, nodeName, readDatacenterRecord } from '../engine/datacenter.ts';
 import type { DocumentSection } from './section.ts';
 import { memberOf, readAccounts, type PasswordState } from '../system/accounts.ts';
 import type { NodeInfo } from '../system/detect.ts';
@@ -45,7 +46,19 @@ export interface PolicyFacts {
   access?: AccessFacts;
   /** The steps' own parts, in catalogue order. */
   sections: StepSection[];
-  changes: { step: string; status: StepRecord['status']; updatedAt: string; files: { path: string; backup: string }[]; proof?: AccessProofRecord }[];
+  changes: {
+    step: string;
+    status: StepRecord['status'];
+    updatedAt: string;
+    files: { path: string; backup: string }[];
+    proof?: AccessProofRecord;
+    /** 'datacenter': shared by every node of a cluster; 'node': this node's own. Absent for a step this version does not know. */
+    scope?: Scope;
+    /** For a datacenter step: the node the cluster-wide record names as having applied it, and when. */
+    appliedFrom?: { node: string; at: string };
+  }[];
+  /** The node the document is written on, as Proxmox names it (the host name up to the first dot). */
+  writtenOn?: string;
   /** The commands and files the facts came from. */
   evidence: string[];
 }
@@ -199,9 +212,15 @@ export async function collectPolicyFacts(
   const sections = await collectStepSections(stepCtx, steps, records);
   for (const { section } of sections) for (const e of section.evidence ?? []) if (!evidence.includes(e)) evidence.push(e);
 
+  // Which node applied each datacenter step: the record /etc/pve shares with every node (src/engine/datacenter.ts).
+  const datacenter = await readDatacenterRecord(files);
+  if (Object.keys(datacenter.entries).length) evidence.push(`read ${DATACENTER_RECORD}`);
+  const scopeOf = (id: string) => steps.find((s) => s.id === id)?.scope;
   const changes = Object.entries(records)
     .map(([step, r]) => ({
       step,
+      ...(scopeOf(step) ? { scope: scopeOf(step)! } : {}),
+      ...(scopeOf(step) === 'datacenter' && datacenter.entries[step] ? { appliedFrom: { node: datacenter.entries[step]!.node, at: datacenter.entries[step]!.at } } : {}),
       status: r.status,
       updatedAt: r.updatedAt,
       files: r.applied.flatMap((a) => (a.kind === 'file' ? [{ path: a.path, backup: a.backup.existed ? a.backup.copy ?? '' : '(did not exist before)' }] : [])),
@@ -226,6 +245,7 @@ export async function collectPolicyFacts(
     ...(access ? { access } : {}),
     sections,
     changes,
+    writtenOn: nodeName(node),
     evidence,
   };
 }

@@ -19,6 +19,8 @@ import { RecordingExec } from '../fixtures/exec.ts';
 import { testNode } from '../fixtures/node.ts';
 import { bareStep, ensureFilesStep } from '../fixtures/steps.ts';
 import { tempDir } from '../fixtures/temp.ts';
+import { MemoryFiles } from '../fixtures/memory-files.ts';
+import { DATACENTER_RECORD } from '../../src/engine/datacenter.ts';
 
 /** A step that wants nothing changed, but whose verification fails: the node is not as intended. */
 const verifyFails: Step<null> = {
@@ -109,19 +111,30 @@ test('check --json has exactly the documented keys', async (t) => {
     risk: 'lockout' as const,
     guard: { reload: [['systemctl', 'reload', 'fw']], lastResort: [['fw', 'stop']], seconds: 90 },
   };
-  const { report } = await check(runtime, [wants, verifyFails, bareStep('fine'), guarded]);
+  // A datacenter step the cluster's shared record (/etc/pve, here in memory) names: `appliedFrom`.
+  const shared = new MemoryFiles({ [DATACENTER_RECORD]: JSON.stringify({ schemaVersion: 1, steps: { shared: { node: 'pve2', at: '2026-12-03T17:40:00.000Z', changes: 2 } } }) });
+  const local = runtime.files;
+  const split = (file: string) => (file === '/etc/pve' || file.startsWith('/etc/pve/') ? shared : local);
+  const files = new Proxy(local, { get: (target, name: keyof typeof local) => (typeof target[name] === 'function' ? (file: string, ...rest: unknown[]) => (split(file)[name] as (...a: unknown[]) => unknown)(file, ...rest) : target[name]) });
+  const datacenter = { ...bareStep('shared'), scope: 'datacenter' as const };
+  const { report } = await check({ ...runtime, files }, [wants, verifyFails, bareStep('fine'), guarded, datacenter]);
   assert.deepEqual(Object.keys(report), ['node', 'compliant', 'steps']);
   assert.deepEqual(report.node, { hostname: 'pve1', proxmox: '9.1.2', debian: '13 (trixie)' });
   assert.equal(typeof report.compliant, 'boolean');
-  const [planned, failed, fine, lockout] = report.steps;
+  const [planned, failed, fine, lockout, elsewhere] = report.steps;
   // `guard` is there only for a change that can cut access: the revert it would run under.
-  assert.deepEqual(Object.keys(lockout!), ['id', 'title', 'status', 'changes', 'guard']);
+  assert.deepEqual(Object.keys(lockout!), ['id', 'title', 'scope', 'status', 'changes', 'guard']);
+  // `appliedFrom` only for a datacenter step the shared record names; here another node applied it.
+  assert.deepEqual(Object.keys(elsewhere!), ['id', 'title', 'scope', 'status', 'appliedFrom', 'reason', 'changes', 'checks']);
+  assert.deepEqual(elsewhere!.appliedFrom, { node: 'pve2', at: '2026-12-03T17:40:00.000Z' });
+  assert.equal(elsewhere!.reason, 'datacenter-wide: applied from pve2 on 2026-12-03 17:40 UTC');
+  assert.deepEqual(report.steps.map((s: { scope: string }) => s.scope), ['node', 'node', 'node', 'node', 'datacenter']);
   assert.deepEqual(lockout!.guard, { windowSeconds: 90, activation: 'on-reload', revertRuns: [['systemctl', 'reload', 'fw']], cleanup: [], lastResort: [['fw', 'stop']] });
   // `reason` is there only when the step has one.
-  assert.deepEqual(Object.keys(planned), ['id', 'title', 'status', 'changes']);
+  assert.deepEqual(Object.keys(planned), ['id', 'title', 'scope', 'status', 'changes']);
   // `checks` is there when verification ran: a compliant step, a step whose checks failed.
-  assert.deepEqual(Object.keys(failed), ['id', 'title', 'status', 'reason', 'changes', 'checks']);
-  assert.deepEqual(Object.keys(fine), ['id', 'title', 'status', 'changes', 'checks']);
+  assert.deepEqual(Object.keys(failed), ['id', 'title', 'scope', 'status', 'reason', 'changes', 'checks']);
+  assert.deepEqual(Object.keys(fine), ['id', 'title', 'scope', 'status', 'changes', 'checks']);
   assert.deepEqual(planned.changes, [{ kind: 'file', summary: `create ${path.join(dir, 'etc', 'x.conf')}`, reason: 'the baseline wants this content' }]);
   for (const change of planned.changes) assert.deepEqual(Object.keys(change), ['kind', 'summary', 'reason']);
   for (const s of report.steps) {

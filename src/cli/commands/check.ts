@@ -4,7 +4,8 @@
  */
 import type { Check } from '../../engine/step.ts';
 import type { PlanGuard, StepResult } from '../../engine/events.ts';
-import type { AnyStep } from '../../engine/step.ts';
+import type { AnyStep, Scope } from '../../engine/step.ts';
+import { readDatacenterRecord } from '../../engine/datacenter.ts';
 import { describeChange } from '../../engine/change.ts';
 import { describeNode } from '../../system/detect.ts';
 import { EXIT } from '../args.ts';
@@ -20,7 +21,11 @@ export interface CheckReport {
   steps: {
     id: string;
     title: string;
+    /** 'datacenter': shared by every node of a cluster (/etc/pve); 'node': this node's own. */
+    scope: Scope;
     status: CheckStatus;
+    /** For a datacenter step the shared record names: the node that applied it, and when. */
+    appliedFrom?: { node: string; at: string };
     reason?: string;
     changes: { kind: string; summary: string; reason: string }[];
     /** For a change that can cut access: the revert the node would own while access is proven. */
@@ -76,6 +81,9 @@ async function examine(runtime: Runtime, steps: readonly AnyStep[]): Promise<Che
     },
   });
   const results = await runner.run();
+  // Read after the run, as the steps saw it; never written by check.
+  const datacenter = await readDatacenterRecord(runtime.files);
+  const scopeOf = (id: string): Scope => steps.find((s) => s.id === id)?.scope ?? 'node';
   return {
     node: {
       hostname: runtime.node.hostname,
@@ -86,7 +94,9 @@ async function examine(runtime: Runtime, steps: readonly AnyStep[]): Promise<Che
     steps: results.map((r) => ({
       id: r.stepId,
       title: r.title,
+      scope: scopeOf(r.stepId),
       status: checkStatus(r),
+      ...(scopeOf(r.stepId) === 'datacenter' && datacenter.entries[r.stepId] ? { appliedFrom: { node: datacenter.entries[r.stepId]!.node, at: datacenter.entries[r.stepId]!.at } } : {}),
       ...(r.reason ? { reason: r.reason } : {}),
       changes: plans.get(r.stepId) ?? [],
       ...(guards.has(r.stepId) ? { guard: guards.get(r.stepId)! } : {}),

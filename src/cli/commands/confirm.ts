@@ -10,6 +10,7 @@
  * must keep the record `pve-baseline revert STEP` undoes from.
  */
 import type { StepRecord } from '../../engine/journal.ts';
+import { settleDatacenterApply } from '../../engine/datacenter.ts';
 import type { RevertSession } from '../../engine/revert/index.ts';
 import { EXIT } from '../args.ts';
 import { openJournal, type Runtime } from '../runtime.ts';
@@ -66,7 +67,11 @@ export async function confirmCommand(runtime: Runtime, io: Output, options: { un
         } else io.err(`pve-baseline: too late for ${name}: the node's revert claimed it and is still running; run pve-baseline status in a minute to see how it ended.`);
         continue;
       }
-      if (journal && stepId) journal.setStatus(stepId, 'verified', { note: 'access confirmed from a new session (pve-baseline confirm)' });
+      if (journal && stepId) {
+        journal.setStatus(stepId, 'verified', { note: 'access confirmed from a new session (pve-baseline confirm)' });
+        // Kept now: a datacenter step's shared changes are recorded cluster-wide, as the wizard does when it keeps one.
+        for (const note of await settleDatacenterApply(runtime.files, runtime.stateDir, runtime.node, stepId, journal.step(stepId)?.applyId).catch((error: Error) => [`the datacenter record was not written: ${error.message}`])) io.err(`pve-baseline: ${note}`);
+      }
       io.out(`Confirmed ${name}: the change stays; the revert set for ${p.deadline > 0 ? new Date(p.deadline).toISOString() : 'its deadline'} is disarmed.`);
     }
   } finally {

@@ -6,6 +6,7 @@ import { readStatus } from '../../backup/status.ts';
 import { persistableAnswers, type AnyStep } from '../../engine/step.ts';
 import { describeProof, type StepRecord } from '../../engine/journal.ts';
 import { GUARD_PHASE_TEXT } from '../../engine/events.ts';
+import { DATACENTER_RECORD, describeScope, nodeName, readDatacenterRecord, type DatacenterEntry } from '../../engine/datacenter.ts';
 import { EXIT } from '../args.ts';
 import type { Runtime } from '../runtime.ts';
 import { printableOutput, type Output } from './io.ts';
@@ -28,10 +29,14 @@ export async function statusCommand(runtime: Runtime, steps: readonly AnyStep[],
   }));
   // The config backup records its runs beside the journal (src/backup/status.ts).
   const backup = await readStatus(runtime.files, runtime.stateDir);
+  // Which node applied each datacenter step, from the record every node of the cluster shares (src/engine/datacenter.ts).
+  const datacenter = await readDatacenterRecord(runtime.files);
+  const scopes = Object.fromEntries(steps.map((step) => [step.id, scopeOf(step, datacenter.entries[step.id], runtime)]));
   if (options.json) {
-    io.out(JSON.stringify({ journal: journal.path, bootId: runtime.node.bootId, steps: records, pendingReverts: reverts, configBackup: backup }, null, 2));
+    io.out(JSON.stringify({ journal: journal.path, bootId: runtime.node.bootId, node: nodeName(runtime.node), steps: records, scopes, datacenterRecord: DATACENTER_RECORD, pendingReverts: reverts, configBackup: backup }, null, 2));
     return damaged;
   }
+  for (const note of datacenter.notes) io.err(`pve-baseline: ${note}`);
   for (const p of reverts) {
     const when = new Date(p.deadline).toISOString();
     io.out(
@@ -43,6 +48,11 @@ export async function statusCommand(runtime: Runtime, steps: readonly AnyStep[],
   io.out(`Journal ${journal.path}`);
   if (journal.isEmpty) {
     io.out('No step has run on this node yet.');
+    // Another node of the cluster may have applied the shared steps already.
+    for (const step of steps) {
+      const entry = step.scope === 'datacenter' ? datacenter.entries[step.id] : undefined;
+      if (entry) io.out(`${step.id.padEnd(16)} ${describeScope('datacenter', entry, runtime.node)}`);
+    }
     return damaged;
   }
   for (const step of steps) {
@@ -51,6 +61,7 @@ export async function statusCommand(runtime: Runtime, steps: readonly AnyStep[],
     const revertId = r ? armedRevertOf(r, revertIdOf) : undefined;
     const byTheNode = r?.status === 'applied' && revertId ? await revertResult(runtime.files, revertId, { stateDir: runtime.stateDir }) : null;
     printStep(runtime, step.id, r, byTheNode, io);
+    io.out(`${' '.repeat(17)}${describeScope(step.scope, datacenter.entries[step.id], runtime.node)}`);
   }
   if (backup) {
     const { last, lastGood } = backup;
@@ -58,6 +69,12 @@ export async function statusCommand(runtime: Runtime, steps: readonly AnyStep[],
     if (!last.ok) io.out(`  the last good one: ${lastGood ? `${lastGood.at}${lastGood.archive ? `: ${lastGood.archive.name}` : ''}` : 'none'}`);
   }
   return damaged;
+}
+
+/** A step's scope in status --json: a node step is this node's; a datacenter step names the node the shared record holds, if any. */
+function scopeOf(step: AnyStep, entry: DatacenterEntry | undefined, runtime: Runtime): { scope: 'node'; node: string } | { scope: 'datacenter'; appliedFrom?: { node: string; at: string } } {
+  if (step.scope === 'node') return { scope: 'node', node: nodeName(runtime.node) };
+  return { scope: 'datacenter', ...(entry ? { appliedFrom: { node: entry.node, at: entry.at } } : {}) };
 }
 
 /** The revert armed for a step's last guarded apply (journals before the guard record named it after the apply id). */
