@@ -50,6 +50,7 @@ export interface JournalStepView {
   status?: string;
   guard?: { phase?: string; revertId?: string };
   history?: { at: string; status: string; note?: string }[];
+  applied?: unknown[];
 }
 
 /** One step's record in the node's journal, or undefined. */
