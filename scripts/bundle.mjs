@@ -43,6 +43,15 @@ export const bundleFixes = {
         'export class Ajv2020 { constructor() { unavailable(); } } export default unavailable;',
       loader: 'js',
     }));
+    // bcrypt-pbkdf (about 48 KB with the tweetnacl it pulls in) derives the
+    // key of a passphrase-protected OpenSSH private key; ssh2 calls it only
+    // when given a passphrase, and pve-baseline never gives one (an encrypted
+    // key is refused: src/backup/remote.ts).
+    b.onResolve({ filter: /^bcrypt-pbkdf$/ }, () => ({ path: 'bcrypt-pbkdf', namespace: 'no-passphrase' }));
+    b.onLoad({ filter: /.*/, namespace: 'no-passphrase' }, () => ({
+      contents: "module.exports = { pbkdf() { throw new Error('passphrase-protected keys are not bundled in pve-baseline'); } };",
+      loader: 'js',
+    }));
     // ssh2's index also loads its SSH server and HTTP agents (about 25 KB),
     // which pve-baseline never uses: the bundle gets an index with what
     // src/ssh and src/backup take (Client, utils.parseKey, the key generator).

@@ -245,7 +245,8 @@ const BACKUP_RUN_ROW = /^(\| (?:last good archive|taken|SHA-256 \(encrypted file
 function appliedBy(change: PolicyFacts['changes'][number], here: string): string {
   if (change.scope === 'node') return `per node: ${here}`;
   if (change.scope !== 'datacenter') return '-';
-  if (!change.appliedFrom) return 'datacenter-wide: no node recorded';
+  // Compliant without an apply of pve-baseline's (made by hand or in the web UI), or applied before nodes were recorded.
+  if (!change.appliedFrom) return 'datacenter-wide: no apply recorded';
   return `datacenter-wide: ${change.appliedFrom.node} on ${utc(change.appliedFrom.at).slice(0, 16)} UTC`;
 }
 
