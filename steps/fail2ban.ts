@@ -14,8 +14,9 @@
  *   restart    fail2ban.service, then verify asks the server itself which jails run and what they ignore
  *
  * The ignore list: loopback, the node's own addresses (the sshd step's proof sends dummy passwords
- * from here), the firewall step's management set and the addresses the operator trusts (by default
- * the SSH session's own address, when the management set does not hold it).
+ * from here), in a cluster the other nodes' ring addresses (corosync.conf: root's SSH between nodes
+ * must never be banned), the firewall step's management set and the addresses the operator trusts
+ * (by default the SSH session's own address, when the management set does not hold it).
  */
 import type { Change } from '../src/engine/change.ts';
 import type { Check, Step, StepContext } from '../src/engine/step.ts';
@@ -24,6 +25,10 @@ import type { NodeInfo } from '../src/system/detect.ts';
 import { bullets, code, paragraph, table, type DocumentSection } from '../src/report/section.ts';
 import { canonicalCidr, unmapAddress } from '../src/pve/firewall-rules.ts';
 import { firewallStep } from './firewall.ts';
+import { ringPeers } from '../src/pve/firewall-model.ts';
+
+/** The cluster's nodes and their ring addresses (pmxcfs); absent on a single node. */
+const COROSYNC_CONF = '/etc/pve/corosync.conf';
 import {
   coveredBy,
   FILTER_FILE,
@@ -61,6 +66,8 @@ export interface Fail2banFacts {
   journaldDirExists: boolean;
   /** The node's own addresses. */
   own: string[];
+  /** The other cluster nodes' ring addresses (corosync.conf); [] on a single node. */
+  cluster: string[];
   /** The firewall step's management set, as it was answered, once that step is in force ([] until then). */
   management: string[];
   /** Where the operator's SSH session comes from; undefined on the console. */
@@ -108,8 +115,9 @@ function packagesFor(node: NodeInfo): string[] {
 }
 
 /** The ignore list, in order, each entry once; an address inside a network already listed is left out. */
-export function ignoreList(facts: Pick<Fail2banFacts, 'own' | 'management'>, answers: Pick<Fail2banAnswers, 'trusted'>): string[] {
-  const candidates = [...LOOPBACK, ...facts.own, ...facts.management, ...answers.trusted];
+export function ignoreList(facts: Pick<Fail2banFacts, 'own' | 'management'> & Partial<Pick<Fail2banFacts, 'cluster'>>, answers: Pick<Fail2banAnswers, 'trusted'>): string[] {
+  // The cluster's nodes: a ban of one would cut root's SSH between nodes (migration, pvecm).
+  const candidates = [...LOOPBACK, ...facts.own, ...(facts.cluster ?? []), ...facts.management, ...answers.trusted];
   const seen = new Set<string>();
   const unique = candidates.filter((c) => {
     const key = canonicalCidr(c);
@@ -176,6 +184,7 @@ async function probe(ctx: StepContext): Promise<Fail2banFacts> {
     journaldDropIn: await ctx.files.read(JOURNALD_DROPIN),
     journaldDirExists: (await ctx.files.meta(JOURNALD_DROPIN_DIR)) !== null,
     own: ctx.node.addresses.map((a) => unmapAddress(a.address)),
+    cluster: ringPeers((await ctx.files.read(COROSYNC_CONF)) ?? '', ctx.node.hostname.split('.')[0]!).map((p) => p.address),
     management: [...(firewall.management ?? [])],
     ...(session.kind === 'ssh' ? { operator: unmapAddress(session.clientAddress) } : {}),
   };

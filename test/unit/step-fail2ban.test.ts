@@ -91,6 +91,17 @@ test('ignoreip: loopback, the node, the firewall management set and the SSH oper
   assert.deepEqual(ignoreList(alone.facts, answers()), ['127.0.0.1/8', '::1', '10.77.7.2']);
 });
 
+test('in a cluster the other nodes\' ring addresses are never banned (root\'s SSH between nodes); this node\'s own is not listed twice', async () => {
+  const conf = 'nodelist {\n  node {\n    name: pve1\n    nodeid: 1\n    ring0_addr: 10.77.7.2\n  }\n  node {\n    name: pve2\n    nodeid: 2\n    ring0_addr: 10.77.8.4\n  }\n  node {\n    name: pve3\n    nodeid: 3\n    ring0_addr: pve3.example\n  }\n}\n';
+  const f = new FakeFail2ban({ files: { '/etc/pve/corosync.conf': conf } });
+  const { facts, plan } = await planOn(f, answers(), {});
+  assert.deepEqual(facts.cluster, ['10.77.8.4'], 'peers with an IP ring address (a name is not resolved here)');
+  assert.deepEqual(ignoreList(facts, answers()), ['127.0.0.1/8', '::1', '10.77.7.2', '10.77.8.4']);
+  const jail = plan.find((c) => c.kind === 'file' && c.path === JAIL_FILE);
+  assert.ok(jail && jail.kind === 'file');
+  assert.match(jail.after ?? '', /^ignoreip = 127\.0\.0\.1\/8 ::1 10\.77\.7\.2 10\.77\.8\.4$/m);
+});
+
 test('the trusted answer is checked as networks: host bits and /0 are refused, empty is allowed', async () => {
   const question = fail2banStep.questions!.find((q) => q.id === 'trusted')!;
   assert.deepEqual(await validateAnswer(question, ''), { ok: true, value: [] });
