@@ -26,6 +26,7 @@ import { bullets, code, paragraph, table, type DocumentSection } from '../src/re
 import { canonicalCidr, unmapAddress } from '../src/pve/firewall-rules.ts';
 import { firewallStep } from './firewall.ts';
 import { ringPeers } from '../src/pve/firewall-model.ts';
+import { nodeName } from '../src/engine/datacenter.ts';
 
 /** The cluster's nodes and their ring addresses (pmxcfs); absent on a single node. */
 const COROSYNC_CONF = '/etc/pve/corosync.conf';
@@ -184,7 +185,7 @@ async function probe(ctx: StepContext): Promise<Fail2banFacts> {
     journaldDropIn: await ctx.files.read(JOURNALD_DROPIN),
     journaldDirExists: (await ctx.files.meta(JOURNALD_DROPIN_DIR)) !== null,
     own: ctx.node.addresses.map((a) => unmapAddress(a.address)),
-    cluster: ringPeers((await ctx.files.read(COROSYNC_CONF)) ?? '', ctx.node.hostname.split('.')[0]!).map((p) => p.address),
+    cluster: ringPeers((await ctx.files.read(COROSYNC_CONF)) ?? '', nodeName(ctx.node)).map((p) => p.address),
     management: [...(firewall.management ?? [])],
     ...(session.kind === 'ssh' ? { operator: unmapAddress(session.clientAddress) } : {}),
   };
