@@ -63,7 +63,7 @@ async function main(argv: string[]): Promise<number> {
     case 'docs':
       return docsCommand(await createRuntime(), CATALOGUE, command, io, version());
     case 'confirm':
-      return confirmCommand(await createRuntime(), io);
+      return confirmCommand(await createRuntime(), io, { steps: CATALOGUE });
     case 'postboot':
       return postbootCommand(await createRuntime(), io);
     case 'backup':

@@ -193,6 +193,8 @@ export const twoFactorStep: Step<TwoFactorFacts, TwoFactorAnswers> = {
   guard: {
     reload: [],
     seconds: 300,
+    // An SSH login proves nothing about the web UI's second factor: only the account's own login does.
+    provenOnlyBy: 'the account logs in to the web UI with its password and a code from the app (run pve-baseline again: the wizard sees that login)',
 
     async prove(ctx, answers, facts) {
       const user = answers.user;

@@ -288,11 +288,14 @@ export class GuardedApply {
     const access = guard.access?.(ctx, answers, facts);
     const never = new Promise<never>(() => undefined);
     // A source that ends without a proof (aborted, or its watch failed) does not end the wait: only the deadline does.
-    const proofs: Promise<AccessProof>[] = [
-      confirmedElsewhere(ctx.files, armed.revertId, { stateDir: this.host.revert.stateDir, signal: stop.signal }).then((at) =>
-        at ? { by: 'confirm' as const, detail: `pve-baseline confirm ran in another session (${at})` } : never,
-      ),
-    ];
+    // `pve-baseline confirm` in another session counts, unless only the step's own proof does (guard.provenOnlyBy).
+    const proofs: Promise<AccessProof>[] = guard.provenOnlyBy
+      ? []
+      : [
+          confirmedElsewhere(ctx.files, armed.revertId, { stateDir: this.host.revert.stateDir, signal: stop.signal }).then((at) =>
+            at ? { by: 'confirm' as const, detail: `pve-baseline confirm ran in another session (${at})` } : never,
+          ),
+        ];
     if (access) {
       proofs.push(
         access.watch(armed.since, stop.signal).then(
@@ -310,7 +313,7 @@ export class GuardedApply {
         stepId: step.id,
         title: step.title,
         deadline: armed.deadline,
-        instructions: [...(access?.instructions ?? []), 'or, from a new session: pve-baseline confirm'],
+        instructions: [...(access?.instructions ?? []), ...(guard.provenOnlyBy ? [] : ['or, from a new session: pve-baseline confirm'])],
         maySkip: ctx.node.session.kind === 'console',
         proof: Promise.race([...proofs, deadlineReached]),
       });

@@ -260,6 +260,13 @@ export interface AccessGuard<F = unknown, A extends object = Answers> {
    * null when `signal` aborts.
    */
   access?: (ctx: StepContext, answers: A, facts: F) => AccessWatch;
+  /**
+   * When a new login on the node proves nothing about the access at risk
+   * (a second factor for the web UI): what does prove it. \`pve-baseline
+   * confirm\` then refuses to keep the change, and the countdown does not
+   * offer it.
+   */
+  provenOnlyBy?: string;
 }
 
 export interface AccessWatch {

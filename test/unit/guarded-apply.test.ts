@@ -31,6 +31,8 @@ interface GuardedOptions {
   seconds?: number;
   /** What the step's login watch reports, and after how long (ms); it never reports when absent. */
   login?: { who: string; afterMs: number };
+  /** Only the step's own proof keeps it (AccessGuard.provenOnlyBy). */
+  provenOnlyBy?: string;
 }
 
 function guardedStep(dir: string, o: GuardedOptions): Step<{ content: string | null }> {
@@ -44,6 +46,7 @@ function guardedStep(dir: string, o: GuardedOptions): Step<{ content: string | n
     guard: {
       reload: [['touch', path.join(dir, 'reloaded')]],
       seconds: o.seconds ?? 2,
+      ...(o.provenOnlyBy ? { provenOnlyBy: o.provenOnlyBy } : {}),
       beforeActivate: async (_ctx, _answers, _facts, changes) => {
         const change = changes.find((c) => c.kind === 'file');
         o.onCheck?.(await readFile(target, 'utf8'), change?.kind === 'file' ? change.after : null);
@@ -199,6 +202,29 @@ test('pve-baseline confirm from a new session keeps a change the run left awaiti
   const again: string[] = [];
   assert.equal(await confirmCommand(runtime, { out: (l) => again.push(l), err: (l) => again.push(l) }, { session }), 0);
   assert.deepEqual(again, ['Nothing is waiting for confirmation.']);
+});
+
+test('a change only its own proof keeps (a second factor): confirm from a new session refuses it, the countdown does not offer it, and the node reverts it', { skip }, async (t) => {
+  const env = await setup(t);
+  const only = 'the account logs in to the web UI with a code';
+  const [r] = await run(guardedStep(env.dir, { seconds: 3, provenOnlyBy: only }), env, operator(undefined));
+  assert.equal(r!.outcome, 'awaiting-confirmation');
+  const { confirmCommand } = await import('../../src/cli/commands/confirm.ts');
+  const runtime = { exec: new LocalExec(), files: new LocalFiles(), node: { ...testNode, isRoot: true }, stateDir: path.join(env.dir, 'state'), backupsDir: path.join(env.dir, 'state', 'backups') };
+  const session = { auditSession: 'another-login', sshConnection: '192.0.2.9 50000 192.0.2.10 22', tty: null };
+  const out: string[] = [];
+  const code = await confirmCommand(runtime, { out: (l) => out.push(l), err: (l) => out.push(l) }, { unitDir: path.join(env.dir, 'units'), session, steps: [guardedStep(env.dir, { provenOnlyBy: only })] });
+  assert.equal(code, 2, out.join('\n'));
+  assert.match(out.join('\n'), /^pve-baseline: not confirmed: guarded: a new session does not prove it; it is kept only after the account logs in to the web UI with a code\. Nothing was changed; the node reverts it at \S+ unless that happens\.$/m);
+  const deadline = Date.now() + 8000;
+  while ((await readFile(path.join(env.dir, 'sshd.conf'), 'utf8')) !== 'original\n' && Date.now() < deadline) await wait(200);
+  assert.equal(await readFile(path.join(env.dir, 'sshd.conf'), 'utf8'), 'original\n', 'the node reverted it: the refusal disarmed nothing');
+
+  // In the wizard the countdown names only the step's own proof.
+  const seen: AccessRequest[] = [];
+  const [again] = await run(guardedStep(env.dir, { seconds: 2, provenOnlyBy: only, login: { who: 'alice, web login with a code', afterMs: 200 } }), env, operator('await-proof', seen));
+  assert.equal(again!.outcome, 'verified', again!.reason);
+  assert.deepEqual(seen[0]!.instructions, ['ssh alice@node']);
 });
 
 test('a new login seen by the step proves access: the change stands, and the proof is recorded', { skip }, async (t) => {

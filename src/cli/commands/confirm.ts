@@ -3,21 +3,25 @@
  * anew is the proof. It refuses the session that applied the change (the
  * same login, a window or a sudo of it, the same SSH connection), a session
  * with no SSH connection and no terminal (cron), and any change not yet
- * live. It disarms each pending revert (race-safe against the timer) and,
- * unless a wizard is still running and records it itself, marks the step
+ * live, and a change only its own proof keeps (AccessGuard.provenOnlyBy: a
+ * second factor, kept by its owner's web login with a code). It disarms
+ * each pending revert (race-safe against the timer) and, unless a wizard
+ * is still running and records it itself, marks the step
  * verified. When the node's revert claimed the change first, it says what the
  * revert did and leaves the journal alone: a revert that FAILED or still runs
  * must keep the record `pve-baseline revert STEP` undoes from.
  */
 import type { StepRecord } from '../../engine/journal.ts';
+import type { AnyStep } from '../../engine/step.ts';
 import { settleDatacenterApply } from '../../engine/datacenter.ts';
 import type { RevertSession } from '../../engine/revert/index.ts';
 import { EXIT } from '../args.ts';
 import { openJournal, type Runtime } from '../runtime.ts';
+import { readOnlyJournal } from './runner.ts';
 import { NOT_ROOT, type Output } from './io.ts';
 import { tryLock } from './lock.ts';
 
-export async function confirmCommand(runtime: Runtime, io: Output, options: { unitDir?: string; session?: RevertSession } = {}): Promise<number> {
+export async function confirmCommand(runtime: Runtime, io: Output, options: { unitDir?: string; session?: RevertSession; steps?: readonly AnyStep[] } = {}): Promise<number> {
   if (!runtime.node.isRoot) {
     io.err(`pve-baseline: ${NOT_ROOT}`);
     return EXIT.notRoot;
@@ -39,15 +43,30 @@ export async function confirmCommand(runtime: Runtime, io: Output, options: { un
   const held = tryLock(runtime, 'confirm');
   const journal = held.ok ? openJournal(runtime) : null;
   const armedFor = (record: StepRecord) => record.guard?.revertId ?? (record.applyId !== undefined ? revertIdOf(record.applyId) : undefined);
+  // Which step each pending revert belongs to; without the lock (a wizard runs) the journal is only read.
+  const records = ((): Record<string, StepRecord> => {
+    try {
+      return (journal ?? readOnlyJournal(runtime)).all();
+    } catch {
+      return {}; // a damaged journal: the markers alone are confirmed, as before
+    }
+  })();
   let lost = 0;
   let refused = 0;
   try {
     for (const p of pending) {
-      const stepId = journal ? Object.entries(journal.all()).find(([, rec]) => armedFor(rec) === p.id)?.[0] : undefined;
+      const stepId = Object.entries(records).find(([, rec]) => armedFor(rec) === p.id)?.[0];
       const name = stepId ?? p.id;
       if (p.state === 'interrupted') {
         lost++;
         io.err(`pve-baseline: too late for ${name}: the node's revert claimed it and has not finished${p.result ? ` (${p.result.split('\n')[0]})` : ''}; the boot hook tries again, or run sh ${p.script} now. The journal keeps what was applied: pve-baseline revert ${stepId ?? 'STEP'} can undo it.`);
+        continue;
+      }
+      // A new login proves nothing about some access (a second factor for the web UI): that change waits for its own proof.
+      const provenOnlyBy = stepId ? options.steps?.find((s) => s.id === stepId)?.guard?.provenOnlyBy : undefined;
+      if (provenOnlyBy) {
+        refused++;
+        io.err(`pve-baseline: not confirmed: ${name}: a new session does not prove it; it is kept only after ${provenOnlyBy}. Nothing was changed; the node reverts it ${p.deadline > 0 ? `at ${new Date(p.deadline).toISOString()}` : 'at its deadline'} unless that happens.`);
         continue;
       }
       const r = await confirmFromSession(runtime.exec, runtime.files, p.id, session, { stateDir: runtime.stateDir, ...(options.unitDir ? { unitDir: options.unitDir } : {}) });
