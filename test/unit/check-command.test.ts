@@ -111,12 +111,12 @@ test('check --json has exactly the documented keys', async (t) => {
     risk: 'lockout' as const,
     guard: { reload: [['systemctl', 'reload', 'fw']], lastResort: [['fw', 'stop']], seconds: 90 },
   };
-  // A datacenter step the cluster's shared record (/etc/pve, here in memory) names: `appliedFrom`.
-  const shared = new MemoryFiles({ [DATACENTER_RECORD]: JSON.stringify({ schemaVersion: 1, steps: { shared: { node: 'pve2', at: '2026-12-03T17:40:00.000Z', changes: 2 } } }) });
+  // A datacenter step the cluster's record (/etc/pve, here in memory) names: `appliedFrom`.
+  const clusterFiles = new MemoryFiles({ [DATACENTER_RECORD]: JSON.stringify({ schemaVersion: 1, steps: { 'cluster-wide': { node: 'pve2', at: '2026-12-03T17:40:00.000Z', changes: 2 } } }) });
   const local = runtime.files;
-  const split = (file: string) => (file === '/etc/pve' || file.startsWith('/etc/pve/') ? shared : local);
+  const split = (file: string) => (file === '/etc/pve' || file.startsWith('/etc/pve/') ? clusterFiles : local);
   const files = new Proxy(local, { get: (target, name: keyof typeof local) => (typeof target[name] === 'function' ? (file: string, ...rest: unknown[]) => (split(file)[name] as (...a: unknown[]) => unknown)(file, ...rest) : target[name]) });
-  const datacenter = { ...bareStep('shared'), scope: 'datacenter' as const };
+  const datacenter = { ...bareStep('cluster-wide'), scope: 'datacenter' as const };
   const { report } = await check({ ...runtime, files }, [wants, verifyFails, bareStep('fine'), guarded, datacenter]);
   assert.deepEqual(Object.keys(report), ['node', 'compliant', 'steps']);
   assert.deepEqual(report.node, { hostname: 'pve1', proxmox: '9.1.2', debian: '13 (trixie)' });
@@ -124,7 +124,7 @@ test('check --json has exactly the documented keys', async (t) => {
   const [planned, failed, fine, lockout, elsewhere] = report.steps;
   // `guard` is there only for a change that can cut access: the revert it would run under.
   assert.deepEqual(Object.keys(lockout!), ['id', 'title', 'scope', 'status', 'changes', 'guard']);
-  // `appliedFrom` only for a datacenter step the shared record names; here another node applied it.
+  // `appliedFrom` only for a datacenter step the cluster's record names; here another node applied it.
   assert.deepEqual(Object.keys(elsewhere!), ['id', 'title', 'scope', 'status', 'appliedFrom', 'reason', 'changes', 'checks']);
   assert.deepEqual(elsewhere!.appliedFrom, { node: 'pve2', at: '2026-12-03T17:40:00.000Z' });
   assert.equal(elsewhere!.reason, 'datacenter-wide: applied from pve2 on 2026-12-03 17:40 UTC');

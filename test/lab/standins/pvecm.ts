@@ -128,9 +128,13 @@ if (cmd === 'status' || cmd === 'nodes' || cmd === 'expected' || cmd === 'qdevic
     process.stderr.write(`${msg.corosyncConfMissing()}\n`);
     process.exit(DIE_EXIT_CODE);
   }
+  if (cmd === 'qdevice') {
+    process.stderr.write('pve-baseline lab: qdevices are not emulated\n');
+    process.exit(DIE_EXIT_CODE);
+  }
   if (cmd === 'status') printClusterInformation(readFile('corosync.conf') ?? '');
   // pvecm.pm: `exec('corosync-quorumtool', ...)`; the lab's cluster runs Debian's corosync
-  const quorumtool = { status: ['-siH'], nodes: ['-l'], expected: ['-e', args[1] ?? ''], qdevice: ['-siH'] }[cmd];
+  const quorumtool = { status: ['-siH'], nodes: ['-l'], expected: ['-e', args[1] ?? ''] }[cmd];
   const r = spawnSync('corosync-quorumtool', quorumtool, { stdio: 'inherit' });
   process.exit(r.status ?? 255);
 } else if (cmd === 'updatecerts') {
